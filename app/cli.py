@@ -1,0 +1,131 @@
+"""`python -m app migrate | seed | create-admin | serve | openapi`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+
+def _cmd_migrate(_: argparse.Namespace) -> int:
+    from app.services import migrations
+
+    migrations.upgrade()
+    return 0
+
+
+def _cmd_seed(args: argparse.Namespace) -> int:
+    from app.core.config import get_settings
+    from app.services.seed import SeedOptions, run_seed
+
+    options = SeedOptions(
+        scale=args.scale,
+        seed=args.seed,
+        teams=args.teams,
+        on_duty=args.on_duty,
+        replace=args.replace,
+    )
+    asyncio.run(run_seed(get_settings(), options))
+    return 0
+
+
+def _cmd_create_admin(args: argparse.Namespace) -> int:
+    from app.core.config import get_settings
+    from app.services.admin_cli import create_admin
+
+    person_id = asyncio.run(create_admin(get_settings(), args.phone, args.name))
+    print(person_id)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.core.logging import uvicorn_log_config
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        # Our own middleware writes the access log: uvicorn's would print raw
+        # paths and query strings, which can hold tokens.
+        access_log=False,
+        log_config=uvicorn_log_config(),
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _cmd_openapi(_: argparse.Namespace) -> int:
+    from app.main import openapi_document
+
+    sys.stdout.write(json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _fraction(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return number
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be a positive whole number")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("migrate", help="apply the Alembic migrations up to head").set_defaults(
+        func=_cmd_migrate
+    )
+
+    seed = commands.add_parser("seed", help="build the demo district (deterministic)")
+    seed.add_argument("--scale", choices=["guangming"], required=True)
+    seed.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    seed.add_argument(
+        "--teams", type=_positive, default=None, help="number of teams (default 270, the district)"
+    )
+    seed.add_argument(
+        "--on-duty",
+        type=_fraction,
+        default=0.3,
+        help="fraction of members put on duty near their team's base (default 0.3; 0 for none)",
+    )
+    seed.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a demo district seeded with other options (refused in production)",
+    )
+    seed.set_defaults(func=_cmd_seed)
+
+    admin = commands.add_parser("create-admin", help="create (or promote) an administrator")
+    admin.add_argument("--phone", required=True)
+    admin.add_argument("--name", default="Administrator")
+    admin.set_defaults(func=_cmd_create_admin)
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=_positive, default=1)
+    serve.set_defaults(func=_cmd_serve)
+
+    commands.add_parser("openapi", help="print the OpenAPI document").set_defaults(
+        func=_cmd_openapi
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result

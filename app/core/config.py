@@ -1,0 +1,93 @@
+"""Settings: one validated object, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, PostgresDsn, UrlConstraints, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The secret a fresh checkout runs with. Production refuses it.
+DEFAULT_SECRET_KEY = "dev-secret-change-me"  # noqa: S105 - a known default, refused in production
+
+AsyncpgDsn = Annotated[
+    PostgresDsn, UrlConstraints(allowed_schemes=["postgresql+asyncpg"], host_required=True)
+]
+
+
+class AppEnv(StrEnum):
+    dev = "dev"
+    test = "test"
+    production = "production"
+
+
+class SmsBackend(StrEnum):
+    console = "console"
+
+
+class PushBackend(StrEnum):
+    log = "log"
+    fcm = "fcm"
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; names are the environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    database_url: AsyncpgDsn = Field(
+        default=PostgresDsn("postgresql+asyncpg://postgres@127.0.0.1:5432/hulian"),
+        description="PostgreSQL with PostGIS, as postgresql+asyncpg://…",
+    )
+    app_env: AppEnv = AppEnv.dev
+    secret_key: str = Field(default=DEFAULT_SECRET_KEY, min_length=16)
+    sms_backend: SmsBackend = SmsBackend.console
+    push_backend: PushBackend | None = Field(
+        default=None, description="log or fcm; log unless production"
+    )
+    google_application_credentials: str | None = None
+    fcm_project_id: str | None = None
+
+    search_radius_m: int = Field(default=3000, gt=0, le=50_000)
+    offer_timeout_seconds: int = Field(default=45, gt=0, le=3600)
+    max_offer_rounds: int = Field(default=5, gt=0, le=50)
+    community_escalation_seconds: int = Field(default=600, gt=0)
+    otp_per_phone_per_hour: int = Field(default=5, gt=0)
+    otp_per_ip_per_hour: int = Field(default=100, gt=0)
+
+    nearby_max_radius_m: int = Field(
+        default=20_000, gt=0, description="largest radius_m /teams/nearby accepts"
+    )
+    nearby_max_limit: int = Field(default=100, gt=0, description="largest limit /teams/nearby accepts")
+    db_pool_size: int = Field(default=10, gt=0)
+    db_max_overflow: int = Field(default=10, ge=0)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        if self.app_env is AppEnv.production:
+            problems = []
+            if self.secret_key == DEFAULT_SECRET_KEY:
+                problems.append("SECRET_KEY is the default; set a long random secret")
+            if self.sms_backend is SmsBackend.console:
+                problems.append("SMS_BACKEND is console; configure a real SMS provider")
+            if problems:
+                raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def effective_push_backend(self) -> PushBackend:
+        if self.push_backend is not None:
+            return self.push_backend
+        return PushBackend.fcm if self.app_env is AppEnv.production else PushBackend.log
+
+    @property
+    def database_url_str(self) -> str:
+        return str(self.database_url)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

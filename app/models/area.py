@@ -1,0 +1,35 @@
+"""Areas: street → communities → grid branches → grids, each a MultiPolygon."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import CheckConstraint, Column, Index, String
+from sqlmodel import Field, SQLModel
+
+from app.models.base import SRID, created_at_field, uuid_pk
+from app.models.enums import AreaLevel, sql_in
+
+
+class Area(SQLModel, table=True):
+    __tablename__ = "area"
+    __table_args__ = (
+        CheckConstraint(f"level IN {sql_in(AreaLevel)}", name="level"),
+        # Only the street (the root) has no parent.
+        CheckConstraint("(level = 'street') = (parent_id IS NULL)", name="root_is_street"),
+        CheckConstraint("ST_IsValid(boundary)", name="boundary_valid"),
+        Index("ix_area_boundary", "boundary", postgresql_using="gist"),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    level: AreaLevel = Field(sa_type=String(16), index=True)  # type: ignore[call-overload]
+    parent_id: uuid.UUID | None = Field(default=None, foreign_key="area.id", index=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=100)
+    boundary: Any = Field(
+        sa_column=Column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=False)
+    )
+    created_at: datetime = created_at_field()

@@ -1,0 +1,67 @@
+"""Closed vocabularies of the organisation (BRIEF.md), stored as checked text."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AreaLevel(StrEnum):
+    street = "street"
+    community = "community"
+    grid_branch = "grid_branch"
+    grid = "grid"
+
+
+# Parent level of each level; the street is the root.
+PARENT_LEVEL: dict[AreaLevel, AreaLevel | None] = {
+    AreaLevel.street: None,
+    AreaLevel.community: AreaLevel.street,
+    AreaLevel.grid_branch: AreaLevel.community,
+    AreaLevel.grid: AreaLevel.grid_branch,
+}
+
+
+class MemberKind(StrEnum):
+    full_time = "full_time"
+    part_time = "part_time"
+
+
+class MemberRole(StrEnum):
+    liaison = "liaison"
+    server = "server"
+    mediator = "mediator"
+    governance_assistant = "governance_assistant"
+    publicity_supervisor = "publicity_supervisor"
+
+
+class Affiliation(StrEnum):
+    """Where a team member comes from: the full-time grid party member, or one of
+    the part-time sources the brief lists."""
+
+    grid_party_member = "grid_party_member"
+    in_service_party_member = "in_service_party_member"
+    activist = "activist"
+    league_member = "league_member"
+    volunteer = "volunteer"
+    resident = "resident"
+    property_company = "property_company"
+    owners_committee = "owners_committee"
+    social_organisation = "social_organisation"
+
+
+class Vulnerability(StrEnum):
+    elderly = "elderly"
+    sick = "sick"
+    disabled = "disabled"
+    low_income = "low_income"
+    mental_health = "mental_health"
+
+
+def sql_in(values: type[StrEnum]) -> str:
+    """`('a', 'b')` for a CHECK constraint."""
+    return "(" + ", ".join(f"'{v.value}'" for v in values) + ")"
+
+
+def sql_array(values: type[StrEnum]) -> str:
+    """`ARRAY['a', 'b']::varchar[]` for a containment CHECK on an array column."""
+    return "ARRAY[" + ", ".join(f"'{v.value}'" for v in values) + "]::varchar[]"

@@ -1,0 +1,79 @@
+"""Teams ("Red Xiao Er" service teams), their members, and members' duty state."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geography
+from sqlalchemy import ARRAY, CheckConstraint, Column, DateTime, Float, Index, String, text
+from sqlmodel import Field, SQLModel
+
+from app.models.base import SRID, created_at_field, uuid_pk
+from app.models.enums import Affiliation, MemberKind, MemberRole, sql_array, sql_in
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "team"
+    __table_args__ = (Index("ix_team_base", "base", postgresql_using="gist"),)
+
+    id: uuid.UUID = uuid_pk()
+    name: str = Field(max_length=100)
+    grid_id: uuid.UUID = Field(foreign_key="area.id", index=True)
+    # The team's base (its building): what /teams/nearby measures to.
+    base: Any = Field(
+        sa_column=Column(Geography("POINT", srid=SRID, spatial_index=False), nullable=False)
+    )
+    service_content: str | None = Field(default=None, max_length=500)
+    created_at: datetime = created_at_field()
+
+
+class TeamMember(SQLModel, table=True):
+    __tablename__ = "team_member"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {sql_in(MemberKind)}", name="kind"),
+        CheckConstraint(f"roles <@ {sql_array(MemberRole)}", name="roles"),
+        CheckConstraint(
+            f"affiliation IS NULL OR affiliation IN {sql_in(Affiliation)}", name="affiliation"
+        ),
+    )
+
+    team_id: uuid.UUID = Field(foreign_key="team.id", primary_key=True, ondelete="CASCADE")
+    person_id: uuid.UUID = Field(
+        foreign_key="person.id", primary_key=True, ondelete="CASCADE", index=True
+    )
+    kind: MemberKind = Field(sa_type=String(16))  # type: ignore[call-overload]
+    roles: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(String(32)), nullable=False, server_default=text("'{}'")),
+    )
+    affiliation: Affiliation | None = Field(default=None, sa_type=String(32))  # type: ignore[call-overload]
+    joined_at: datetime = created_at_field()
+
+
+class Duty(SQLModel, table=True):
+    """A member's duty state: only the latest position is kept, never a track."""
+
+    __tablename__ = "duty"
+    __table_args__ = (
+        CheckConstraint("NOT on_duty OR (location IS NOT NULL AND since IS NOT NULL)", name="on_duty_located"),
+        CheckConstraint("accuracy_m IS NULL OR accuracy_m >= 0", name="accuracy_non_negative"),
+        # Dispatch's KNN runs on this partial index; queries must say `on_duty = true`.
+        Index(
+            "ix_duty_location_on_duty",
+            "location",
+            postgresql_using="gist",
+            postgresql_where=text("on_duty"),
+        ),
+    )
+
+    person_id: uuid.UUID = Field(foreign_key="person.id", primary_key=True, ondelete="CASCADE")
+    on_duty: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    since: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    location: Any = Field(
+        default=None,
+        sa_column=Column(Geography("POINT", srid=SRID, spatial_index=False), nullable=True),
+    )
+    accuracy_m: float | None = Field(default=None, sa_type=Float)  # type: ignore[call-overload]
+    located_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
