@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     nearby_max_radius_m: int = Field(
         default=20_000, gt=0, description="largest radius_m /teams/nearby accepts"
     )
-    nearby_max_limit: int = Field(default=100, gt=0, description="largest limit /teams/nearby accepts")
+    nearby_max_limit: int = Field(
+        default=100, gt=0, description="largest limit /teams/nearby accepts"
+    )
     db_pool_size: int = Field(default=10, gt=0)
     db_max_overflow: int = Field(default=10, ge=0)
     log_level: str = "INFO"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from geoalchemy2 import Geometry
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, Index, String
 from sqlmodel import Field, SQLModel
 
@@ -25,7 +27,7 @@ class Area(SQLModel, table=True):
     )
 
     id: uuid.UUID = uuid_pk()
-    level: AreaLevel = Field(sa_type=String(16), index=True)  # type: ignore[call-overload]
+    level: AreaLevel = Field(sa_type=String(16), index=True)
     parent_id: uuid.UUID | None = Field(default=None, foreign_key="area.id", index=True)
     code: str = Field(max_length=32, unique=True)
     name: str = Field(max_length=100)
@@ -33,3 +35,37 @@ class Area(SQLModel, table=True):
         sa_column=Column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=False)
     )
     created_at: datetime = created_at_field()
+
+
+class AreaRef(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
+class AreaLocation(BaseModel):
+    """The areas that contain a point, one per level."""
+
+    street: AreaRef
+    community: AreaRef
+    grid_branch: AreaRef
+    grid: AreaRef
+
+
+class AreaProperties(BaseModel):
+    id: uuid.UUID
+    name: str
+    code: str
+    level: AreaLevel
+    parent_id: uuid.UUID | None
+
+
+class AreaFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: uuid.UUID
+    geometry: dict[str, Any] = PydanticField(description="GeoJSON MultiPolygon, lng-lat order")
+    properties: AreaProperties
+
+
+class AreaFeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[AreaFeature]

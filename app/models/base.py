@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, MetaData, func
 from sqlmodel import Field, SQLModel
@@ -27,13 +28,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def uuid_pk() -> uuid.UUID:
-    return Field(default_factory=uuid.uuid4, primary_key=True)  # type: ignore[no-any-return]
+def uuid_pk() -> Any:
+    return Field(default_factory=uuid.uuid4, primary_key=True)
 
 
-def created_at_field() -> datetime:
-    return Field(  # type: ignore[no-any-return]
+def created_at_field() -> Any:
+    return Field(
         default_factory=utcnow,
-        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=DateTime(timezone=True),
         sa_column_kwargs={"server_default": func.now(), "nullable": False},
     )

@@ -20,7 +20,9 @@ from app.models.enums import Vulnerability, sql_array
 
 class Household(SQLModel, table=True):
     __tablename__ = "household"
-    __table_args__ = (CheckConstraint(f"vulnerabilities <@ {sql_array(Vulnerability)}", name="vulnerabilities"),)
+    __table_args__ = (
+        CheckConstraint(f"vulnerabilities <@ {sql_array(Vulnerability)}", name="vulnerabilities"),
+    )
 
     id: uuid.UUID = uuid_pk()
     address: str = Field(max_length=200)

@@ -21,5 +21,5 @@ class Person(SQLModel, table=True):
     display_name: str = Field(max_length=64)
     is_party_member: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     is_admin: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
-    disabled_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    disabled_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     created_at: datetime = created_at_field()

@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geography
+from pydantic import BaseModel
 from sqlalchemy import ARRAY, CheckConstraint, Column, DateTime, Float, Index, String, text
 from sqlmodel import Field, SQLModel
 
+from app.models.area import AreaRef
 from app.models.base import SRID, created_at_field, uuid_pk
 from app.models.enums import Affiliation, MemberKind, MemberRole, sql_array, sql_in
 
@@ -43,12 +45,12 @@ class TeamMember(SQLModel, table=True):
     person_id: uuid.UUID = Field(
         foreign_key="person.id", primary_key=True, ondelete="CASCADE", index=True
     )
-    kind: MemberKind = Field(sa_type=String(16))  # type: ignore[call-overload]
+    kind: MemberKind = Field(sa_type=String(16))
     roles: list[str] = Field(
         default_factory=list,
         sa_column=Column(ARRAY(String(32)), nullable=False, server_default=text("'{}'")),
     )
-    affiliation: Affiliation | None = Field(default=None, sa_type=String(32))  # type: ignore[call-overload]
+    affiliation: Affiliation | None = Field(default=None, sa_type=String(32))
     joined_at: datetime = created_at_field()
 
 
@@ -57,7 +59,9 @@ class Duty(SQLModel, table=True):
 
     __tablename__ = "duty"
     __table_args__ = (
-        CheckConstraint("NOT on_duty OR (location IS NOT NULL AND since IS NOT NULL)", name="on_duty_located"),
+        CheckConstraint(
+            "NOT on_duty OR (location IS NOT NULL AND since IS NOT NULL)", name="on_duty_located"
+        ),
         CheckConstraint("accuracy_m IS NULL OR accuracy_m >= 0", name="accuracy_non_negative"),
         # Dispatch's KNN runs on this partial index; queries must say `on_duty = true`.
         Index(
@@ -70,10 +74,25 @@ class Duty(SQLModel, table=True):
 
     person_id: uuid.UUID = Field(foreign_key="person.id", primary_key=True, ondelete="CASCADE")
     on_duty: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
-    since: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    since: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     location: Any = Field(
         default=None,
         sa_column=Column(Geography("POINT", srid=SRID, spatial_index=False), nullable=True),
     )
-    accuracy_m: float | None = Field(default=None, sa_type=Float)  # type: ignore[call-overload]
-    located_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    accuracy_m: float | None = Field(default=None, sa_type=Float)
+    located_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class NearbyTeam(BaseModel):
+    id: uuid.UUID
+    name: str
+    grid: AreaRef
+    distance_m: float = Field(
+        description="metres from the point to the team's base (never to a member)"
+    )
+    on_duty_count: int = Field(description="members of the team on duty now")
+    service_content: str | None
+
+
+class NearbyTeamList(BaseModel):
+    data: list[NearbyTeam]

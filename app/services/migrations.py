@@ -15,10 +15,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _EXTENSION_TABLES = {"spatial_ref_sys", "geometry_columns", "geography_columns"}
 
 
-def include_object(obj: Any, name: str | None, obj_type: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, obj_type: str, reflected: bool, compare_to: Any
+) -> bool:
     if obj_type == "table" and name in _EXTENSION_TABLES:
         return False
-    return bool(alembic_helpers.include_object(obj, name, obj_type, reflected, compare_to))
+    keep = alembic_helpers.include_object(obj, name, obj_type, reflected, compare_to)  # type: ignore[no-untyped-call]
+    return bool(keep)
 
 
 def alembic_config(database_url: str | None = None, *, configure_logging: bool = True) -> Config:
@@ -30,9 +33,13 @@ def alembic_config(database_url: str | None = None, *, configure_logging: bool =
     return cfg
 
 
-def upgrade(database_url: str | None = None, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(
+    database_url: str | None = None, revision: str = "head", *, configure_logging: bool = True
+) -> None:
+    command.upgrade(alembic_config(database_url, configure_logging=configure_logging), revision)
 
 
-def downgrade(database_url: str | None = None, revision: str = "base") -> None:
-    command.downgrade(alembic_config(database_url), revision)
+def downgrade(
+    database_url: str | None = None, revision: str = "base", *, configure_logging: bool = True
+) -> None:
+    command.downgrade(alembic_config(database_url, configure_logging=configure_logging), revision)

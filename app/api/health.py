@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from app.api.problems import problem_responses
+from app.services.health import check_ready
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    postgis: str
+
+
+@router.get("/healthz")
+async def get_health() -> Health:
+    """200 while the process runs."""
+    return Health()
+
+
+@router.get("/readyz", responses=problem_responses(503))
+async def get_readiness(request: Request) -> Readiness:
+    """200 when the database and PostGIS answer; 503 `not_ready` when not."""
+    return Readiness(postgis=await check_ready(request.app.state.engine))
+
+
+@router.get("/metrics", include_in_schema=False)
+async def get_metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.api.areas import Latitude, Longitude
+from app.api.deps import SessionDep, SettingsDep
+from app.api.problems import problem_responses
+from app.errors import Unprocessable
+from app.models.team import NearbyTeamList
+from app.services import teams
+
+router = APIRouter(prefix="/teams", tags=["teams"])
+
+
+@router.get("/nearby", responses=problem_responses(422))
+async def list_nearby_teams(
+    session: SessionDep,
+    settings: SettingsDep,
+    lat: Latitude,
+    lng: Longitude,
+    radius_m: Annotated[
+        float | None, Query(gt=0, description="search radius in metres (default SEARCH_RADIUS_M)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, description="at most this many teams")] = 20,
+) -> NearbyTeamList:
+    """Teams nearest to the point, nearest first, measured to each team's base
+    (never to a member)."""
+    radius = radius_m if radius_m is not None else float(settings.search_radius_m)
+    if radius > settings.nearby_max_radius_m:
+        raise Unprocessable(
+            f"radius_m may be at most {settings.nearby_max_radius_m}.", code="radius_too_large"
+        )
+    if limit > settings.nearby_max_limit:
+        raise Unprocessable(
+            f"limit may be at most {settings.nearby_max_limit}.", code="limit_too_large"
+        )
+    return NearbyTeamList(data=await teams.nearby(session, lat, lng, radius, limit))

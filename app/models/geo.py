@@ -1,0 +1,18 @@
+"""The API's point: WGS 84 latitude/longitude with an optional accuracy."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Point(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"lat": 22.77, "lng": 113.93, "accuracy_m": 15}]},
+    )
+
+    lat: float = Field(ge=-90, le=90, description="latitude, WGS 84 degrees")
+    lng: float = Field(ge=-180, le=180, description="longitude, WGS 84 degrees")
+    accuracy_m: float | None = Field(
+        default=None, ge=0, le=100_000, description="horizontal accuracy, metres"
+    )

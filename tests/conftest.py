@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+
+from app.api.deps import get_session
+from app.core.config import AppEnv, Settings
+from app.main import create_app
+from tests.dbutil import migrated_database, run_app_command
+
+DEMO_SEED = ("seed", "--scale", "guangming", "--seed", "42")
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """The test database: built by the migrations, seeded with the demo
+    district (seed 42), shared by the session. Tests must not commit to it:
+    use `connection`/`session`, whose transaction is rolled back."""
+    url = migrated_database()
+    run_app_command(url, *DEMO_SEED)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url, pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    async with AsyncSession(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as session:
+        yield session
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    return Settings(database_url=database_url, app_env=AppEnv.test, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def app(settings: Settings, session: AsyncSession) -> AsyncIterator[FastAPI]:
+    """The app, its requests joined to the test's rolled-back transaction."""
+    application = create_app(settings)
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        yield session
+        await session.commit()  # releases the test's savepoint only
+
+    application.dependency_overrides[get_session] = test_session
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
