@@ -1,0 +1,74 @@
+"""openapi/openapi.json is what the app generates, and it reads well."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from typing import Any
+
+from app.main import openapi_document
+from tests.dbutil import PROJECT_ROOT
+
+SPEC_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
+
+
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_committed_spec_matches_the_app() -> None:
+    committed = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    assert committed == openapi_document(), (
+        "openapi/openapi.json has drifted from the app: run `make openapi` and commit it"
+    )
+
+
+def test_cli_prints_the_same_spec() -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "app", "openapi"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert json.loads(printed) == openapi_document()
+
+
+def test_operation_ids_are_readable_and_unique() -> None:
+    spec = openapi_document()
+    ids = [op["operationId"] for _, _, op in _operations(spec)]
+    assert len(ids) == len(set(ids))
+    for operation_id in ids:
+        assert re.fullmatch(r"[a-z]+-[a-z]+(_[a-z]+)+", operation_id), operation_id
+    assert "areas-locate_area" in ids
+    assert "teams-list_nearby_teams" in ids
+
+
+def test_every_error_response_is_problem_details() -> None:
+    spec = openapi_document()
+    assert "Problem" in spec["components"]["schemas"]
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, method, operation in _operations(spec):
+        assert operation.get("description"), f"{method} {path} needs a docstring"
+        for status, response in operation["responses"].items():
+            if int(status) >= 400:
+                assert list(response["content"]) == ["application/problem+json"], (path, status)
+
+
+def test_api_contract_paths_are_present() -> None:
+    paths = openapi_document()["paths"]
+    for path in (
+        "/api/v1/areas",
+        "/api/v1/areas/locate",
+        "/api/v1/teams/nearby",
+        "/healthz",
+        "/readyz",
+    ):
+        assert "get" in paths[path], path
