@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+import uuid
 from collections.abc import Sequence
 
 
@@ -37,6 +38,25 @@ def _cmd_create_admin(args: argparse.Namespace) -> int:
 
     person_id = asyncio.run(create_admin(get_settings(), args.phone, args.name))
     print(person_id)
+    return 0
+
+
+def _cmd_create_api_key(args: argparse.Namespace) -> int:
+    from app.core.config import get_settings
+    from app.services.admin_cli import create_api_key
+
+    key_id, key = asyncio.run(create_api_key(get_settings(), args.name, args.scopes))
+    # The key is shown this once; only its digest is kept.
+    print(f"id:  {key_id}\nkey: {key}")
+    return 0
+
+
+def _cmd_revoke_api_key(args: argparse.Namespace) -> int:
+    from app.core.config import get_settings
+    from app.services.admin_cli import revoke_api_key
+
+    asyncio.run(revoke_api_key(get_settings(), args.id))
+    print(f"revoked {args.id}")
     return 0
 
 
@@ -112,6 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--phone", required=True)
     admin.add_argument("--name", default="Administrator")
     admin.set_defaults(func=_cmd_create_admin)
+
+    from app.services.api_keys import SCOPES
+
+    key = commands.add_parser("create-api-key", help="create a key for a third-party system")
+    key.add_argument("--name", required=True)
+    key.add_argument("--scopes", nargs="+", required=True, choices=sorted(SCOPES))
+    key.set_defaults(func=_cmd_create_api_key)
+
+    revoke = commands.add_parser("revoke-api-key", help="revoke a third-party system's key")
+    revoke.add_argument("--id", required=True, type=uuid.UUID)
+    revoke.set_defaults(func=_cmd_revoke_api_key)
 
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", default="127.0.0.1")

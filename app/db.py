@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.core.config import Settings
+from app.errors import AppError
 
 
 def make_engine(settings: Settings, **overrides: object) -> AsyncEngine:
@@ -24,8 +25,7 @@ def make_engine(settings: Settings, **overrides: object) -> AsyncEngine:
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_pre_ping": True,
-        # Statement timeouts keep a bad query from holding a worker forever.
-        "connect_args": {"server_settings": {"application_name": "hulian"}},
+        "connect_args": {"server_settings": {"application_name": "hulian"}, "timeout": 5},
     }
     options.update(overrides)
     return create_async_engine(settings.database_url_str, **options)
@@ -37,10 +37,17 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @asynccontextmanager
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit on success, roll back on any error."""
+    """One unit of work: commit on success, roll back on any error except a
+    domain error that says its writes must stand (`keep_changes`)."""
     async with factory() as session:
         try:
             yield session
+        except AppError as exc:
+            if exc.keep_changes:
+                await session.commit()
+            else:
+                await session.rollback()
+            raise
         except BaseException:
             await session.rollback()
             raise

@@ -10,12 +10,13 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from app import __version__
-from app.api.middleware import RequestContextMiddleware
+from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.api.problems import document_problems, install_problem_handlers
-from app.api.router import api_router, root_router
+from app.api.router import ROUTERS
 from app.core.config import Settings, get_settings
 from app.core.metrics import Metrics
 from app.db import make_engine, make_sessionmaker
+from app.services.sms import make_sms_sender
 
 DESCRIPTION = """\
 Backend of the one-tap call-a-party-member service (党员一键呼叫) of Dangqun
@@ -35,6 +36,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = make_engine(settings)
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sms = make_sms_sender(settings)
     try:
         yield
     finally:
@@ -55,10 +57,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     metrics.watch_pool(lambda: getattr(app.state.engine, "pool", None))
     app.state.metrics = metrics
+    # The last added runs first: request context wraps the body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     install_problem_handlers(app)
-    app.include_router(root_router)
-    app.include_router(api_router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -12,6 +12,7 @@ from app.api.deps import get_session
 from app.core.config import AppEnv, Settings
 from app.main import create_app
 from tests.dbutil import migrated_database, run_app_command
+from tests.principals import bearer, make_person, token_for
 
 DEMO_SEED = ("seed", "--scale", "guangming", "--seed", "42")
 
@@ -76,7 +77,24 @@ async def app(settings: Settings, session: AsyncSession) -> AsyncIterator[FastAP
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def anon_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with no credentials."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+async def resident_token(session: AsyncSession, settings: Settings) -> str:
+    person_id = await make_person(session, "测试居民")
+    return await token_for(session, settings, person_id)
+
+
+@pytest.fixture
+async def client(app: FastAPI, resident_token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client logged in as a plain resident."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=bearer(resident_token)
+    ) as http:
         yield http

@@ -5,13 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from app.api.deps import SessionDep
+from app.api.deps import AreasReader, SessionDep
+from app.api.prefix import API_PREFIX
 from app.api.problems import problem_responses
 from app.models.area import AreaFeatureCollection, AreaLocation
 from app.models.enums import AreaLevel
 from app.services import areas
 
-router = APIRouter(prefix="/areas", tags=["areas"])
+router = APIRouter(prefix=f"{API_PREFIX}/areas", tags=["areas"])
 
 Latitude = Annotated[float, Query(ge=-90, le=90, description="latitude, WGS 84")]
 Longitude = Annotated[float, Query(ge=-180, le=180, description="longitude, WGS 84")]
@@ -22,10 +23,11 @@ GEOJSON = "application/geo+json"
 @router.get(
     "",
     response_model=AreaFeatureCollection,
-    responses={200: {"content": {GEOJSON: {}}}, **problem_responses(422)},
+    responses={200: {"content": {GEOJSON: {}}}, **problem_responses(401, 403, 422)},
 )
 async def list_areas(
     session: SessionDep,
+    _: AreasReader,
     level: Annotated[AreaLevel | None, Query(description="only areas of this level")] = None,
     parent_id: Annotated[uuid.UUID | None, Query(description="only children of this area")] = None,
 ) -> Response:
@@ -35,8 +37,10 @@ async def list_areas(
     return Response(content=document, media_type=GEOJSON)
 
 
-@router.get("/locate", responses=problem_responses(404, 422))
-async def locate_area(session: SessionDep, lat: Latitude, lng: Longitude) -> AreaLocation:
+@router.get("/locate", responses=problem_responses(401, 403, 404, 422))
+async def locate_area(
+    session: SessionDep, _: AreasReader, lat: Latitude, lng: Longitude
+) -> AreaLocation:
     """The street, community, grid branch and grid that contain the point;
     404 `outside_service_area` when none does."""
     return await areas.locate(session, lat, lng)

@@ -78,9 +78,12 @@ def problem_response(
         "detail": detail,
         "code": code,
     }
+    headers = dict(headers or {})
     request_id = getattr(request.state, "request_id", None)
     if request_id:
         body["request_id"] = request_id
+        # Set here too: a 500 is sent from outside the request-id middleware.
+        headers.setdefault("x-request-id", request_id)
     body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 

@@ -1,16 +1,16 @@
-"""Every route of the service, by prefix."""
+"""Every router of the service, in the order the OpenAPI document lists them."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import areas, health, teams
+from app.api import admin, areas, auth, health, me, teams
 
-API_PREFIX = "/api/v1"
-
-api_router = APIRouter(prefix=API_PREFIX)
-api_router.include_router(areas.router)
-api_router.include_router(teams.router)
-
-root_router = APIRouter()
-root_router.include_router(health.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    auth.router,
+    me.router,
+    areas.router,
+    teams.router,
+    admin.router,
+)

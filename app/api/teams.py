@@ -5,19 +5,21 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.areas import Latitude, Longitude
-from app.api.deps import SessionDep, SettingsDep
+from app.api.deps import SessionDep, SettingsDep, TeamsReader
+from app.api.prefix import API_PREFIX
 from app.api.problems import problem_responses
 from app.errors import Unprocessable
 from app.models.team import NearbyTeamList
 from app.services import teams
 
-router = APIRouter(prefix="/teams", tags=["teams"])
+router = APIRouter(prefix=f"{API_PREFIX}/teams", tags=["teams"])
 
 
-@router.get("/nearby", responses=problem_responses(422))
+@router.get("/nearby", responses=problem_responses(401, 403, 422))
 async def list_nearby_teams(
     session: SessionDep,
     settings: SettingsDep,
+    _: TeamsReader,
     lat: Latitude,
     lng: Longitude,
     radius_m: Annotated[

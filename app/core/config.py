@@ -10,7 +10,7 @@ from pydantic import Field, PostgresDsn, UrlConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The secret a fresh checkout runs with. Production refuses it.
-DEFAULT_SECRET_KEY = "dev-secret-change-me"  # noqa: S105 - a known default, refused in production
+DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me-in-production"  # noqa: S105 - a known default, refused in production
 
 AsyncpgDsn = Annotated[
     PostgresDsn, UrlConstraints(allowed_schemes=["postgresql+asyncpg"], host_required=True)
@@ -42,7 +42,7 @@ class Settings(BaseSettings):
         description="PostgreSQL with PostGIS, as postgresql+asyncpg://…",
     )
     app_env: AppEnv = AppEnv.dev
-    secret_key: str = Field(default=DEFAULT_SECRET_KEY, min_length=16)
+    secret_key: str = Field(default=DEFAULT_SECRET_KEY, min_length=32)
     sms_backend: SmsBackend = SmsBackend.console
     push_backend: PushBackend | None = Field(
         default=None, description="log or fcm; log unless production"
@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     community_escalation_seconds: int = Field(default=600, gt=0)
     otp_per_phone_per_hour: int = Field(default=5, gt=0)
     otp_per_ip_per_hour: int = Field(default=100, gt=0)
+
+    access_token_ttl_seconds: int = Field(default=15 * 60, gt=0, le=24 * 3600)
+    refresh_token_ttl_days: int = Field(default=30, gt=0, le=365)
+    otp_ttl_seconds: int = Field(default=300, gt=0, le=3600)
+    otp_resend_seconds: int = Field(default=60, ge=0, le=3600)
+    otp_max_attempts: int = Field(default=5, gt=0, le=20)
+    max_body_bytes: int = Field(
+        default=64 * 1024, gt=0, description="larger request bodies get 413"
+    )
 
     nearby_max_radius_m: int = Field(
         default=20_000, gt=0, description="largest radius_m /teams/nearby accepts"

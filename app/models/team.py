@@ -7,13 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geography
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
 from sqlalchemy import ARRAY, CheckConstraint, Column, DateTime, Float, Index, String, text
 from sqlmodel import Field, SQLModel
 
 from app.models.area import AreaRef
 from app.models.base import SRID, created_at_field, uuid_pk
 from app.models.enums import Affiliation, MemberKind, MemberRole, sql_array, sql_in
+from app.models.geo import Point
 
 
 class Team(SQLModel, table=True):
@@ -96,3 +98,60 @@ class NearbyTeam(BaseModel):
 
 class NearbyTeamList(BaseModel):
     data: list[NearbyTeam]
+
+
+# ---- duty and administration ---------------------------------------------------
+
+
+class DutyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on_duty: bool
+    location: Point | None = PydanticField(default=None, description="needed when going on duty")
+
+
+class DutyState(BaseModel):
+    on_duty: bool
+    since: datetime | None
+    location: Point | None = PydanticField(description="the last position; none while off duty")
+
+
+class TeamCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = PydanticField(min_length=1, max_length=100)
+    base: Point = PydanticField(
+        description="the team's building; its grid is the one that contains it"
+    )
+    service_content: str | None = PydanticField(default=None, max_length=500)
+
+
+class TeamPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    grid: AreaRef
+    base: Point
+    service_content: str | None
+    created_at: datetime
+
+
+class PersonPublic(BaseModel):
+    id: uuid.UUID
+    display_name: str
+    phone_masked: str
+
+
+class MemberCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = PydanticField(min_length=3, max_length=32, examples=["+8613800000000"])
+    display_name: str = PydanticField(min_length=1, max_length=64)
+    kind: MemberKind
+    roles: list[MemberRole] = PydanticField(default_factory=list, max_length=5)
+
+
+class MemberPublic(BaseModel):
+    team_id: uuid.UUID
+    person: PersonPublic
+    kind: MemberKind
+    roles: list[MemberRole]

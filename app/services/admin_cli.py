@@ -1,4 +1,4 @@
-"""`python -m app create-admin`: create a person, or promote one, as admin."""
+"""Commands an operator runs: create-admin, create-api-key, revoke-api-key."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from app.core.config import AppEnv, Settings
 from app.db import make_engine, make_sessionmaker, session_scope
+from app.services import api_keys
 from app.services.phones import normalize_phone
 
 
@@ -29,5 +30,24 @@ async def create_admin(settings: Settings, phone: str, display_name: str) -> uui
             )
             person_id: uuid.UUID = result.scalar_one()
         return person_id
+    finally:
+        await engine.dispose()
+
+
+async def create_api_key(settings: Settings, name: str, scopes: list[str]) -> tuple[uuid.UUID, str]:
+    engine = make_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        async with session_scope(make_sessionmaker(engine)) as session:
+            created = await api_keys.create(session, name, scopes)
+        return created.id, created.key
+    finally:
+        await engine.dispose()
+
+
+async def revoke_api_key(settings: Settings, key_id: uuid.UUID) -> None:
+    engine = make_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        async with session_scope(make_sessionmaker(engine)) as session:
+            await api_keys.revoke(session, key_id)
     finally:
         await engine.dispose()

@@ -1,0 +1,245 @@
+"""Identity: one-time codes, sessions with rotating refresh tokens, API keys,
+dispatchers' areas, devices, rate-limit hits and the append-only audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    String,
+    text,
+)
+from sqlalchemy.dialects.postgresql import INET, JSONB
+from sqlmodel import Field, SQLModel
+
+from app.models.base import created_at_field, uuid_pk
+from app.models.enums import AreaLevel, MemberKind
+
+Role = Literal["resident", "volunteer", "dispatcher", "admin"]
+
+
+def _tz(nullable: bool = True) -> Any:
+    return Field(default=None, sa_type=DateTime(timezone=True), nullable=nullable)
+
+
+class OtpCode(SQLModel, table=True):
+    """A one-time login code. Only an HMAC of the code is kept."""
+
+    __tablename__ = "otp_code"
+    __table_args__ = (
+        Index("ix_otp_code_phone_created_at", "phone", "created_at"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    phone: str = Field(max_length=16)
+    code_hash: str = Field(max_length=64)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    # Set when the code is used, replaced by a newer one, or tried too often.
+    closed_at: datetime | None = _tz()
+
+
+class AuthSession(SQLModel, table=True):
+    """A login: the chain of refresh tokens that descends from one OTP check.
+    Revoking it ends every token of the chain at once."""
+
+    __tablename__ = "auth_session"
+
+    id: uuid.UUID = uuid_pk()
+    person_id: uuid.UUID = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
+    created_at: datetime = created_at_field()
+    revoked_at: datetime | None = _tz()
+    revoke_reason: str | None = Field(default=None, max_length=32)
+
+
+class RefreshToken(SQLModel, table=True):
+    """One link of a session's chain; `id` is the token's `jti`."""
+
+    __tablename__ = "refresh_token"
+
+    id: uuid.UUID = uuid_pk()
+    session_id: uuid.UUID = Field(foreign_key="auth_session.id", ondelete="CASCADE", index=True)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    used_at: datetime | None = _tz()
+
+
+class ApiKey(SQLModel, table=True):
+    """A third-party system's key: shown once, kept as a SHA-256 digest."""
+
+    __tablename__ = "api_key"
+
+    id: uuid.UUID = uuid_pk()
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16, description="the key's first characters, to tell keys apart")
+    key_hash: str = Field(max_length=64, unique=True)
+    scopes: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(String(32)), nullable=False, server_default=text("'{}'")),
+    )
+    created_at: datetime = created_at_field()
+    revoked_at: datetime | None = _tz()
+
+
+class Dispatcher(SQLModel, table=True):
+    """A person who dispatches within one community or the street."""
+
+    __tablename__ = "dispatcher"
+
+    person_id: uuid.UUID = Field(foreign_key="person.id", primary_key=True, ondelete="CASCADE")
+    area_id: uuid.UUID = Field(foreign_key="area.id", index=True)
+    created_at: datetime = created_at_field()
+
+
+class Device(SQLModel, table=True):
+    """A phone's push token (FCM registration token)."""
+
+    __tablename__ = "device"
+    __table_args__ = (CheckConstraint("platform IN ('android', 'ios', 'web')", name="platform"),)
+
+    token: str = Field(primary_key=True, max_length=4096)
+    person_id: uuid.UUID = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
+    platform: str = Field(max_length=8)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
+
+class RateLimitHit(SQLModel, table=True):
+    """One counted request of a rate-limited bucket (`otp:phone:…`, `otp:ip:…`).
+    Kept in PostgreSQL so limits hold across processes and restarts."""
+
+    __tablename__ = "rate_limit_hit"
+    __table_args__ = (Index("ix_rate_limit_hit_bucket_at", "bucket", "at"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
+    bucket: str = Field(max_length=128)
+    at: datetime = created_at_field()
+
+
+class AuditLog(SQLModel, table=True):
+    """Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE, whatever the
+    role. `actor_person_id` has no foreign key on purpose: deleting a person
+    must not rewrite the record of what that person did."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_actor_person_id_at", "actor_person_id", "at"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
+    at: datetime = created_at_field()
+    action: str = Field(max_length=64, index=True)
+    actor_person_id: uuid.UUID | None = None
+    actor_api_key_id: uuid.UUID | None = None
+    target_type: str | None = Field(default=None, max_length=32)
+    target_id: str | None = Field(default=None, max_length=64)
+    ip: str | None = Field(default=None, sa_column=Column(INET, nullable=True))
+    request_id: str | None = Field(default=None, max_length=64)
+    detail: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    )
+
+
+# ---- API schemas -----------------------------------------------------------
+
+PHONE_EXAMPLE = "+8613800000000"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OtpRequest(_Body):
+    phone: str = PydanticField(
+        min_length=3,
+        max_length=32,
+        description="E.164; a Chinese mobile number without +86 is accepted",
+        examples=[PHONE_EXAMPLE],
+    )
+
+
+class OtpSent(BaseModel):
+    expires_in: int = PydanticField(description="seconds the code stays valid")
+    resend_after: int = PydanticField(description="seconds before another code may be asked for")
+    debug_code: str | None = PydanticField(
+        default=None,
+        description="the code itself, only with the console SMS backend outside production",
+    )
+
+
+class TokenRequest(_Body):
+    phone: str = PydanticField(min_length=3, max_length=32, examples=[PHONE_EXAMPLE])
+    code: str = PydanticField(min_length=1, max_length=16, examples=["123456"])
+
+
+class RefreshRequest(_Body):
+    refresh_token: str = PydanticField(min_length=1, max_length=4096)
+
+
+class TeamMembership(BaseModel):
+    id: uuid.UUID
+    name: str
+    kind: MemberKind
+
+
+class DispatcherArea(BaseModel):
+    id: uuid.UUID
+    name: str
+    level: AreaLevel
+
+
+class User(BaseModel):
+    id: uuid.UUID
+    display_name: str
+    phone_masked: str = PydanticField(examples=["138****0000"])
+    roles: list[Role]
+    teams: list[TeamMembership]
+    dispatcher_area: DispatcherArea | None = PydanticField(
+        default=None, description="the community or street a dispatcher acts within"
+    )
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int = PydanticField(description="seconds the access token stays valid")
+    user: User
+
+
+class DeviceRegistration(_Body):
+    platform: Literal["android", "ios", "web"]
+
+
+class DispatcherCreate(_Body):
+    phone: str = PydanticField(min_length=3, max_length=32, examples=[PHONE_EXAMPLE])
+    display_name: str = PydanticField(min_length=1, max_length=64)
+    area_id: uuid.UUID = PydanticField(description="a community or the street")
+
+
+class DispatcherPublic(BaseModel):
+    person_id: uuid.UUID
+    display_name: str
+    phone_masked: str
+    area: DispatcherArea
+
+
+class PersonDisabled(BaseModel):
+    id: uuid.UUID
+    disabled_at: datetime
