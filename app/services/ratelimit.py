@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import TooManyRequests
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:bucket, 0))")
-_FORGET = text("DELETE FROM rate_limit_hit WHERE bucket = :bucket AND at <= now() - CAST(:window AS interval)")
+_FORGET = text(
+    "DELETE FROM rate_limit_hit WHERE bucket = :bucket AND at <= now() - CAST(:window AS interval)"
+)
 _WINDOW = text(
     """
     SELECT count(*) AS hits,

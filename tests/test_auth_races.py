@@ -1,0 +1,109 @@
+"""Races on identity, with real commits and real concurrency: the app runs on
+its own connection pool, so simultaneous requests are simultaneous
+transactions in PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.principals import next_phone
+from tests.problems import assert_problem
+
+
+@pytest.fixture
+async def live_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as deployed: every request commits its own transaction."""
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            yield http
+
+
+@pytest.fixture
+async def cleanup(engine: AsyncEngine) -> AsyncIterator[list[str]]:
+    phones: list[str] = []
+    yield phones
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM person WHERE phone = ANY(:p)"), {"p": phones})
+        await conn.execute(text("DELETE FROM otp_code WHERE phone = ANY(:p)"), {"p": phones})
+        await conn.execute(text("DELETE FROM rate_limit_hit"))
+
+
+async def _login(http: httpx.AsyncClient, phone: str) -> dict[str, str]:
+    code = (await http.post("/api/v1/auth/otp", json={"phone": phone})).json()["debug_code"]
+    response = await http.post("/api/v1/auth/token", json={"phone": phone, "code": code})
+    assert response.status_code == 200, response.text
+    pair: dict[str, str] = response.json()
+    return pair
+
+
+async def test_one_refresh_token_sent_twice_at_once_succeeds_once(
+    live_client: httpx.AsyncClient, cleanup: list[str]
+) -> None:
+    for _ in range(15):
+        phone = next_phone()
+        cleanup.append(phone)
+        pair = await _login(live_client, phone)
+        body = {"refresh_token": pair["refresh_token"]}
+        first, second = await asyncio.gather(
+            live_client.post("/api/v1/auth/refresh", json=body),
+            live_client.post("/api/v1/auth/refresh", json=body),
+        )
+        statuses = sorted([first.status_code, second.status_code])
+        assert statuses == [200, 401], (first.text, second.text)
+        loser = first if first.status_code == 401 else second
+        assert_problem(loser, 401, "refresh_token_reused")
+
+
+async def test_simultaneous_wrong_guesses_stop_at_the_limit(
+    live_client: httpx.AsyncClient, cleanup: list[str], engine: AsyncEngine
+) -> None:
+    phone = next_phone()
+    cleanup.append(phone)
+    sent = await live_client.post("/api/v1/auth/otp", json={"phone": phone})
+    code = sent.json()["debug_code"]
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    guesses = await asyncio.gather(
+        *(
+            live_client.post("/api/v1/auth/token", json={"phone": phone, "code": wrong})
+            for _ in range(12)
+        )
+    )
+    assert all(g.status_code == 401 for g in guesses)
+    async with engine.connect() as conn:
+        attempts, closed = (
+            await conn.execute(
+                text("SELECT attempts, closed_at IS NOT NULL FROM otp_code WHERE phone = :p"),
+                {"p": phone},
+            )
+        ).one()
+    assert attempts == 5, "every try counted, none beyond the limit"
+    assert closed
+    right = await live_client.post("/api/v1/auth/token", json={"phone": phone, "code": code})
+    assert_problem(right, 401, "invalid_otp")
+
+
+async def test_the_per_phone_limit_holds_under_concurrency(
+    settings: Settings, cleanup: list[str]
+) -> None:
+    app = create_app(settings.model_copy(update={"otp_resend_seconds": 0}))
+    phone = next_phone()
+    cleanup.append(phone)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            answers = await asyncio.gather(
+                *(http.post("/api/v1/auth/otp", json={"phone": phone}) for _ in range(9))
+            )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [202] * 5 + [429] * 4
