@@ -5,11 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.config import Settings
+from app.main import create_app
 from tests.dbutil import PROJECT_ROOT, run_app_command
+from tests.problems import assert_problem
 
 
 async def test_create_admin_creates_then_promotes(database_url: str, engine: AsyncEngine) -> None:
@@ -57,3 +62,47 @@ def test_bad_arguments_exit_with_usage(args: list[str]) -> None:
     )
     assert result.returncode == 2
     assert "usage:" in result.stderr
+
+
+async def test_api_keys_are_shown_once_work_within_their_scopes_and_can_be_revoked(
+    database_url: str, settings: Settings, engine: AsyncEngine
+) -> None:
+    made = run_app_command(
+        database_url, "create-api-key", "--name", "screen", "--scopes", "areas:read"
+    )
+    key_id = made.stdout.split("id:")[1].split()[0]
+    key = made.stdout.split("key:")[1].split()[0]
+    assert key.startswith("hk_")
+    async with engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text("SELECT key_hash, scopes FROM api_key WHERE id = :id"), {"id": key_id}
+            )
+        ).one()
+    assert key not in stored.key_hash, "only a digest is kept"
+    assert stored.scopes == ["areas:read"]
+
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            headers = {"X-API-Key": key}
+            params = {"lat": 22.77, "lng": 113.93}
+            assert (
+                await http.get("/api/v1/areas/locate", params=params, headers=headers)
+            ).status_code == 200
+            other_scope = await http.get("/api/v1/teams/nearby", params=params, headers=headers)
+            assert_problem(other_scope, 403, "insufficient_scope")
+            assert_problem(
+                await http.get("/api/v1/me", headers=headers), 403, "api_key_not_allowed"
+            )
+            run_app_command(database_url, "revoke-api-key", "--id", key_id)
+            revoked = await http.get("/api/v1/areas/locate", params=params, headers=headers)
+            assert_problem(revoked, 401, "invalid_api_key")
+    with pytest.raises(RuntimeError, match=r"No live API key"):
+        run_app_command(database_url, "revoke-api-key", "--id", key_id)
+
+
+def test_create_api_key_refuses_unknown_scopes(database_url: str) -> None:
+    with pytest.raises(RuntimeError, match=r"invalid choice"):
+        run_app_command(database_url, "create-api-key", "--name", "x", "--scopes", "calls:write")

@@ -72,3 +72,18 @@ def test_api_contract_paths_are_present() -> None:
         "/readyz",
     ):
         assert "get" in paths[path], path
+
+
+def test_security_schemes_are_published() -> None:
+    spec = openapi_document()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "an access token from POST /auth/token",
+    }
+    assert schemes["APIKeyHeader"]["in"] == "header"
+    assert schemes["APIKeyHeader"]["name"] == "X-API-Key"
+    me = spec["paths"]["/api/v1/me"]["get"]
+    assert {"HTTPBearer": []} in me["security"]
+    assert "security" not in spec["paths"]["/api/v1/auth/otp"]["post"]
