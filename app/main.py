@@ -17,6 +17,7 @@ from app.core.config import Settings, get_settings
 from app.core.metrics import Metrics
 from app.db import make_engine, make_sessionmaker
 from app.services.sms import make_sms_sender
+from app.services.sweeper import Sweeper
 
 DESCRIPTION = """\
 Backend of the one-tap call-a-party-member service (党员一键呼叫) of Dangqun
@@ -37,9 +38,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.sms = make_sms_sender(settings)
+    sweeper = Sweeper(app.state.sessionmaker, settings)
+    if settings.run_sweeper:
+        sweeper.start()
     try:
         yield
     finally:
+        await sweeper.stop()
         await engine.dispose()
 
 

@@ -8,6 +8,7 @@ it with `python -m tests.authz_matrix --write`.
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,128 @@ async def _disable(session: AsyncSession, _: Cast) -> Call:
     return Call(f"/api/v1/admin/persons/{target}/disable")
 
 
+async def _free(session: AsyncSession, cast: Cast, member: str) -> None:
+    """A member responds to one call at a time: close the one they have."""
+    await session.execute(
+        text(
+            "UPDATE call SET status = 'resolved' WHERE responder_id = :p "
+            "AND status IN ('accepted', 'en_route', 'on_site')"
+        ),
+        {"p": cast.person_ids[member]},
+    )
+
+
+async def _new_call(
+    session: AsyncSession, cast: Cast, status: str, *, responder: str | None = None
+) -> tuple[str, str | None]:
+    """A call of resident A at team X's base (community 1), in `status`,
+    offered to team X (the offer open while the call is offered)."""
+    if responder is not None:
+        await _free(session, cast, responder)
+    call_id, offer_id = uuid.uuid4(), uuid.uuid4()
+    await session.execute(
+        text(
+            """
+            INSERT INTO call (id, resident_id, status, category, location, grid_id, community_id,
+                              street_id, team_id, responder_id, escalation_level, rounds)
+            SELECT :id, :resident, CAST(:status AS varchar), 'urgent', t.base,
+                   g.id, c.id, s.id, t.id, :responder,
+                   CASE WHEN CAST(:status AS varchar) = 'escalated'
+                        THEN 'community' ELSE 'grid' END,
+                   1
+            FROM team t JOIN area g ON g.id = t.grid_id JOIN area b ON b.id = g.parent_id
+            JOIN area c ON c.id = b.parent_id JOIN area s ON s.id = c.parent_id
+            WHERE t.id = :team
+            """
+        ),
+        {
+            "id": call_id,
+            "resident": cast.person_ids["resident_a"],
+            "status": status,
+            "responder": cast.person_ids[responder] if responder else None,
+            "team": cast.team_x,
+        },
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO offer (id, call_id, team_id, status, round, distance_m, expires_at)
+            VALUES (:id, :call, :team, :status, 1, 10, now() + interval '1 hour')
+            """
+        ),
+        {
+            "id": offer_id,
+            "call": call_id,
+            "team": cast.team_x,
+            "status": "open" if status == "offered" else "accepted",
+        },
+    )
+    return str(call_id), str(offer_id)
+
+
+def _on_call(suffix: str, status: str, responder: str | None = None, **kwargs: Any) -> Builder:
+    async def build(session: AsyncSession, cast: Cast) -> Call:
+        call_id, _ = await _new_call(session, cast, status, responder=responder)
+        return Call(f"/api/v1/calls/{call_id}{suffix}", **kwargs)
+
+    return build
+
+
+def _on_offer(suffix: str) -> Builder:
+    async def build(session: AsyncSession, cast: Cast) -> Call:
+        await _free(session, cast, "volunteer_x")
+        _, offer_id = await _new_call(session, cast, "offered")
+        return Call(f"/api/v1/offers/{offer_id}{suffix}")
+
+    return build
+
+
+_shared_calls: dict[int, str] = {}
+
+
+def _shared_call(suffix: str) -> Builder:
+    """One offered call of resident A per cast, for the read-only rows."""
+
+    async def build(session: AsyncSession, cast: Cast) -> Call:
+        key = id(cast)
+        if key not in _shared_calls:
+            _shared_calls[key], _ = await _new_call(session, cast, "offered")
+        return Call(f"/api/v1/calls/{_shared_calls[key]}{suffix}")
+
+    return build
+
+
+async def _assign(session: AsyncSession, cast: Cast) -> Call:
+    call_id, _ = await _new_call(session, cast, "escalated")
+    await session.execute(
+        text("UPDATE offer SET status = 'expired' WHERE call_id = :c"), {"c": call_id}
+    )
+    return Call(f"/api/v1/dispatch/calls/{call_id}/assign", json={"team_id": str(cast.team_x)})
+
+
+async def _press(_: AsyncSession, __: Cast) -> Call:
+    spot = {"lat": LAT + _press_count.__next__() * 0.0005, "lng": LNG}
+    return Call("/api/v1/calls", json={"location": spot, "category": "visit"})
+
+
+_press_count = iter(range(1, 10_000))
+
+# What a caller of each kind may do with resident A's call (offered to team X,
+# in community 1): the caller, team X and community 1's dispatcher see it;
+# everyone else is told it does not exist.
+SEES_A = cells(
+    anonymous=401,
+    resident_a=200,
+    resident_b=404,
+    volunteer_x=200,
+    volunteer_y=404,
+    dispatcher_c1=200,
+    dispatcher_c2=404,
+    admin=200,
+    api_key=403,
+)
+VOLUNTEERS_ONLY = cells(403, anonymous=401, volunteer_x=200, volunteer_y=200)
+
 DEVICE = "matrix-device-token:0123456789"
 
 # Rows run in this order for each caller; logout comes last, since it ends
@@ -202,6 +325,84 @@ ROWS: tuple[Row, ...] = (
         READERS,
         fixed("/api/v1/teams/nearby", params={"lat": LAT, "lng": LNG}),
         "people; keys with `teams:read`",
+    ),
+    Row("POST", "/api/v1/calls", cells(people=201, anonymous=401, api_key=403), _press, "people"),
+    Row(
+        "GET",
+        "/api/v1/calls",
+        PEOPLE_ONLY,
+        fixed("/api/v1/calls"),
+        "people: the calls each may see",
+    ),
+    Row(
+        "GET",
+        "/api/v1/calls/{call_id}",
+        SEES_A,
+        _shared_call(""),
+        "the caller, the offered team, the area's staff; others 404",
+    ),
+    Row(
+        "GET",
+        "/api/v1/calls/{call_id}/events",
+        SEES_A,
+        _shared_call("/events"),
+        "as the call itself",
+    ),
+    Row(
+        "POST",
+        "/api/v1/calls/{call_id}/cancel",
+        {**SEES_A, "volunteer_x": 403},
+        _on_call("/cancel", "offered"),
+        "the caller or the area's staff",
+    ),
+    Row(
+        "POST",
+        "/api/v1/calls/{call_id}/progress",
+        {**SEES_A, "resident_a": 403},
+        _on_call("/progress", "accepted", responder="volunteer_x", json={"status": "en_route"}),
+        "the responder (vol X here) or the area's staff",
+    ),
+    Row(
+        "POST",
+        "/api/v1/calls/{call_id}/rating",
+        {**SEES_A, "resident_a": 201, "volunteer_x": 403, "dispatcher_c1": 403, "admin": 403},
+        _on_call("/rating", "resolved", json={"stars": 5}),
+        "the resident who called, once resolved",
+    ),
+    Row(
+        "GET",
+        "/api/v1/offers",
+        VOLUNTEERS_ONLY,
+        fixed("/api/v1/offers"),
+        "team members: their teams' offers",
+    ),
+    Row(
+        "POST",
+        "/api/v1/offers/{offer_id}/accept",
+        {**VOLUNTEERS_ONLY, "volunteer_y": 404},
+        _on_offer("/accept"),
+        "members of the offered team; others 404",
+    ),
+    Row(
+        "POST",
+        "/api/v1/offers/{offer_id}/decline",
+        {**VOLUNTEERS_ONLY, "volunteer_y": 404},
+        _on_offer("/decline"),
+        "members of the offered team; others 404",
+    ),
+    Row(
+        "GET",
+        "/api/v1/dispatch/calls",
+        _staff(admin=200, dispatcher_c1=200, dispatcher_c2=200),
+        fixed("/api/v1/dispatch/calls"),
+        "staff: the calls of their area",
+    ),
+    Row(
+        "POST",
+        "/api/v1/dispatch/calls/{call_id}/assign",
+        _staff(admin=200, dispatcher_c1=200, dispatcher_c2=404),
+        _assign,
+        "the area's staff; a call outside it 404",
     ),
     Row(
         "POST",

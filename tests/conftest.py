@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 
 from app.api.deps import get_session
 from app.core.config import AppEnv, Settings
+from app.errors import AppError
 from app.main import create_app
 from tests.dbutil import migrated_database, run_app_command
 from tests.principals import bearer, make_person, token_for
@@ -54,7 +56,15 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    return Settings(database_url=database_url, app_env=AppEnv.test, **overrides)  # type: ignore[arg-type]
+    """Settings for a test: never a developer's `.env`; no sweeper unless asked
+    (it would act on committed rows of other tests)."""
+    values: dict[str, Any] = {
+        "run_sweeper": False,
+        **overrides,
+        "database_url": database_url,
+        "app_env": AppEnv.test,
+    }
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -62,16 +72,33 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 
 
+def join_test_transaction(application: FastAPI, session: AsyncSession) -> None:
+    """Make the app's requests run in the test's transaction, each inside a
+    savepoint that is undone on error, as the real unit of work would be."""
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        savepoint = await session.begin_nested()
+        try:
+            yield session
+        except AppError as exc:
+            if exc.keep_changes:
+                await savepoint.commit()
+            else:
+                await savepoint.rollback()
+            raise
+        except BaseException:
+            await savepoint.rollback()
+            raise
+        await savepoint.commit()
+
+    application.dependency_overrides[get_session] = test_session
+
+
 @pytest.fixture
 async def app(settings: Settings, session: AsyncSession) -> AsyncIterator[FastAPI]:
     """The app, its requests joined to the test's rolled-back transaction."""
     application = create_app(settings)
-
-    async def test_session() -> AsyncIterator[AsyncSession]:
-        yield session
-        await session.commit()  # releases the test's savepoint only
-
-    application.dependency_overrides[get_session] = test_session
+    join_test_transaction(application, session)
     async with LifespanManager(application):
         yield application
 

@@ -17,12 +17,11 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.api.deps import get_session
 from app.core.config import Settings
 from app.main import create_app
 from app.services import auth, tokens
 from app.services.phones import normalize_phone
-from tests.conftest import make_settings
+from tests.conftest import join_test_transaction, make_settings
 from tests.principals import bearer, make_person, next_phone, token_for
 from tests.problems import assert_problem
 
@@ -36,12 +35,7 @@ def client_with(session: AsyncSession, database_url: str) -> ClientFactory:
     @asynccontextmanager
     async def factory(**overrides: object) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(make_settings(database_url, **overrides))
-
-        async def test_session() -> AsyncIterator[AsyncSession]:
-            yield session
-            await session.commit()
-
-        app.dependency_overrides[get_session] = test_session
+        join_test_transaction(app, session)
         async with LifespanManager(app):
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

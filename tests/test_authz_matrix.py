@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +12,14 @@ from starlette.routing import Route
 from app.api.router import ROUTERS
 from app.core.config import Settings
 from tests.authz_matrix import PRINCIPALS, ROWS, documented, render
+from tests.conftest import make_settings
 from tests.principals import make_cast
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    # The matrix is about who may call what; resident A's calls pile up.
+    return make_settings(database_url, max_open_calls_per_resident=1000)
 
 
 def route_table(app: FastAPI) -> set[tuple[str, str]]:

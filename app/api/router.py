@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import admin, areas, auth, health, me, teams
+from app.api import admin, areas, auth, calls, dispatch, health, me, offers, teams
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -12,5 +12,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     me.router,
     areas.router,
     teams.router,
+    calls.router,
+    offers.router,
+    dispatch.router,
     admin.router,
 )

@@ -54,6 +54,22 @@ class Settings(BaseSettings):
     offer_timeout_seconds: int = Field(default=45, gt=0, le=3600)
     max_offer_rounds: int = Field(default=5, gt=0, le=50)
     community_escalation_seconds: int = Field(default=600, gt=0)
+    offer_fanout: int = Field(
+        default=1, gt=0, le=10, description="teams offered a call in each round"
+    )
+    duty_position_max_age_seconds: int = Field(
+        default=600, gt=0, description="older positions of on-duty members do not count"
+    )
+    max_open_calls_per_resident: int = Field(default=3, gt=0)
+    double_tap_seconds: int = Field(
+        default=10, ge=0, description="a second call this soon at the same spot is the first one"
+    )
+    double_tap_meters: float = Field(default=150.0, ge=0)
+    idempotency_ttl_hours: int = Field(default=24, gt=0)
+    sweep_interval_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="how often each process looks for due offers"
+    )
+    run_sweeper: bool = Field(default=True, description="run the offer sweeper in this process")
     otp_per_phone_per_hour: int = Field(default=5, gt=0)
     otp_per_ip_per_hour: int = Field(default=100, gt=0)
 

@@ -13,24 +13,32 @@ from app.models.auth import (
     RefreshToken,
 )
 from app.models.base import metadata
+from app.models.call import Activity, Call, Event, IdempotencyKey, Offer, OfferDecline, Rating
 from app.models.household import Household, HouseholdPairing
 from app.models.person import Person
 from app.models.seed_state import SeedState
 from app.models.team import Duty, Team, TeamMember
 
 __all__ = [
+    "Activity",
     "ApiKey",
     "Area",
     "AuditLog",
     "AuthSession",
+    "Call",
     "Device",
     "Dispatcher",
     "Duty",
+    "Event",
     "Household",
     "HouseholdPairing",
+    "IdempotencyKey",
+    "Offer",
+    "OfferDecline",
     "OtpCode",
     "Person",
     "RateLimitHit",
+    "Rating",
     "RefreshToken",
     "SeedState",
     "Team",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +51,24 @@ _LOCATE = text(
     LIMIT 1
     """
 )
+
+
+@dataclass(frozen=True)
+class AreaIds:
+    grid: uuid.UUID
+    grid_branch: uuid.UUID
+    community: uuid.UUID
+    street: uuid.UUID
+
+
+async def locate_ids(session: AsyncSession, lat: float, lng: float) -> AreaIds:
+    found = await locate(session, lat, lng)
+    return AreaIds(
+        grid=found.grid.id,
+        grid_branch=found.grid_branch.id,
+        community=found.community.id,
+        street=found.street.id,
+    )
 
 
 async def feature_collection(

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import SessionDep, SettingsDep, VolunteerUser
+from app.api.prefix import API_PREFIX
+from app.api.problems import problem_responses
+from app.models.call import CallPublic, OfferDeclineBody, OfferList, OfferPublic, OfferStatus
+from app.services import offers
+
+router = APIRouter(prefix=f"{API_PREFIX}/offers", tags=["offers"])
+
+
+@router.get("", responses=problem_responses(401, 403, 422))
+async def list_offers(
+    user: VolunteerUser,
+    session: SessionDep,
+    status: Annotated[OfferStatus | None, Query()] = None,
+) -> OfferList:
+    """Offers made to the caller's teams, newest first (an open offer past its
+    deadline is not listed)."""
+    return OfferList.model_validate({"data": await offers.list_offers(session, user, status)})
+
+
+@router.post("/{offer_id}/accept", responses=problem_responses(401, 403, 404, 409, 422))
+async def accept_offer(
+    offer_id: uuid.UUID, user: VolunteerUser, session: SessionDep, settings: SettingsDep
+) -> CallPublic:
+    """Take the call: the caller becomes its responder. Already taken, expired
+    or withdrawn → 409 `offer_closed`; already responding to an open call →
+    409 `responder_busy`."""
+    return CallPublic.model_validate(await offers.accept(session, settings, user, offer_id))
+
+
+@router.post("/{offer_id}/decline", responses=problem_responses(401, 403, 404, 409, 422))
+async def decline_offer(
+    offer_id: uuid.UUID,
+    user: VolunteerUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    body: OfferDeclineBody | None = None,
+) -> OfferPublic:
+    """Decline for oneself; when every on-duty member of the team has declined,
+    the call moves on to the next team at once."""
+    reason = body.reason if body else None
+    return OfferPublic.model_validate(
+        await offers.decline(session, settings, user, offer_id, reason)
+    )

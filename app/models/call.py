@@ -1,0 +1,343 @@
+"""Calls (a resident's one-tap request), offers to teams, the event log,
+ratings, service activities and idempotency keys."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from geoalchemy2 import Geography
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    Identity,
+    Index,
+    SmallInteger,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from app.models.area import AreaRef
+from app.models.base import SRID, created_at_field, uuid_pk
+from app.models.enums import sql_in
+from app.models.geo import Point
+
+
+class CallStatus(StrEnum):
+    searching = "searching"
+    offered = "offered"
+    accepted = "accepted"
+    en_route = "en_route"
+    on_site = "on_site"
+    resolved = "resolved"
+    cancelled = "cancelled"
+    escalated = "escalated"
+
+
+class CallCategory(StrEnum):
+    urgent = "urgent"
+    visit = "visit"
+    affairs = "affairs"
+    mediation = "mediation"
+    hardship = "hardship"
+    safety = "safety"
+
+
+class EscalationLevel(StrEnum):
+    grid = "grid"
+    community = "community"
+    street = "street"
+
+
+class OfferStatus(StrEnum):
+    open = "open"
+    accepted = "accepted"
+    declined = "declined"
+    expired = "expired"
+    withdrawn = "withdrawn"
+
+
+class EventType(StrEnum):
+    call_updated = "call.updated"
+    offer_created = "offer.created"
+    offer_closed = "offer.closed"
+    responder_location = "responder.location"
+
+
+# A responder is busy while a call of theirs is in one of these states.
+ACTIVE_RESPONSE = (CallStatus.accepted, CallStatus.en_route, CallStatus.on_site)
+OPEN_CALL = (
+    CallStatus.searching,
+    CallStatus.offered,
+    CallStatus.escalated,
+    *ACTIVE_RESPONSE,
+)
+
+
+def _sql_values(values: tuple[StrEnum, ...]) -> str:
+    return "(" + ", ".join(f"'{v.value}'" for v in values) + ")"
+
+
+class Call(SQLModel, table=True):
+    __tablename__ = "call"
+    __table_args__ = (
+        CheckConstraint(f"status IN {sql_in(CallStatus)}", name="status"),
+        CheckConstraint(f"category IN {sql_in(CallCategory)}", name="category"),
+        CheckConstraint(f"escalation_level IN {sql_in(EscalationLevel)}", name="escalation_level"),
+        CheckConstraint(
+            f"responder_id IS NOT NULL OR status NOT IN {_sql_values(ACTIVE_RESPONSE)}",
+            name="active_has_responder",
+        ),
+        Index("ix_call_resident_id_created_at", "resident_id", "created_at"),
+        Index("ix_call_community_id_created_at", "community_id", "created_at"),
+        # A member responds to one call at a time: the database settles two
+        # accepts by one member at once.
+        Index(
+            "uq_call_responder_active",
+            "responder_id",
+            unique=True,
+            postgresql_where=text(f"status IN {_sql_values(ACTIVE_RESPONSE)}"),
+        ),
+        # The sweeper's work: escalated calls waiting to rise to the street.
+        Index(
+            "ix_call_escalated_at",
+            "escalated_at",
+            postgresql_where=text("status = 'escalated' AND escalation_level = 'community'"),
+        ),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    resident_id: uuid.UUID = Field(foreign_key="person.id")
+    status: str = Field(max_length=16)
+    category: str = Field(max_length=16)
+    note: str | None = Field(default=None, max_length=500)
+    location: Any = Field(
+        sa_column=Column(Geography("POINT", srid=SRID, spatial_index=False), nullable=False)
+    )
+    accuracy_m: float | None = Field(default=None, sa_type=Float)
+    grid_id: uuid.UUID = Field(foreign_key="area.id")
+    community_id: uuid.UUID = Field(foreign_key="area.id")
+    street_id: uuid.UUID = Field(foreign_key="area.id")
+    team_id: uuid.UUID | None = Field(default=None, foreign_key="team.id")
+    responder_id: uuid.UUID | None = Field(default=None, foreign_key="person.id")
+    escalation_level: str = Field(default="grid", max_length=16)
+    rounds: int = Field(default=0, sa_type=SmallInteger)
+    escalated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    cancel_reason: str | None = Field(default=None, max_length=200)
+    last_event_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
+
+class Offer(SQLModel, table=True):
+    __tablename__ = "offer"
+    __table_args__ = (
+        CheckConstraint(f"status IN {sql_in(OfferStatus)}", name="status"),
+        # The sweeper's work: open offers by deadline.
+        Index("ix_offer_open_expires_at", "expires_at", postgresql_where=text("status = 'open'")),
+        Index("ix_offer_team_id_status", "team_id", "status"),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    call_id: uuid.UUID = Field(foreign_key="call.id", index=True, ondelete="CASCADE")
+    team_id: uuid.UUID = Field(foreign_key="team.id")
+    status: str = Field(default="open", max_length=16)
+    round: int = Field(sa_type=SmallInteger)
+    distance_m: float = Field(sa_type=Float)
+    # Set when a dispatcher chose the team: if it lapses, the call goes back
+    # to the dispatchers rather than on to the next team.
+    assigned_by: uuid.UUID | None = Field(default=None, foreign_key="person.id")
+    accepted_by: uuid.UUID | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class OfferDecline(SQLModel, table=True):
+    __tablename__ = "offer_decline"
+
+    offer_id: uuid.UUID = Field(foreign_key="offer.id", primary_key=True, ondelete="CASCADE")
+    person_id: uuid.UUID = Field(foreign_key="person.id", primary_key=True, ondelete="CASCADE")
+    reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime = created_at_field()
+
+
+class Event(SQLModel, table=True):
+    """The append-only log of everything that happens to calls and offers.
+    Ids increase; live streams and `resume` read from here."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        CheckConstraint(f"type IN {sql_in(EventType)}", name="type"),
+        Index("ix_event_call_id_id", "call_id", "id"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
+    call_id: uuid.UUID = Field(foreign_key="call.id", ondelete="CASCADE")
+    offer_id: uuid.UUID | None = Field(default=None)
+    type: str = Field(max_length=32)
+    at: datetime = created_at_field()
+    data: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+
+
+class Rating(SQLModel, table=True):
+    __tablename__ = "rating"
+    __table_args__ = (CheckConstraint("stars BETWEEN 1 AND 5", name="stars"),)
+
+    call_id: uuid.UUID = Field(foreign_key="call.id", primary_key=True, ondelete="CASCADE")
+    resident_id: uuid.UUID = Field(foreign_key="person.id")
+    responder_id: uuid.UUID | None = Field(default=None, foreign_key="person.id", index=True)
+    stars: int = Field(sa_type=SmallInteger)
+    comment: str | None = Field(default=None, max_length=500)
+    created_at: datetime = created_at_field()
+
+
+class Activity(SQLModel, table=True):
+    """A service activity of a member; a resolved call is one of its
+    responder's (the monthly rule reads these)."""
+
+    __tablename__ = "activity"
+    __table_args__ = (Index("ix_activity_person_id_at", "person_id", "at"),)
+
+    id: uuid.UUID = uuid_pk()
+    person_id: uuid.UUID = Field(foreign_key="person.id", ondelete="CASCADE")
+    team_id: uuid.UUID | None = Field(default=None, foreign_key="team.id")
+    call_id: uuid.UUID | None = Field(default=None, foreign_key="call.id", unique=True)
+    kind: str = Field(max_length=32)
+    at: datetime = created_at_field()
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """What POST /calls answered for a person's Idempotency-Key, kept 24 h."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (Index("ix_idempotency_key_expires_at", "expires_at"),)
+
+    person_id: uuid.UUID = Field(foreign_key="person.id", primary_key=True, ondelete="CASCADE")
+    key: str = Field(primary_key=True, max_length=255)
+    request_hash: str = Field(max_length=64)
+    response_status: int = Field(sa_type=SmallInteger)
+    response_body: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+# ---- API schemas -------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CallCreate(_Body):
+    location: Point
+    category: CallCategory = PydanticField(
+        default=CallCategory.urgent, description="urgent help unless one of the five ones"
+    )
+    note: str | None = PydanticField(default=None, max_length=500)
+
+
+class CallCancel(_Body):
+    reason: str | None = PydanticField(default=None, max_length=200)
+
+
+class CallProgress(_Body):
+    status: Literal["en_route", "on_site", "resolved"]
+    note: str | None = PydanticField(default=None, max_length=500)
+
+
+class RatingCreate(_Body):
+    stars: int = PydanticField(ge=1, le=5)
+    comment: str | None = PydanticField(default=None, max_length=500)
+
+
+class OfferDeclineBody(_Body):
+    reason: str | None = PydanticField(default=None, max_length=200)
+
+
+class AssignBody(_Body):
+    team_id: uuid.UUID
+
+
+class TeamRef(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
+class Responder(BaseModel):
+    id: uuid.UUID
+    display_name: str
+    phone_masked: str
+    location: Point | None = PydanticField(
+        description="only for the resident who called, only while en route or on site"
+    )
+
+
+class CallPublic(BaseModel):
+    id: uuid.UUID
+    status: CallStatus
+    category: CallCategory
+    note: str | None
+    location: Point = PydanticField(
+        description="exact for the caller, the responder and dispatchers; rounded to about 100 m "
+        "for a team that has only been offered the call"
+    )
+    grid: AreaRef | None
+    team: TeamRef | None
+    responder: Responder | None
+    escalation_level: EscalationLevel
+    created_at: datetime
+    updated_at: datetime
+    last_event_id: int | None
+
+
+class OfferPublic(BaseModel):
+    id: uuid.UUID
+    call_id: uuid.UUID
+    team: TeamRef
+    status: OfferStatus
+    category: CallCategory
+    distance_m: float
+    expires_at: datetime
+    approx_location: Point = PydanticField(description="the call's position rounded to about 100 m")
+
+
+class EventPublic(BaseModel):
+    id: int
+    type: EventType
+    call_id: uuid.UUID
+    at: datetime
+    data: dict[str, Any]
+
+
+class CallList(BaseModel):
+    data: list[CallPublic]
+    next_cursor: str | None
+
+
+class OfferList(BaseModel):
+    data: list[OfferPublic]
+    next_cursor: str | None = None
+
+
+class EventList(BaseModel):
+    data: list[EventPublic]
+    next_cursor: str | None
+
+
+class RatingPublic(BaseModel):
+    call_id: uuid.UUID
+    stars: int
+    comment: str | None
+    created_at: datetime
