@@ -56,10 +56,11 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    """Settings for a test: never a developer's `.env`; no sweeper unless asked
-    (it would act on committed rows of other tests)."""
+    """Settings for a test: never a developer's `.env`; no sweeper and no push
+    worker unless asked (they would act on committed rows of other tests)."""
     values: dict[str, Any] = {
         "run_sweeper": False,
+        "run_push_worker": False,
         **overrides,
         "database_url": database_url,
         "app_env": AppEnv.test,

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=60, description="how often each process looks for due offers"
     )
     run_sweeper: bool = Field(default=True, description="run the offer sweeper in this process")
+    run_push_worker: bool = Field(default=True, description="send pushes from this process")
+    push_interval_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="how often the push worker looks for deliveries"
+    )
+    push_max_attempts: int = Field(default=8, gt=0, le=50)
     otp_per_phone_per_hour: int = Field(default=5, gt=0)
     otp_per_ip_per_hour: int = Field(default=100, gt=0)
 
