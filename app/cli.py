@@ -63,6 +63,7 @@ def _cmd_revoke_api_key(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.core.config import get_settings
     from app.core.logging import uvicorn_log_config
 
     uvicorn.run(
@@ -76,6 +77,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         log_config=uvicorn_log_config(),
         proxy_headers=True,
+        # Client messages on the live socket are small; refuse big ones early.
+        ws_max_size=get_settings().ws_max_message_bytes,
     )
     return 0
 

@@ -16,6 +16,7 @@ from app.api.router import ROUTERS
 from app.core.config import Settings, get_settings
 from app.core.metrics import Metrics
 from app.db import make_engine, make_sessionmaker
+from app.services.live import EventHub
 from app.services.sms import make_sms_sender
 from app.services.sweeper import Sweeper
 
@@ -41,9 +42,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sweeper = Sweeper(app.state.sessionmaker, settings)
     if settings.run_sweeper:
         sweeper.start()
+    hub = EventHub(settings.database_url_str)
+    app.state.hub = hub
+    await hub.start()
     try:
         yield
     finally:
+        await hub.stop()
         await sweeper.stop()
         await engine.dispose()
 

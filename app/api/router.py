@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import admin, areas, auth, calls, dispatch, health, me, offers, teams
+from app.api import admin, areas, auth, calls, dispatch, health, me, offers, teams, ws
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -16,4 +16,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     offers.router,
     dispatch.router,
     admin.router,
+    ws.router,
 )

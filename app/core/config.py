@@ -70,6 +70,15 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=60, description="how often each process looks for due offers"
     )
     run_sweeper: bool = Field(default=True, description="run the offer sweeper in this process")
+    ws_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="browser origins allowed to open the WebSocket (JSON list); empty: any",
+    )
+    ws_heartbeat_seconds: float = Field(default=25.0, gt=0)
+    ws_auth_recheck_seconds: float = Field(
+        default=15.0, gt=0, description="how often a socket checks its session is still alive"
+    )
+    ws_max_message_bytes: int = Field(default=64 * 1024, gt=0)
     run_push_worker: bool = Field(default=True, description="send pushes from this process")
     push_interval_seconds: float = Field(
         default=0.5, gt=0, le=60, description="how often the push worker looks for deliveries"

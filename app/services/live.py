@@ -1,0 +1,320 @@
+"""Live delivery inside one server process: one LISTEN connection, many sockets.
+
+Every process keeps one dedicated asyncpg connection (not from the pool:
+releasing a pooled connection runs `UNLISTEN *`) that listens on the
+channel `events.CHANNEL`. A notification carries ids only; the hub then
+reads the new rows of the event table in id order and hands each event to
+the sockets whose person may see it (`call_view`), redacted for them.
+
+**Order.** Event ids are taken when an event is written, but transactions
+commit in their own order, so id 11 may become visible before id 10. The
+hub delivers strictly in id order: when it sees a hole it waits for it.
+A hole whose transaction is still running fills when that commits; a hole
+left by a rolled-back transaction never fills, and is known to be dead once
+every transaction that was running when the hole was first seen has ended
+(`pg_snapshot_xmin` has passed that moment's `pg_snapshot_xmax`), or, as a
+last resort, after `GAP_TIMEOUT_S`.
+
+**Failures.** If the listening connection drops, the hub reconnects (with
+backoff) and reads everything after the last id it delivered, so a
+connected socket loses nothing. Each socket has a bounded queue; a socket
+that cannot keep up is dropped (close code 4008), never allowed to grow
+memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from app.services import call_view, events
+from app.services.auth import PersonPrincipal
+from app.services.call_view import CallFacts, Viewer
+
+log = logging.getLogger("hulian.live")
+
+LISTENER_NAME = "hulian-listener"
+GAP_TIMEOUT_S = 3.0
+GAP_RECHECK_S = 0.02
+BATCH = 500
+QUEUE_SIZE = 256
+
+# Which event types each part in a call receives.
+EVENT_TYPES_FOR: dict[Viewer, frozenset[str]] = {
+    Viewer.caller: frozenset({"call.updated", "responder.location"}),
+    Viewer.responder: frozenset({"call.updated"}),
+    Viewer.staff: frozenset({"call.updated", "offer.created", "offer.closed"}),
+    Viewer.team: frozenset({"call.updated", "offer.created", "offer.closed"}),
+}
+
+_READ = """
+    SELECT e.id, e.type, e.call_id, e.at, e.data::text AS data, o.team_id AS offer_team,
+           c.resident_id, c.responder_id, c.community_id, c.street_id,
+           ARRAY(SELECT DISTINCT x.team_id FROM offer x WHERE x.call_id = c.id) AS offered_teams
+    FROM event e
+    JOIN call c ON c.id = e.call_id
+    LEFT JOIN offer o ON o.id = e.offer_id
+"""
+_NEW = _READ + " WHERE e.id > $1 ORDER BY e.id LIMIT $2"
+_REPLAY = (
+    _READ  # noqa: S608 - constant fragments, values are bound
+    + """
+    WHERE e.id > $1 AND e.id <= $2
+      AND (c.resident_id = $3 OR c.responder_id = $3 OR $4
+           OR c.community_id = $5 OR c.street_id = $5
+           OR EXISTS (SELECT 1 FROM offer y WHERE y.call_id = c.id
+                      AND y.team_id = ANY($6::uuid[])))
+    ORDER BY e.id LIMIT $7
+    """
+)
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    id: int
+    type: str
+    call_id: uuid.UUID
+    at: str
+    data: dict[str, Any]
+    offer_team: uuid.UUID | None
+    facts: CallFacts
+
+    @classmethod
+    def from_record(cls, row: asyncpg.Record) -> LiveEvent:
+        return cls(
+            id=row["id"],
+            type=row["type"],
+            call_id=row["call_id"],
+            at=row["at"].isoformat(),
+            data=json.loads(row["data"]),
+            offer_team=row["offer_team"],
+            facts=CallFacts(
+                id=row["call_id"],
+                resident_id=row["resident_id"],
+                responder_id=row["responder_id"],
+                community_id=row["community_id"],
+                street_id=row["street_id"],
+                offered_team_ids=frozenset(row["offered_teams"]),
+            ),
+        )
+
+    def message_for(self, person: PersonPrincipal) -> dict[str, Any] | None:
+        """The message this person gets, or None when it is not theirs to see."""
+        viewer = call_view.viewer_of(person, self.facts)
+        if viewer is None or self.type not in EVENT_TYPES_FOR[viewer]:
+            return None
+        hidden_offer = self.offer_team is not None and self.offer_team not in person.team_ids
+        if hidden_offer and viewer is not Viewer.staff:
+            return None
+        data = self.data
+        if self.type == "call.updated":
+            data = call_view.redact(data, viewer)
+        return {
+            "id": self.id,
+            "type": self.type,
+            "call_id": str(self.call_id),
+            "at": self.at,
+            "data": data,
+        }
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One socket's view of the stream."""
+
+    person: PersonPrincipal
+    queue: asyncio.Queue[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE)
+    )
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, event: LiveEvent) -> None:
+        message = event.message_for(self.person)
+        if message is None or self.overflowed.is_set():
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed.set()
+
+
+def asyncpg_dsn(sqlalchemy_url: str) -> str:
+    return (
+        make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+
+
+class EventHub:
+    def __init__(self, database_url: str) -> None:
+        self._dsn = asyncpg_dsn(database_url)
+        self._subscribers: set[Subscriber] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: asyncpg.Connection | None = None
+        self.delivered_upto = 0
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        # Hooks for tests and metrics.
+        self.on_deliver: Callable[[LiveEvent], None] | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hulian-event-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._close_conn()
+
+    async def _close_conn(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close(timeout=2)
+            self._conn = None
+
+    def subscribe(self, person: PersonPrincipal) -> Subscriber:
+        subscriber = Subscriber(person)
+        self._subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    # ---- the loop ---------------------------------------------------------------------
+
+    async def _connect(self) -> asyncpg.Connection:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self._dsn, timeout=5, server_settings={"application_name": LISTENER_NAME}
+        )
+        await conn.add_listener(events.CHANNEL, self._notified)
+        conn.add_termination_listener(self._terminated)
+        return conn
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    def _terminated(self, *_: object) -> None:
+        self.connected.clear()
+        self._wake.set()
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        first = True
+        while True:
+            try:
+                self._conn = await self._connect()
+                if first:
+                    # Start from now: older events are for `resume`.
+                    self.delivered_upto = await self._conn.fetchval(
+                        "SELECT coalesce(max(id), 0) FROM event"
+                    )
+                    first = False
+                else:
+                    self.reconnects += 1
+                    log.info("listener reconnected", extra={"upto": self.delivered_upto})
+                self.connected.set()
+                backoff = 0.1
+                self._wake.set()  # fill whatever was missed while away
+                await self._pump(self._conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("listener connection lost", extra={"error": type(exc).__name__})
+            self.connected.clear()
+            await self._close_conn()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _pump(self, conn: asyncpg.Connection) -> None:
+        gap_seen_at: float | None = None
+        gap_xmax: int | None = None
+        while True:
+            if gap_seen_at is None:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), GAP_RECHECK_S)
+            self._wake.clear()
+            if conn.is_closed():
+                raise ConnectionError("listener connection closed")
+            rows = await conn.fetch(_NEW, self.delivered_upto, BATCH)
+            i = 0
+            while i < len(rows) and rows[i]["id"] == self.delivered_upto + 1:
+                self._deliver(LiveEvent.from_record(rows[i]))
+                i += 1
+            if i == len(rows):
+                gap_seen_at = gap_xmax = None
+                if len(rows) == BATCH:
+                    self._wake.set()
+                continue
+            # A hole before rows[i]: its transaction may still be running.
+            if gap_seen_at is None:
+                gap_seen_at = time.monotonic()
+                gap_xmax = int(
+                    await conn.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
+                )
+                continue
+            xmin = int(await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"))
+            timed_out = time.monotonic() - gap_seen_at > GAP_TIMEOUT_S
+            if (gap_xmax is not None and xmin >= gap_xmax) or timed_out:
+                # Everything that was running when the hole appeared has
+                # ended: the missing ids were rolled back. Step over them.
+                self.delivered_upto = rows[i]["id"] - 1
+                gap_seen_at = gap_xmax = None
+                self._wake.set()
+
+    def _deliver(self, event: LiveEvent) -> None:
+        self.delivered_upto = event.id
+        for subscriber in list(self._subscribers):
+            subscriber.offer(event)
+        if self.on_deliver is not None:
+            self.on_deliver(event)
+
+
+async def replay(
+    pool_dsn: str, person: PersonPrincipal, after: int, upto: int
+) -> list[dict[str, Any]]:
+    """The events after `after` (and up to `upto`) this person may see, in
+    order: what a reconnecting socket missed."""
+    conn: asyncpg.Connection = await asyncpg.connect(pool_dsn, timeout=5)
+    try:
+        out: list[dict[str, Any]] = []
+        cursor = after
+        while cursor < upto:
+            rows = await conn.fetch(
+                _REPLAY,
+                cursor,
+                upto,
+                person.person_id,
+                person.is_admin,
+                person.dispatcher_area.id if person.dispatcher_area else None,
+                list(person.team_ids),
+                BATCH,
+            )
+            if not rows:
+                break
+            for row in rows:
+                message = LiveEvent.from_record(row).message_for(person)
+                if message is not None:
+                    out.append(message)
+            cursor = rows[-1]["id"]
+        return out
+    finally:
+        await conn.close()

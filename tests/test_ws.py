@@ -1,0 +1,293 @@
+"""The live stream, in-process with httpx-ws, on committed data (the event
+hub reads what other transactions committed, as in production)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
+from httpx_ws.transport import ASGIWebSocketTransport
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.api import ws as ws_module
+from app.core.config import Settings
+from app.main import create_app
+from app.services import live
+from tests.conftest import make_settings
+from tests.scene import Member, SceneTeam, make_resident, make_team, offset
+
+# A spot of its own; the scene's members stand on the very point pressed.
+LAT, LNG = offset(22.765, 113.925, 0, 0)
+
+
+@pytest.fixture
+async def scene(engine: AsyncEngine, database_url: str) -> AsyncIterator[dict[str, Any]]:
+    """A team on duty at the spot and a resident, committed; removed after."""
+    settings = make_settings(database_url)
+    async with AsyncSession(engine) as session:
+        team = await make_team(session, settings, LAT, LNG, members=2, name="直播队")
+        resident = await make_resident(session, settings)
+        await session.commit()
+    yield {"team": team, "resident": resident}
+    people = [m.person_id for m in team.members] + [resident.person_id]
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM call WHERE resident_id = ANY(:p)"), {"p": people})
+        await conn.execute(text("DELETE FROM team WHERE id = :t"), {"t": team.id})
+        await conn.execute(text("DELETE FROM person WHERE id = ANY(:p)"), {"p": people})
+
+
+def connect(
+    url: str, client: httpx.AsyncClient, headers: dict[str, str] | None = None
+) -> AbstractAsyncContextManager[AsyncWebSocketSession]:
+    return aconnect_ws(url, client, headers=dict(headers or {}))
+
+
+@dataclass
+class Live:
+    app: FastAPI
+    http: httpx.AsyncClient  # plain requests
+    sockets: httpx.AsyncClient  # WebSockets (httpx-ws's in-process transport)
+
+
+Factory = Callable[..., AbstractAsyncContextManager[Live]]
+
+
+@pytest.fixture
+def live_app(database_url: str) -> Factory:
+    @asynccontextmanager
+    async def factory(**overrides: Any) -> AsyncIterator[Live]:
+        app = create_app(make_settings(database_url, **overrides))
+        async with LifespanManager(app):
+            hub: live.EventHub = app.state.hub
+            await asyncio.wait_for(hub.connected.wait(), 5)
+            async with (
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://t"
+                ) as http,
+                httpx.AsyncClient(
+                    transport=ASGIWebSocketTransport(app), base_url="http://t"
+                ) as sockets,
+            ):
+                yield Live(app, http, sockets)
+
+    return factory
+
+
+async def _next(ws: Any, kind: str | None = None, wait: float = 5.0) -> dict[str, Any]:
+    """The next message (of `kind`), skipping heartbeats."""
+    while True:
+        message: dict[str, Any] = json.loads(await ws.receive_text(timeout=wait))
+        if message["type"] == "heartbeat":
+            continue
+        if kind is None or message["type"] == kind:
+            return message
+
+
+async def _close_code(ws: Any) -> int:
+    """Read until the server closes the socket; its close code."""
+    try:
+        while True:
+            await ws.receive_text(timeout=8)
+    except WebSocketDisconnect as closed:
+        code: int = closed.code
+        return code
+
+
+async def _press(http: httpx.AsyncClient, resident: Member) -> dict[str, Any]:
+    response = await http.post(
+        "/api/v1/calls", json={"location": {"lat": LAT, "lng": LNG}}, headers=resident.headers
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_events_flow_to_who_may_see_them(live_app: Factory, scene: dict[str, Any]) -> None:
+    team: SceneTeam = scene["team"]
+    resident: Member = scene["resident"]
+    volunteer = team.members[1]
+    token = resident.headers["Authorization"].split()[1]
+    async with live_app() as lv:
+        http = lv.http
+        async with (
+            connect("/api/v1/ws", lv.sockets, headers=volunteer.headers) as vws,
+            connect(f"/api/v1/ws?token={token}", lv.sockets) as rws,
+        ):
+            for sock in (vws, rws):
+                await sock.send_text(json.dumps({"type": "ping"}))
+                assert await _next(sock) == {"type": "pong"}
+            call = await _press(http, resident)
+
+            offer = await _next(vws, "offer.created")
+            assert offer["call_id"] == call["id"]
+            assert offer["data"]["team"]["id"] == str(team.id)
+            assert offer["data"]["approx_location"]["accuracy_m"] == 100.0
+            assert set(offer["data"]) >= {"id", "status", "category", "distance_m", "expires_at"}
+
+            mine = await _next(rws, "call.updated")
+            assert mine["data"]["status"] in ("searching", "offered")
+            if mine["data"]["status"] == "searching":
+                mine = await _next(rws, "call.updated")
+            assert mine["data"]["status"] == "offered"
+            assert mine["data"]["location"]["lat"] == pytest.approx(LAT)
+
+            accepted = await http.post(
+                f"/api/v1/offers/{offer['data']['id']}/accept", headers=volunteer.headers
+            )
+            assert accepted.status_code == 200
+            update = await _next(rws, "call.updated")
+            assert update["data"]["status"] == "accepted"
+            assert update["data"]["responder"]["id"] == str(volunteer.person_id)
+            assert update["id"] > mine["id"]
+            # The resident never gets offer events.
+            with pytest.raises(TimeoutError):
+                await _next(rws, "offer.closed", wait=0.5)
+
+
+async def test_resume_replays_exactly_and_in_order(
+    live_app: Factory, scene: dict[str, Any]
+) -> None:
+    resident: Member = scene["resident"]
+    async with live_app() as lv:
+        http = lv.http
+        call = await _press(http, resident)
+        await http.post(f"/api/v1/calls/{call['id']}/cancel", headers=resident.headers)
+        history = (
+            await http.get(f"/api/v1/calls/{call['id']}/events", headers=resident.headers)
+        ).json()["data"]
+        assert len(history) >= 3
+        async with connect("/api/v1/ws", lv.sockets, headers=resident.headers) as ws:
+            await ws.send_text(json.dumps({"type": "resume", "after": history[0]["id"]}))
+            replayed = [await _next(ws) for _ in history[1:]]
+        assert [m["id"] for m in replayed] == [e["id"] for e in history[1:]]
+        assert [m["data"]["status"] for m in replayed] == [e["data"]["status"] for e in history[1:]]
+        assert replayed[-1]["data"]["status"] == "cancelled"
+
+
+async def test_refused_without_a_valid_token(live_app: Factory) -> None:
+    async with live_app() as lv:
+        for url, headers in (
+            ("/api/v1/ws", {}),
+            ("/api/v1/ws?token=garbage", {}),
+            ("/api/v1/ws", {"Authorization": "Bearer not.a.jwt"}),
+        ):
+            async with connect(url, lv.sockets, headers=headers) as ws:
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    await ws.receive_text(timeout=5)
+            assert closed.value.code == ws_module.CLOSE_NOT_AUTHENTICATED
+
+
+async def test_origin_allow_list(live_app: Factory, scene: dict[str, Any]) -> None:
+    resident: Member = scene["resident"]
+    async with live_app(ws_allowed_origins=["https://app.example"]) as lv:
+        headers = {**resident.headers, "Origin": "https://evil.example"}
+        with pytest.raises(Exception):  # noqa: B017 - the handshake is refused
+            async with connect("/api/v1/ws", lv.sockets, headers=headers) as ws:
+                await ws.receive_text(timeout=2)
+        good = {**resident.headers, "Origin": "https://app.example"}
+        async with connect("/api/v1/ws", lv.sockets, headers=good) as ws:
+            await ws.send_text(json.dumps({"type": "ping"}))
+            assert await _next(ws) == {"type": "pong"}
+
+
+async def test_a_slow_consumer_is_closed(
+    live_app: Factory, scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The socket never starts its live stream (no resume, a long window), so
+    # its queue fills: it must be closed, not left to grow.
+    monkeypatch.setattr(live, "QUEUE_SIZE", 2)
+    monkeypatch.setattr(ws_module, "RESUME_WINDOW_S", 60.0)
+    resident: Member = scene["resident"]
+    async with live_app() as lv:
+        http = lv.http
+        async with connect("/api/v1/ws", lv.sockets, headers=resident.headers) as ws:
+            call = await _press(http, resident)
+            await http.post(f"/api/v1/calls/{call['id']}/cancel", headers=resident.headers)
+            assert await _close_code(ws) == ws_module.CLOSE_TOO_SLOW
+
+
+async def test_token_expiry_and_logout_close_the_socket(
+    live_app: Factory, scene: dict[str, Any], database_url: str, engine: AsyncEngine
+) -> None:
+    resident: Member = scene["resident"]
+    async with live_app(access_token_ttl_seconds=2) as lv:
+        settings: Settings = lv.app.state.settings
+        async with AsyncSession(engine) as session:
+            from app.services.auth import start_session
+
+            pair = await start_session(session, settings, resident.person_id)
+            await session.commit()
+        async with connect(
+            "/api/v1/ws", lv.sockets, headers={"Authorization": f"Bearer {pair.access_token}"}
+        ) as ws:
+            assert await _close_code(ws) == ws_module.CLOSE_SESSION_ENDED
+
+    async with live_app(ws_auth_recheck_seconds=0.2) as lv:
+        http = lv.http
+        async with connect("/api/v1/ws", lv.sockets, headers=resident.headers) as ws:
+            await ws.send_text(json.dumps({"type": "ping"}))
+            assert await _next(ws) == {"type": "pong"}
+            logout = await http.post("/api/v1/auth/logout", headers=resident.headers)
+            assert logout.status_code == 204
+            assert await _close_code(ws) == ws_module.CLOSE_SESSION_ENDED
+
+
+async def test_big_and_bad_messages(live_app: Factory, scene: dict[str, Any]) -> None:
+    resident: Member = scene["resident"]
+    async with live_app() as lv:
+        async with connect("/api/v1/ws", lv.sockets, headers=resident.headers) as ws:
+            await ws.send_text("not json")
+            assert (await _next(ws))["code"] == "unknown_message"
+            await ws.send_text(json.dumps({"type": "resume", "after": "yesterday"}))
+            assert (await _next(ws))["code"] == "bad_resume"
+            await ws.send_text("x" * (64 * 1024 + 1))
+            with pytest.raises(WebSocketDisconnect) as closed:
+                await ws.receive_text(timeout=5)
+        assert closed.value.code == ws_module.CLOSE_MESSAGE_TOO_BIG
+
+
+async def test_no_event_is_lost_when_the_listener_connection_dies(
+    live_app: Factory, scene: dict[str, Any], engine: AsyncEngine
+) -> None:
+    resident: Member = scene["resident"]
+    async with live_app() as lv:
+        http = lv.http
+        hub: live.EventHub = lv.app.state.hub
+        async with connect("/api/v1/ws", lv.sockets, headers=resident.headers) as ws:
+            await ws.send_text(json.dumps({"type": "ping"}))
+            await _next(ws, "pong")
+            call = await _press(http, resident)
+            async with engine.connect() as conn:
+                killed = (
+                    await conn.execute(
+                        text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE application_name = :name AND datname = current_database()"
+                        ),
+                        {"name": live.LISTENER_NAME},
+                    )
+                ).scalar_one()
+            assert killed >= 1
+            # Written while the listener is gone.
+            await http.post(f"/api/v1/calls/{call['id']}/cancel", headers=resident.headers)
+            expected = [
+                e["id"]
+                for e in (
+                    await http.get(f"/api/v1/calls/{call['id']}/events", headers=resident.headers)
+                ).json()["data"]
+            ]
+            got: list[int] = []
+            while len(got) < len(expected):
+                got.append((await _next(ws, "call.updated", wait=10))["id"])
+            assert got == expected
+            assert hub.reconnects >= 1
