@@ -291,3 +291,47 @@ async def test_no_event_is_lost_when_the_listener_connection_dies(
                 got.append((await _next(ws, "call.updated", wait=10))["id"])
             assert got == expected
             assert hub.reconnects >= 1
+
+
+async def test_the_caller_follows_the_responder_on_the_way(
+    live_app: Factory, scene: dict[str, Any]
+) -> None:
+    team: SceneTeam = scene["team"]
+    resident: Member = scene["resident"]
+    responder, teammate = team.members[0], team.members[1]
+    async with live_app() as lv:
+        http = lv.http
+        call = await _press(http, resident)
+        offers = (await http.get("/api/v1/offers", headers=responder.headers)).json()["data"]
+        offer = next(o for o in offers if o["call_id"] == call["id"])
+        await http.post(f"/api/v1/offers/{offer['id']}/accept", headers=responder.headers)
+        async with (
+            connect("/api/v1/ws", lv.sockets, headers=resident.headers) as rws,
+            connect("/api/v1/ws", lv.sockets, headers=teammate.headers) as tws,
+        ):
+            for sock in (rws, tws):
+                await sock.send_text(json.dumps({"type": "ping"}))
+                await _next(sock, "pong")
+            here = {"lat": LAT + 0.001, "lng": LNG, "accuracy_m": 9}
+            # Accepted but not yet on the way: nothing is shared.
+            await http.put("/api/v1/me/location", json=here, headers=responder.headers)
+            await http.post(
+                f"/api/v1/calls/{call['id']}/progress",
+                json={"status": "en_route"},
+                headers=responder.headers,
+            )
+            assert (await _next(rws, "call.updated"))["data"]["status"] == "en_route"
+            moved = await http.put("/api/v1/me/location", json=here, headers=responder.headers)
+            assert moved.status_code == 204
+            position = await _next(rws, "responder.location")
+            assert position["call_id"] == call["id"]
+            assert position["data"] == here
+            # At most one every 5 s.
+            await http.put(
+                "/api/v1/me/location", json={**here, "lat": LAT + 0.002}, headers=responder.headers
+            )
+            with pytest.raises(TimeoutError):
+                await _next(rws, "responder.location", wait=0.5)
+            # Teammates of the responder never see it.
+            with pytest.raises(TimeoutError):
+                await _next(tws, "responder.location", wait=0.3)

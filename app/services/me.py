@@ -1,17 +1,23 @@
 """A person's own things: devices, and a volunteer's duty and position.
 
 Only the latest position is kept (no movement history), and it is dropped
-when the volunteer goes off duty.
+when the volunteer goes off duty. While responding (on the way or on site)
+the position is also shared with the caller, as `responder.location`
+events that are deleted when the call ends.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, Unprocessable
+from app.models.call import EventType
 from app.models.geo import Point
 from app.models.team import DutyState, DutyUpdate
+from app.services import events
 from app.services.auth import PersonPrincipal
 
 
@@ -117,3 +123,36 @@ async def set_location(session: AsyncSession, person: PersonPrincipal, point: Po
     ).first()
     if updated is None:
         raise NotOnDuty("Go on duty (PUT /me/duty) before sending positions.")
+    await _share_with_caller(session, person, point)
+
+
+# The caller of a call follows the responder's position, at most this often.
+POSITION_EVENT_INTERVAL = timedelta(seconds=5)
+
+
+async def _share_with_caller(session: AsyncSession, person: PersonPrincipal, point: Point) -> None:
+    """While the person responds to a call on the way or on site, the position
+    becomes a `responder.location` event (only the caller is shown those)."""
+    calls = (
+        await session.execute(
+            text(
+                """
+                SELECT c.id FROM call c
+                WHERE c.responder_id = :me AND c.status IN ('en_route', 'on_site')
+                  AND NOT EXISTS (
+                      SELECT 1 FROM event e
+                      WHERE e.call_id = c.id AND e.type = 'responder.location'
+                        AND e.at > now() - CAST(:interval AS interval))
+                FOR UPDATE OF c
+                """
+            ),
+            {"me": person.person_id, "interval": POSITION_EVENT_INTERVAL},
+        )
+    ).scalars()
+    for call_id in list(calls):
+        await events.append(
+            session,
+            EventType.responder_location,
+            call_id,
+            {"lat": point.lat, "lng": point.lng, "accuracy_m": point.accuracy_m},
+        )
