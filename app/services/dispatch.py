@@ -13,7 +13,9 @@ COMMUNITY_ESCALATION_SECONDS without their action, to the street's.
 Every function here runs inside the caller's transaction, with the call's
 row locked (`lock_call`): the call row is the one lock every path takes
 first, so accept, decline, cancel and the sweeper never deadlock and never
-both win.
+both win. (Accept takes a per-person lock just before it, see
+`offers.accept`.) A path that holds one call's lock and then needs another
+call's takes it only if it is free (`try_lock_call`), never waiting for it.
 """
 
 from __future__ import annotations
@@ -116,11 +118,19 @@ _LOCK_CALL = text(
     FROM call WHERE id = :id FOR UPDATE
     """
 )
+_LOCK_CALL_IF_FREE = text(_LOCK_CALL.text.rstrip() + " SKIP LOCKED")
 
 
 async def lock_call(session: AsyncSession, call_id: uuid.UUID) -> Any:
     """Lock the call's row (the first lock of every path that changes it)."""
     return (await session.execute(_LOCK_CALL, {"id": call_id})).first()
+
+
+async def try_lock_call(session: AsyncSession, call_id: uuid.UUID) -> Any:
+    """Lock the call's row if nobody holds it; None if somebody does. For a
+    path that already holds another call's lock: waiting there could close a
+    cycle (two accepts, each holding its own call and wanting the other's)."""
+    return (await session.execute(_LOCK_CALL_IF_FREE, {"id": call_id})).first()
 
 
 async def publish_call(session: AsyncSession, call_id: uuid.UUID) -> dict[str, Any]:

@@ -78,6 +78,16 @@ async def accept(
     session: AsyncSession, settings: Settings, person: PersonPrincipal, offer_id: uuid.UUID
 ) -> dict[str, Any]:
     offer = await _offer_of_mine(session, person, offer_id)
+    # One accept per person at a time, taken before any call's lock. Without
+    # it, one member accepting two offers at once deadlocks: each transaction
+    # holds its own call, one waits on the other's responder index entry and
+    # the other wants the first's call to withdraw the offer only this member
+    # could take. With it, the second accept finds the member busy (or that
+    # offer withdrawn), as if it had come a moment later.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
+        {"k": f"accept:{person.person_id}"},
+    )
     await dispatch.lock_call(session, offer.call_id)
     try:
         # Both changes stand or fall together: a busy responder leaves the
@@ -119,7 +129,13 @@ async def _release_offers_only_i_could_take(
     session: AsyncSession, settings: Settings, person: PersonPrincipal
 ) -> None:
     """The responder is busy now: offers of their teams to other calls that
-    nobody else of the team can take are withdrawn, and those calls move on."""
+    nobody else of the team can take are withdrawn, and those calls move on.
+
+    This transaction already holds its own call's lock, so another call is
+    only locked if it is free (SKIP LOCKED): whoever holds it (another accept,
+    a decline, the sweeper, a cancel) is settling it anyway, and an offer left
+    open here still lapses at its deadline. Waiting instead deadlocks when two
+    members who are the last possible takers accept two such offers at once."""
     others = (
         await session.execute(
             text(
@@ -135,7 +151,8 @@ async def _release_offers_only_i_could_take(
     for other in others:
         if await dispatch.team_has_takers(session, settings, other.id):
             continue
-        await dispatch.lock_call(session, other.call_id)
+        if await dispatch.try_lock_call(session, other.call_id) is None:
+            continue
         if await dispatch.close_offer(session, other.id, OfferStatus.withdrawn):
             await dispatch.move_on(session, settings, other.call_id, other.id)
 

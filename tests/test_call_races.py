@@ -1,0 +1,489 @@
+"""Races on calls and offers, with real commits and real concurrency: the app
+runs on its own connection pool (and the sweeper, where one takes part, on
+the test's), so simultaneous requests are simultaneous transactions in
+PostgreSQL. Every scene is committed, and deleted at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.core.config import Settings
+from app.db import make_sessionmaker
+from app.services import areas
+from app.services.sweeper import sweep_once
+from tests.conftest import make_settings
+from tests.live import (
+    Ledger,
+    committed_person,
+    committed_team,
+    eventually,
+    live_app,
+    park,
+    spots,
+)
+from tests.problems import assert_problem
+from tests.scene import Member, offset
+
+RADIUS_M = 400
+
+
+def race_settings(database_url: str, **overrides: Any) -> Settings:
+    """A small search radius, so that committed scenes a kilometre or two
+    apart never see one another; one resident may open many calls."""
+    values: dict[str, Any] = {
+        "search_radius_m": RADIUS_M,
+        "double_tap_seconds": 0,
+        "double_tap_meters": 0,
+        "max_open_calls_per_resident": 1000,
+        **overrides,
+    }
+    return make_settings(database_url, **values)
+
+
+@pytest.fixture
+async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
+    ledger = Ledger()
+    try:
+        yield ledger
+    finally:
+        await ledger.cleanup(engine)
+
+
+async def spot(engine: AsyncEngine, ledger: Ledger, nth: int) -> tuple[float, float]:
+    """The nth spot of the district, its seeded volunteers off duty."""
+    lat, lng = (await spots(engine, 6, 2 * RADIUS_M + 800))[nth]
+    await park(engine, ledger, lat, lng, RADIUS_M + 400)
+    return lat, lng
+
+
+async def press(
+    http: httpx.AsyncClient,
+    resident: Member,
+    lat: float,
+    lng: float,
+    key: str | None = None,
+) -> httpx.Response:
+    headers = {**resident.headers, **({"Idempotency-Key": key} if key else {})}
+    return await http.post(
+        "/api/v1/calls", json={"location": {"lat": lat, "lng": lng}}, headers=headers
+    )
+
+
+async def offered(http: httpx.AsyncClient, resident: Member, lat: float, lng: float) -> str:
+    response = await press(http, resident, lat, lng)
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "offered"
+    call_id: str = response.json()["id"]
+    return call_id
+
+
+async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(text(sql), params)).all())
+
+
+async def open_offer(engine: AsyncEngine, call_id: str) -> Any:
+    (offer,) = await rows(
+        engine,
+        "SELECT id, team_id, round FROM offer WHERE call_id = :c AND status = 'open'",
+        c=call_id,
+    )
+    return offer
+
+
+async def closed_events(engine: AsyncEngine, offer_id: uuid.UUID) -> list[str]:
+    """The final status carried by each `offer.closed` event of an offer."""
+    return [
+        r.status
+        for r in await rows(
+            engine,
+            "SELECT data->>'status' AS status FROM event "
+            "WHERE offer_id = :o AND type = 'offer.closed' ORDER BY id",
+            o=offer_id,
+        )
+    ]
+
+
+async def call_statuses(engine: AsyncEngine, call_id: str) -> list[str]:
+    return [
+        r.status
+        for r in await rows(
+            engine,
+            "SELECT data->>'status' AS status FROM event "
+            "WHERE call_id = :c AND type = 'call.updated' ORDER BY id",
+            c=call_id,
+        )
+    ]
+
+
+async def finish(engine: AsyncEngine, call_id: str) -> None:
+    """Take a call off the board (its responder is free again)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE offer SET status = 'withdrawn', closed_at = now() "
+                "WHERE call_id = :c AND status = 'open'"
+            ),
+            {"c": call_id},
+        )
+        await conn.execute(
+            text("UPDATE call SET status = 'cancelled', closed_at = now() WHERE id = :c"),
+            {"c": call_id},
+        )
+
+
+async def test_two_members_accepting_one_offer_at_once_one_wins(
+    engine: AsyncEngine, database_url: str, ledger: Ledger
+) -> None:
+    settings = race_settings(database_url)
+    lat, lng = await spot(engine, ledger, 0)
+    team = await committed_team(engine, settings, ledger, *offset(lat, lng, 30, 20), members=2)
+    resident = await committed_person(engine, settings, ledger)
+    wins: Counter[uuid.UUID] = Counter()
+    async with live_app(settings) as (_, http):
+        for i in range(50):
+            call_id = await offered(http, resident, lat, lng)
+            offer = await open_offer(engine, call_id)
+            assert offer.team_id == team.id
+            members = team.members if i % 2 == 0 else team.members[::-1]
+            answers = await asyncio.gather(
+                *(
+                    http.post(f"/api/v1/offers/{offer.id}/accept", headers=m.headers)
+                    for m in members
+                )
+            )
+            assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+            won = 0 if answers[0].status_code == 200 else 1
+            winner = members[won]
+            assert_problem(answers[1 - won], 409, "offer_closed")
+            assert answers[won].json()["responder"]["id"] == str(winner.person_id)
+            wins[winner.person_id] += 1
+
+            (call,) = await rows(
+                engine, "SELECT status, responder_id FROM call WHERE id = :c", c=call_id
+            )
+            assert (call.status, call.responder_id) == ("accepted", winner.person_id)
+            (row,) = await rows(
+                engine, "SELECT status, accepted_by FROM offer WHERE id = :o", o=offer.id
+            )
+            assert (row.status, row.accepted_by) == ("accepted", winner.person_id)
+            assert await closed_events(engine, offer.id) == ["accepted"]
+            assert (await call_statuses(engine, call_id)).count("accepted") == 1
+            await finish(engine, call_id)
+    assert sum(wins.values()) == 50
+
+
+async def test_one_member_accepting_two_offers_at_once_gets_one(
+    engine: AsyncEngine, database_url: str, ledger: Ledger
+) -> None:
+    """The member is the only one of the team on duty: whichever call they
+    get, the other is refused (busy, or its offer already withdrawn because
+    nobody else of the team could take it), and nothing fails."""
+    settings = race_settings(database_url)
+    lat, lng = await spot(engine, ledger, 1)
+    team = await committed_team(
+        engine, settings, ledger, *offset(lat, lng, 30, 20), members=2, on_duty=1
+    )
+    member = team.members[0]
+    resident = await committed_person(engine, settings, ledger)
+    async with live_app(settings) as (_, http):
+        for _ in range(10):
+            calls = [
+                await offered(http, resident, lat, lng),
+                await offered(http, resident, *offset(lat, lng, 60, 0)),
+            ]
+            offers = [await open_offer(engine, c) for c in calls]
+            answers = await asyncio.gather(
+                *(
+                    http.post(f"/api/v1/offers/{o.id}/accept", headers=member.headers)
+                    for o in offers
+                )
+            )
+            assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+            loser = answers[0] if answers[0].status_code == 409 else answers[1]
+            assert loser.json()["code"] in {"responder_busy", "offer_closed"}
+            busy = await rows(
+                engine,
+                "SELECT id FROM call WHERE responder_id = :p AND status = 'accepted'",
+                p=member.person_id,
+            )
+            assert len(busy) == 1
+            for call_id in calls:
+                await finish(engine, call_id)
+
+
+async def test_accept_racing_the_deadline_wins_or_loses_never_both(
+    engine: AsyncEngine, database_url: str, ledger: Ledger
+) -> None:
+    """An offer whose deadline is now: a member accepts while a sweeper
+    pass (another connection pool, as another process) runs. Either the
+    call is accepted and the offer never expired, or the offer expired, the
+    accept was refused and the call went on to the next team."""
+    settings = race_settings(database_url)
+    lat, lng = await spot(engine, ledger, 2)
+    first = await committed_team(engine, settings, ledger, *offset(lat, lng, 30, 0), members=2)
+    second = await committed_team(engine, settings, ledger, *offset(lat, lng, 150, 0), members=2)
+    resident = await committed_person(engine, settings, ledger)
+    sweeper = make_sessionmaker(engine)
+    rng = random.Random(7)
+    outcomes: Counter[str] = Counter()
+    async with live_app(settings) as (_, http):
+        for i in range(30):
+            call_id = await offered(http, resident, lat, lng)
+            offer = await open_offer(engine, call_id)
+            assert offer.team_id == first.id
+            lead_s = rng.uniform(-0.01, 0.03)
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "UPDATE offer SET expires_at = clock_timestamp() "
+                        "+ make_interval(secs => :s) WHERE id = :o"
+                    ),
+                    {"s": lead_s, "o": offer.id},
+                )
+            member = first.members[i % 2]
+            accept = http.post(f"/api/v1/offers/{offer.id}/accept", headers=member.headers)
+            answer, _ = await asyncio.gather(accept, sweep_once(sweeper, settings))
+            # Whatever was left undecided (neither saw the deadline pass)
+            # is settled by the next pass.
+            await asyncio.sleep(max(lead_s, 0) + 0.01)
+            await sweep_once(sweeper, settings)
+
+            closed = await closed_events(engine, offer.id)
+            (deadline,) = await rows(
+                engine,
+                "SELECT closed_at < expires_at AS before FROM offer WHERE id = :o",
+                o=offer.id,
+            )
+            statuses = await call_statuses(engine, call_id)
+            (call,) = await rows(
+                engine, "SELECT status, responder_id, team_id FROM call WHERE id = :c", c=call_id
+            )
+            if answer.status_code == 200:
+                outcomes["accepted"] += 1
+                assert closed == ["accepted"], "accepted, and never expired"
+                assert deadline.before, "accepted before the deadline"
+                assert (call.status, call.responder_id) == ("accepted", member.person_id)
+                assert statuses == ["searching", "offered", "accepted"]
+            else:
+                outcomes["expired"] += 1
+                assert_problem(answer, 409, "offer_closed")
+                assert closed == ["expired"], "expired once, and never accepted"
+                assert not deadline.before, "expired at or after the deadline"
+                assert (call.status, call.responder_id) == ("offered", None)
+                assert call.team_id == second.id, "on to the next team"
+                assert statuses == ["searching", "offered", "offered"]
+                nxt = await open_offer(engine, call_id)
+                assert (nxt.team_id, nxt.round) == (second.id, 2)
+            await finish(engine, call_id)
+    # The deadlines straddled the race: both endings happened.
+    assert outcomes["accepted"] > 0, outcomes
+    assert outcomes["expired"] > 0, outcomes
+
+
+async def test_one_idempotency_key_sent_twice_at_once_makes_one_call(
+    engine: AsyncEngine, database_url: str, ledger: Ledger
+) -> None:
+    settings = race_settings(database_url)
+    lat, lng = await spot(engine, ledger, 3)
+    await committed_team(engine, settings, ledger, *offset(lat, lng, 30, 0), members=2)
+    resident = await committed_person(engine, settings, ledger)
+    seen: Counter[str] = Counter()
+    async with live_app(settings) as (_, http):
+        for i in range(12):
+            key = f"race-{uuid.uuid4()}"
+            where = offset(lat, lng, 0, 10.0 * i)
+            answers = await asyncio.gather(
+                press(http, resident, *where, key=key), press(http, resident, *where, key=key)
+            )
+            statuses = sorted(a.status_code for a in answers)
+            created = [a for a in answers if a.status_code == 201]
+            if statuses == [201, 409]:
+                seen["in_flight"] += 1
+                refused = next(a for a in answers if a.status_code == 409)
+                assert_problem(refused, 409, "idempotency_key_in_flight")
+            else:
+                assert statuses == [201, 201], [a.text for a in answers]
+                seen["replayed"] += 1
+                assert created[0].json() == created[1].json()
+            body = created[0].json()
+            retry = await press(http, resident, *where, key=key)
+            assert retry.status_code == 201
+            assert retry.json() == body, "a later retry replays the same call"
+            made = await rows(
+                engine,
+                "SELECT id FROM call WHERE resident_id = :r"
+                " AND created_at > now() - interval '1 minute'"
+                " AND ST_DWithin(location, ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography,"
+                " 1, false)",
+                r=resident.person_id,
+                lat=where[0],
+                lng=where[1],
+            )
+            assert [str(r.id) for r in made] == [body["id"]], "exactly one call row"
+    total = await rows(engine, "SELECT id FROM call WHERE resident_id = :r", r=resident.person_id)
+    assert len(total) == 12
+    assert sum(seen.values()) == 12
+
+
+async def test_escalation_timing_with_a_running_sweeper(
+    engine: AsyncEngine, database_url: str, ledger: Ledger
+) -> None:
+    """Two rounds of one second, then the community, then after two seconds
+    the street; a dispatcher's assignment offers the call again, and when
+    that team lets it lapse it comes back to the dispatchers."""
+    settings = race_settings(
+        database_url,
+        max_offer_rounds=2,
+        offer_timeout_seconds=1,
+        community_escalation_seconds=2,
+        run_sweeper=True,
+        sweep_interval_seconds=0.2,
+    )
+    lat, lng = await spot(engine, ledger, 4)
+    first = await committed_team(engine, settings, ledger, *offset(lat, lng, 30, 0), members=2)
+    second = await committed_team(engine, settings, ledger, *offset(lat, lng, 120, 0), members=2)
+    resident = await committed_person(engine, settings, ledger)
+    async with AsyncSession(engine) as session:
+        street = (await areas.locate_ids(session, lat, lng)).street
+    dispatcher = await committed_person(engine, settings, ledger, "街道调度", dispatcher_of=street)
+
+    async def status(call_id: str) -> tuple[str, str]:
+        (row,) = await rows(
+            engine, "SELECT status, escalation_level FROM call WHERE id = :c", c=call_id
+        )
+        return row.status, row.escalation_level
+
+    async with live_app(settings) as (_, http):
+        call_id = await offered(http, resident, lat, lng)
+
+        async def at_street() -> bool:
+            return await status(call_id) == ("escalated", "street")
+
+        await eventually(at_street, within_s=12)
+        events = await rows(
+            engine,
+            "SELECT type, at, offer_id, data FROM event WHERE call_id = :c ORDER BY id",
+            c=call_id,
+        )
+        updates = [e for e in events if e.type == "call.updated"]
+        assert [(u.data["status"], u.data["escalation_level"]) for u in updates] == [
+            ("searching", "grid"),
+            ("offered", "grid"),
+            ("offered", "grid"),
+            ("escalated", "community"),
+            ("escalated", "street"),
+        ]
+        assert [u.data["team"]["id"] if u.data["team"] else None for u in updates] == [
+            None,
+            str(first.id),
+            str(second.id),
+            None,
+            None,
+        ]
+        created = [e for e in events if e.type == "offer.created"]
+        closed = [e for e in events if e.type == "offer.closed"]
+        assert [e.data["team"]["id"] for e in created] == [str(first.id), str(second.id)]
+        assert [e.offer_id for e in closed] == [e.offer_id for e in created]
+        assert [e.data["status"] for e in closed] == ["expired", "expired"]
+
+        second_s = timedelta(seconds=1)
+        slack = timedelta(seconds=1.5)  # a sweep interval, plus a loaded machine
+        # Round 1 lapses after its timeout, and round 2 starts in the same
+        # transaction; round 2 lapses into the community's hands.
+        assert second_s <= closed[0].at - created[0].at <= second_s + slack
+        assert created[1].at == closed[0].at
+        assert second_s <= closed[1].at - created[1].at <= second_s + slack
+        assert updates[3].at == closed[1].at
+        # The community has two seconds before the street is told.
+        assert 2 * second_s <= updates[4].at - updates[3].at <= 2 * second_s + slack
+
+        assigned = await http.post(
+            f"/api/v1/dispatch/calls/{call_id}/assign",
+            json={"team_id": str(first.id)},
+            headers=dispatcher.headers,
+        )
+        assert assigned.status_code == 200, assigned.text
+        assert assigned.json()["status"] == "offered"
+        assert assigned.json()["team"]["id"] == str(first.id)
+        offer = await open_offer(engine, call_id)
+        assert (offer.team_id, offer.round) == (first.id, 3)
+        (row,) = await rows(engine, "SELECT assigned_by FROM offer WHERE id = :o", o=offer.id)
+        assert row.assigned_by == dispatcher.person_id
+
+        # Nobody takes it: back to the dispatchers (the street's, still).
+        await eventually(at_street, within_s=5)
+        assert await closed_events(engine, offer.id) == ["expired"]
+        statuses = await call_statuses(engine, call_id)
+        assert statuses[-2:] == ["offered", "escalated"]
+        assert (
+            await rows(
+                engine, "SELECT id FROM offer WHERE call_id = :c AND status = 'open'", c=call_id
+            )
+            == []
+        )
+
+
+async def test_two_members_off_duty_accepting_two_assigned_calls_at_once(
+    engine: AsyncEngine, database_url: str, ledger: Ledger
+) -> None:
+    """A dispatcher assigned two calls to a team nobody of which is on duty;
+    two of its members accept one each at the same moment. Each accept sees
+    that nobody else can take the other call: neither may wait for the
+    other's call while holding its own."""
+    settings = race_settings(database_url)
+    lat, lng = await spot(engine, ledger, 5)
+    team = await committed_team(
+        engine, settings, ledger, *offset(lat, lng, 30, 0), members=2, on_duty=0
+    )
+    resident = await committed_person(engine, settings, ledger)
+    async with AsyncSession(engine) as session:
+        street = (await areas.locate_ids(session, lat, lng)).street
+    dispatcher = await committed_person(engine, settings, ledger, "街道调度", dispatcher_of=street)
+    async with live_app(settings) as (_, http):
+        for _ in range(10):
+            calls = []
+            for where in (offset(lat, lng, 0, 0), offset(lat, lng, 0, 60)):
+                response = await press(http, resident, *where)
+                assert response.json()["status"] == "escalated", "nobody on duty in range"
+                call_id = response.json()["id"]
+                assigned = await http.post(
+                    f"/api/v1/dispatch/calls/{call_id}/assign",
+                    json={"team_id": str(team.id)},
+                    headers=dispatcher.headers,
+                )
+                assert assigned.status_code == 200, assigned.text
+                calls.append(call_id)
+            offers = [await open_offer(engine, c) for c in calls]
+            answers = await asyncio.gather(
+                *(
+                    http.post(f"/api/v1/offers/{o.id}/accept", headers=m.headers)
+                    for o, m in zip(offers, team.members, strict=True)
+                )
+            )
+            codes = [a.status_code for a in answers]
+            assert 200 in codes, [a.text for a in answers]
+            assert set(codes) <= {200, 409}, [a.text for a in answers]
+            for call_id, member, answer in zip(calls, team.members, answers, strict=True):
+                (row,) = await rows(
+                    engine, "SELECT status, responder_id FROM call WHERE id = :c", c=call_id
+                )
+                if answer.status_code == 200:
+                    assert (row.status, row.responder_id) == ("accepted", member.person_id)
+                else:
+                    # Withdrawn by the other accept (nobody on duty was left
+                    # to take it): back to the dispatchers.
+                    assert_problem(answer, 409, "offer_closed")
+                    assert (row.status, row.responder_id) == ("escalated", None)
+                await finish(engine, call_id)
