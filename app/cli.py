@@ -75,7 +75,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # Our own middleware writes the access log: uvicorn's would print raw
         # paths and query strings, which can hold tokens.
         access_log=False,
-        log_config=uvicorn_log_config(),
+        log_config=uvicorn_log_config(get_settings().log_level.upper()),
         proxy_headers=True,
         # Client messages on the live socket are small; refuse big ones early.
         ws_max_size=get_settings().ws_max_message_bytes,

@@ -137,28 +137,32 @@ async def open_call(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
         {"k": f"calls:{person.person_id}"},
     )
-    duplicate = (
-        await session.execute(
-            text(
-                """
-                SELECT id FROM call
-                WHERE resident_id = :p
-                  AND created_at > now() - CAST(:window AS interval)
-                  AND status NOT IN ('cancelled', 'resolved')
-                  AND ST_DWithin(location, ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography,
-                                 :meters, false)
-                ORDER BY created_at DESC LIMIT 1
-                """
-            ),
-            {
-                "p": person.person_id,
-                "window": timedelta(seconds=settings.double_tap_seconds),
-                "lat": body.location.lat,
-                "lng": body.location.lng,
-                "meters": settings.double_tap_meters,
-            },
-        )
-    ).scalar()
+    duplicate = None
+    if settings.double_tap_seconds > 0 and settings.double_tap_meters > 0:
+        duplicate = (
+            await session.execute(
+                text(
+                    """
+                    SELECT id FROM call
+                    WHERE resident_id = :p
+                      AND created_at > clock_timestamp() - CAST(:window AS interval)
+                      AND status NOT IN ('cancelled', 'resolved')
+                      AND ST_DWithin(
+                          location,
+                          ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography,
+                          :meters, false)
+                    ORDER BY created_at DESC LIMIT 1
+                    """
+                ),
+                {
+                    "p": person.person_id,
+                    "window": timedelta(seconds=settings.double_tap_seconds),
+                    "lat": body.location.lat,
+                    "lng": body.location.lng,
+                    "meters": settings.double_tap_meters,
+                },
+            )
+        ).scalar()
     if duplicate is not None:
         # A double tap: the same call, answered 200 (nothing new was made).
         full = await call_view.snapshot(session, duplicate)
