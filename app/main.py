@@ -17,6 +17,8 @@ from app.core.config import Settings, get_settings
 from app.core.metrics import Metrics
 from app.db import make_engine, make_sessionmaker
 from app.services.live import EventHub
+from app.services.push import make_push_sender
+from app.services.push.worker import PushWorker
 from app.services.sms import make_sms_sender
 from app.services.sweeper import Sweeper
 
@@ -45,9 +47,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     hub = EventHub(settings.database_url_str)
     app.state.hub = hub
     await hub.start()
+    push_worker = PushWorker(app.state.sessionmaker, settings, make_push_sender(settings))
+    if settings.run_push_worker:
+        push_worker.start()
     try:
         yield
     finally:
+        await push_worker.stop()  # also closes the sender
         await hub.stop()
         await sweeper.stop()
         await engine.dispose()

@@ -307,6 +307,13 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         "GET",
+        "/api/v1/me/notifications",
+        PEOPLE_ONLY,
+        fixed("/api/v1/me/notifications"),
+        "people: their own alerts",
+    ),
+    Row(
+        "GET",
         "/api/v1/areas",
         READERS,
         fixed("/api/v1/areas", params={"level": "community"}),

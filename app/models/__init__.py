@@ -15,6 +15,7 @@ from app.models.auth import (
 from app.models.base import metadata
 from app.models.call import Activity, Call, Event, IdempotencyKey, Offer, OfferDecline, Rating
 from app.models.household import Household, HouseholdPairing
+from app.models.notification import Notification, PushDelivery
 from app.models.person import Person
 from app.models.seed_state import SeedState
 from app.models.team import Duty, Team, TeamMember
@@ -33,10 +34,12 @@ __all__ = [
     "Household",
     "HouseholdPairing",
     "IdempotencyKey",
+    "Notification",
     "Offer",
     "OfferDecline",
     "OtpCode",
     "Person",
+    "PushDelivery",
     "RateLimitHit",
     "Rating",
     "RefreshToken",

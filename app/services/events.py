@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.call import EventType
+from app.services import alerts
 
 CHANNEL = "hulian_events"
 
@@ -56,6 +57,9 @@ async def append(
         },
     )
     await session.execute(_MARK_CALL, {"id": event_id, "call_id": call_id})
+    # Who is alerted (in-app notifications, pushes) is decided in the same
+    # transaction: nothing is sent before the change commits.
+    await alerts.on_event(session, event_type, call_id, data, offer_id)
     payload = {"id": event_id, "call_id": str(call_id), "type": event_type.value}
     if offer_id is not None:
         payload["offer_id"] = str(offer_id)

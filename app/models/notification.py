@@ -1,0 +1,129 @@
+"""Alerts sent to people: one `notification` per alert (what the person sees
+in the app, whatever carried it), and one `push_delivery` per device the
+alert is pushed to (the push worker's queue, kept as the record of what was
+sent)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
+from sqlalchemy import CheckConstraint, DateTime, Index, SmallInteger, text
+from sqlmodel import Field, SQLModel
+
+from app.models.base import created_at_field, uuid_pk
+from app.models.enums import sql_in
+
+
+class NotificationKind(StrEnum):
+    offer = "offer"  # a new call near a volunteer: their team is offered it
+    offer_closed = "offer_closed"  # that offer was taken, lapsed or withdrawn
+    call_status = "call_status"  # the resident's call changed status
+    escalation = "escalation"  # a call reached the dispatchers of an area
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+    withdrawn = "withdrawn"
+
+
+class Notification(SQLModel, table=True):
+    """Every alert sent to a person. Texts hold no personal data."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {sql_in(NotificationKind)}", name="kind"),
+        Index("ix_notification_person_id_created_at", "person_id", "created_at"),
+        # Closing an offer finds who was alerted of it.
+        Index(
+            "ix_notification_offer_id",
+            "offer_id",
+            postgresql_where=text("offer_id IS NOT NULL"),
+        ),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    person_id: uuid.UUID = Field(foreign_key="person.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    title: str = Field(max_length=100)
+    body: str = Field(max_length=200)
+    call_id: uuid.UUID | None = Field(default=None, foreign_key="call.id", ondelete="CASCADE")
+    # No foreign key, as in `event`: offers go with their call.
+    offer_id: uuid.UUID | None = Field(default=None)
+    created_at: datetime = created_at_field()
+
+
+class PushDelivery(SQLModel, table=True):
+    """One push of a notification to one device. The token is copied, not
+    referenced: a device row is deleted when FCM says its token is gone, and
+    the record of what was sent stays."""
+
+    __tablename__ = "push_delivery"
+    __table_args__ = (
+        CheckConstraint(f"status IN {sql_in(DeliveryStatus)}", name="status"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        # The push worker's queue.
+        Index(
+            "ix_push_delivery_pending_next_attempt_at",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    notification_id: uuid.UUID = Field(
+        foreign_key="notification.id", ondelete="CASCADE", index=True
+    )
+    device_token: str = Field(max_length=4096)
+    platform: str = Field(max_length=8)
+    # The sender that last tried it (`log` or `fcm`); null until tried.
+    backend: str | None = Field(default=None, max_length=8)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = Field(
+        default=0, sa_type=SmallInteger, sa_column_kwargs={"server_default": text("0")}
+    )
+    next_attempt_at: datetime = Field(sa_type=DateTime(timezone=True))
+    # A short code (`unregistered`, `quota_exceeded`, `expired`…), never a payload.
+    last_error: str | None = Field(default=None, max_length=64)
+    collapse_key: str | None = Field(default=None, max_length=64)
+    # The time to live: a delivery not sent by then is dropped.
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = created_at_field()
+    sent_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+# ---- API schemas -------------------------------------------------------------------
+
+PushSummary = Literal["none", "pending", "sent", "failed", "withdrawn"]
+
+
+class NotificationPush(BaseModel):
+    backend: str | None = PydanticField(
+        description="the push backend that carried it (`fcm`, or `log` which only records); "
+        "null while nothing was tried"
+    )
+    status: PushSummary = PydanticField(
+        description="`sent` when any device got it; else `pending`, `withdrawn` (superseded "
+        "before it left), `failed`; `none` when the person had no device"
+    )
+
+
+class NotificationPublic(BaseModel):
+    id: uuid.UUID
+    kind: NotificationKind
+    title: str
+    body: str
+    call_id: uuid.UUID | None
+    created_at: datetime
+    push: NotificationPush
+
+
+class NotificationList(BaseModel):
+    data: list[NotificationPublic]
+    next_cursor: str | None

@@ -1,0 +1,385 @@
+"""Who is alerted of what: every event of the log passes through `on_event`,
+in the transaction that writes it, and becomes in-app notifications and push
+deliveries (rows the push worker sends after commit).
+
+The rules (docs/live.md, "Push notifications"):
+
+- `offer.created`: every on-duty member of the offered team who is not busy
+  (not responding to a call) gets kind `offer`, pushed with high priority,
+  a time to live equal to the offer's time left and the collapse key
+  `call-<call id>`.
+- `offer.closed`: those alerted of the offer (but the member who took it)
+  get kind `offer_closed`; their deliveries of the offer that have not left
+  yet are `withdrawn`, and where it may have arrived a silent data message
+  with the same collapse key says the offer is closed.
+- `call.updated`: the resident who called gets kind `call_status` whenever
+  the status changes (compared with the call's previous `call.updated`
+  event); and when the call is escalated (or rises a level), the
+  dispatchers of its community (level `community`) or of its community and
+  street (level `street`) get kind `escalation`.
+
+Texts are zh-CN (a person has no locale yet); an English table is ready.
+Neither texts nor push payloads carry anything personal: fixed phrases, the
+category and ids; the app fetches the rest through the API.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.call import CallStatus, EscalationLevel, EventType
+from app.models.notification import NotificationKind
+
+DEFAULT_LOCALE = "zh-CN"
+
+# How long a push that is not an offer stays worth delivering.
+STATUS_TTL = timedelta(minutes=15)
+ESCALATION_TTL = timedelta(hours=1)
+# The "offer closed" message: it must still reach a phone that showed the
+# offer and was offline since.
+CLOSE_TTL = timedelta(hours=1)
+
+_CATEGORY: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "urgent": "紧急求助",
+        "visit": "上门探访",
+        "affairs": "事务代办",
+        "mediation": "矛盾调解",
+        "hardship": "困难帮扶",
+        "safety": "安全隐患",
+    },
+    "en": {
+        "urgent": "Urgent help",
+        "visit": "Home visit",
+        "affairs": "Errands",
+        "mediation": "Mediation",
+        "hardship": "Hardship help",
+        "safety": "Safety hazard",
+    },
+}
+
+# (title, body) by locale and key; `{category}` is the category's label.
+_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
+    "zh-CN": {
+        "offer": ("附近有新的求助", "{category}：请尽快查看并接单。"),
+        "offer_closed.accepted": ("求助邀请已结束", "这条求助已由队友接单。"),
+        "offer_closed.expired": ("求助邀请已结束", "这条求助的邀请已超时。"),
+        "offer_closed.declined": ("求助邀请已结束", "本队成员均已婉拒这条求助。"),
+        "offer_closed.withdrawn": ("求助邀请已结束", "这条求助已撤回或已由他人处理。"),
+        "status.offered": ("求助进展", "已通知附近的志愿者，请稍候。"),
+        "status.accepted": ("求助进展", "志愿者已接单。"),
+        "status.en_route": ("求助进展", "志愿者正在赶来。"),
+        "status.on_site": ("求助进展", "志愿者已到达。"),
+        "status.resolved": ("求助进展", "求助已办结，欢迎评价。"),
+        "status.cancelled": ("求助进展", "求助已取消。"),
+        "status.escalated": ("求助进展", "已转交社区工作人员处理。"),
+        "escalation.community": ("有求助待调度", "{category}：附近暂无志愿者接单，请及时指派。"),
+        "escalation.street": ("有求助待调度", "{category}：社区未及时处理，已上报街道。"),
+    },
+    "en": {
+        "offer": ("A new call near you", "{category}: please look and take it."),
+        "offer_closed.accepted": ("Call closed", "A teammate has taken this call."),
+        "offer_closed.expired": ("Call closed", "This call's offer has lapsed."),
+        "offer_closed.declined": ("Call closed", "Everyone on your team declined this call."),
+        "offer_closed.withdrawn": ("Call closed", "This call was withdrawn or taken elsewhere."),
+        "status.offered": ("Your call", "Volunteers nearby have been alerted."),
+        "status.accepted": ("Your call", "A volunteer has taken your call."),
+        "status.en_route": ("Your call", "The volunteer is on the way."),
+        "status.on_site": ("Your call", "The volunteer has arrived."),
+        "status.resolved": ("Your call", "Your call is resolved; you may rate it."),
+        "status.cancelled": ("Your call", "Your call was cancelled."),
+        "status.escalated": ("Your call", "Your call was passed to community staff."),
+        "escalation.community": (
+            "A call needs dispatching",
+            "{category}: no volunteer took it; please assign a team.",
+        ),
+        "escalation.street": (
+            "A call needs dispatching",
+            "{category}: the community did not act; it is now the street's.",
+        ),
+    },
+}
+
+
+def texts(key: str, category: str, locale: str = DEFAULT_LOCALE) -> tuple[str, str]:
+    """The (title, body) of an alert in a locale (zh-CN when unknown)."""
+    table = _TEXTS.get(locale, _TEXTS[DEFAULT_LOCALE])
+    labels = _CATEGORY.get(locale, _CATEGORY[DEFAULT_LOCALE])
+    title, body = table[key]
+    return title, body.format(category=labels.get(category, category))
+
+
+def collapse_key(call_id: uuid.UUID) -> str:
+    return f"call-{call_id}"
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: NotificationKind
+    text_key: str
+    category: str
+    call_id: uuid.UUID
+    offer_id: uuid.UUID | None
+    expires_at: datetime | None  # None: `ttl` from now
+    ttl: timedelta = STATUS_TTL
+
+
+async def on_event(
+    session: AsyncSession,
+    event_type: EventType,
+    call_id: uuid.UUID,
+    data: dict[str, Any],
+    offer_id: uuid.UUID | None,
+) -> None:
+    """Turn one event into alerts, in the event's transaction. Called by
+    `events.append` after the event row is written and `call.last_event_id`
+    points at it."""
+    kind = EventType(event_type)
+    if kind is EventType.offer_created and offer_id is not None:
+        await _offer_created(session, call_id, offer_id)
+    elif kind is EventType.offer_closed and offer_id is not None:
+        await _offer_closed(session, call_id, offer_id)
+    elif kind is EventType.call_updated:
+        await _call_updated(session, call_id, data)
+
+
+# ---- the rules ---------------------------------------------------------------------------
+
+_OFFER = text(
+    """
+    SELECT o.team_id, o.status, o.accepted_by, o.expires_at, c.category
+    FROM offer o JOIN call c ON c.id = o.call_id
+    WHERE o.id = :offer
+    """
+)
+
+# On duty, not disabled, and not responding to a call.
+_FREE_MEMBERS = text(
+    """
+    SELECT m.person_id
+    FROM team_member m
+    JOIN duty d ON d.person_id = m.person_id
+    JOIN person p ON p.id = m.person_id
+    WHERE m.team_id = :team AND d.on_duty = true AND p.disabled_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM call busy
+                      WHERE busy.responder_id = m.person_id
+                        AND busy.status IN ('accepted', 'en_route', 'on_site'))
+    ORDER BY m.person_id
+    """
+)
+
+
+async def _offer_created(session: AsyncSession, call_id: uuid.UUID, offer_id: uuid.UUID) -> None:
+    offer = (await session.execute(_OFFER, {"offer": offer_id})).one()
+    people = list((await session.execute(_FREE_MEMBERS, {"team": offer.team_id})).scalars())
+    await _send(
+        session,
+        people,
+        Alert(
+            NotificationKind.offer,
+            "offer",
+            offer.category,
+            call_id,
+            offer_id,
+            expires_at=offer.expires_at,
+        ),
+    )
+
+
+# Rows are locked in id order, as the push worker's `record` does: the two
+# never deadlock on one offer's deliveries.
+_LOCK_UNSENT = text(
+    """
+    SELECT pd.id FROM push_delivery pd JOIN notification n ON n.id = pd.notification_id
+    WHERE n.offer_id = :offer AND n.kind = 'offer' AND pd.status = 'pending'
+    ORDER BY pd.id
+    FOR UPDATE OF pd
+    """
+)
+_WITHDRAW = text(
+    """
+    UPDATE push_delivery SET status = 'withdrawn'
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'pending'
+    """
+)
+# Who was alerted of the offer, and the devices it may have reached: sent,
+# or tried at least once (it may be in flight right now).
+_ALERTED = text(
+    """
+    SELECT n.person_id,
+           coalesce(array_agg(pd.device_token) FILTER (
+               WHERE pd.status = 'sent' OR pd.attempts > 0), '{}') AS tokens
+    FROM notification n LEFT JOIN push_delivery pd ON pd.notification_id = n.id
+    WHERE n.offer_id = :offer AND n.kind = 'offer'
+    GROUP BY n.person_id
+    ORDER BY n.person_id
+    """
+)
+
+
+async def _offer_closed(session: AsyncSession, call_id: uuid.UUID, offer_id: uuid.UUID) -> None:
+    offer = (await session.execute(_OFFER, {"offer": offer_id})).one()
+    unsent = list((await session.execute(_LOCK_UNSENT, {"offer": offer_id})).scalars())
+    if unsent:
+        await session.execute(_WITHDRAW, {"ids": unsent})
+    alerted = (await session.execute(_ALERTED, {"offer": offer_id})).all()
+    others = [row for row in alerted if row.person_id != offer.accepted_by]
+    status = (
+        offer.status if f"offer_closed.{offer.status}" in _TEXTS[DEFAULT_LOCALE] else "withdrawn"
+    )
+    await _send(
+        session,
+        [row.person_id for row in others],
+        Alert(
+            NotificationKind.offer_closed,
+            f"offer_closed.{status}",
+            offer.category,
+            call_id,
+            offer_id,
+            expires_at=None,
+            ttl=CLOSE_TTL,
+        ),
+        only_tokens=sorted({token for row in others for token in row.tokens}),
+    )
+
+
+# The call, and its `call.updated` event before this one (`last_event_id`
+# is the event being written).
+_CALL = text(
+    """
+    SELECT c.resident_id, c.community_id, c.street_id, c.category,
+           previous.data ->> 'status' AS previous_status,
+           previous.data ->> 'escalation_level' AS previous_level
+    FROM call c
+    LEFT JOIN LATERAL (
+        SELECT e.data FROM event e
+        WHERE e.call_id = c.id AND e.type = 'call.updated'
+          AND e.id < coalesce(c.last_event_id, 9223372036854775807)
+        ORDER BY e.id DESC LIMIT 1
+    ) previous ON true
+    WHERE c.id = :call
+    """
+)
+_DISPATCHERS = text(
+    """
+    SELECT x.person_id FROM dispatcher x JOIN person p ON p.id = x.person_id
+    WHERE x.area_id = ANY(CAST(:areas AS uuid[])) AND p.disabled_at IS NULL
+    ORDER BY x.person_id
+    """
+)
+
+
+async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[str, Any]) -> None:
+    status = data.get("status")
+    level = data.get("escalation_level")
+    call = (await session.execute(_CALL, {"call": call_id})).first()
+    if call is None or status is None:
+        return
+    if status != call.previous_status and status != CallStatus.searching.value:
+        await _send(
+            session,
+            [call.resident_id],
+            Alert(
+                NotificationKind.call_status,
+                f"status.{status}",
+                call.category,
+                call_id,
+                None,
+                expires_at=None,
+            ),
+        )
+    rose = call.previous_status != CallStatus.escalated.value or call.previous_level != level
+    if status == CallStatus.escalated.value and rose:
+        areas = [call.community_id]
+        if level == EscalationLevel.street.value:
+            areas.append(call.street_id)
+        people = list((await session.execute(_DISPATCHERS, {"areas": areas})).scalars())
+        street = level == EscalationLevel.street.value
+        await _send(
+            session,
+            people,
+            Alert(
+                NotificationKind.escalation,
+                "escalation.street" if street else "escalation.community",
+                call.category,
+                call_id,
+                None,
+                expires_at=None,
+                ttl=ESCALATION_TTL,
+            ),
+        )
+
+
+# ---- writing the alerts ----------------------------------------------------------------
+
+# `clock_timestamp()`, not `now()`: alerts written in one transaction still
+# sort in the order they were made.
+_NOTIFY = text(
+    """
+    INSERT INTO notification (id, person_id, kind, title, body, call_id, offer_id, created_at)
+    SELECT n.id, n.person_id, :kind, n.title, n.body, :call, :offer, clock_timestamp()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:people AS uuid[]),
+                CAST(:titles AS varchar[]), CAST(:bodies AS varchar[]))
+         AS n(id, person_id, title, body)
+    """
+)
+_DELIVER = text(
+    """
+    INSERT INTO push_delivery (id, notification_id, device_token, platform, status, attempts,
+                               next_attempt_at, collapse_key, expires_at)
+    SELECT gen_random_uuid(), n.id, d.token, d.platform, 'pending', 0, now(), :collapse,
+           coalesce(CAST(:expires_at AS timestamptz), now() + CAST(:ttl AS interval))
+    FROM notification n JOIN device d ON d.person_id = n.person_id
+    WHERE n.id = ANY(CAST(:ids AS uuid[]))
+      AND (CAST(:only AS varchar[]) IS NULL OR d.token = ANY(CAST(:only AS varchar[])))
+    """
+)
+
+
+def locale_of(_person_id: uuid.UUID) -> str:
+    """A person's language for alerts; every person is zh-CN until people
+    have a locale of their own."""
+    return DEFAULT_LOCALE
+
+
+async def _send(
+    session: AsyncSession,
+    people: list[uuid.UUID],
+    alert: Alert,
+    *,
+    only_tokens: list[str] | None = None,
+) -> None:
+    """One notification per person, and a pending push delivery per device
+    of theirs (restricted to `only_tokens` when given)."""
+    if not people:
+        return
+    ids = [uuid.uuid4() for _ in people]
+    written = [texts(alert.text_key, alert.category, locale_of(p)) for p in people]
+    await session.execute(
+        _NOTIFY,
+        {
+            "kind": alert.kind.value,
+            "call": alert.call_id,
+            "offer": alert.offer_id,
+            "ids": ids,
+            "people": people,
+            "titles": [title for title, _ in written],
+            "bodies": [body for _, body in written],
+        },
+    )
+    await session.execute(
+        _DELIVER,
+        {
+            "ids": ids,
+            "collapse": collapse_key(alert.call_id),
+            "expires_at": alert.expires_at,
+            "ttl": alert.ttl,
+            "only": only_tokens,
+        },
+    )

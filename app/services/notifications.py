@@ -1,0 +1,86 @@
+"""A person's own notifications: every alert sent to them, newest first,
+with how its push fared."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import Unprocessable
+from app.services.auth import PersonPrincipal
+
+# The push summary of a notification: `sent` when any device got it, else
+# `pending`, `withdrawn`, `failed`; `none` when there was no device.
+_LIST = text(
+    """
+    SELECT n.id, n.kind, n.title, n.body, n.call_id, n.created_at,
+           s.backend, s.status
+    FROM notification n
+    CROSS JOIN LATERAL (
+        SELECT max(pd.backend) AS backend,
+               CASE WHEN count(pd.id) = 0 THEN 'none'
+                    WHEN bool_or(pd.status = 'sent') THEN 'sent'
+                    WHEN bool_or(pd.status = 'pending') THEN 'pending'
+                    WHEN bool_or(pd.status = 'withdrawn') THEN 'withdrawn'
+                    ELSE 'failed' END AS status
+        FROM push_delivery pd WHERE pd.notification_id = n.id
+    ) s
+    WHERE n.person_id = :me
+      AND (CAST(:after_at AS timestamptz) IS NULL
+           OR (n.created_at, n.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
+    ORDER BY n.created_at DESC, n.id DESC
+    LIMIT :limit
+    """
+)
+
+
+def encode_cursor(created_at: datetime, notification_id: uuid.UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(notification_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, notification_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), uuid.UUID(notification_id)
+    except (ValueError, TypeError) as exc:
+        raise Unprocessable("The cursor is not valid.", code="invalid_cursor") from exc
+
+
+async def list_notifications(
+    session: AsyncSession, person: PersonPrincipal, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    after = decode_cursor(cursor) if cursor else None
+    rows = (
+        await session.execute(
+            _LIST,
+            {
+                "me": person.person_id,
+                "after_at": after[0] if after else None,
+                "after_id": after[1] if after else None,
+                "limit": limit + 1,
+            },
+        )
+    ).all()
+    page = rows[:limit]
+    data = [
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "title": row.title,
+            "body": row.body,
+            "call_id": row.call_id,
+            "created_at": row.created_at,
+            "push": {"backend": row.backend, "status": row.status},
+        }
+        for row in page
+    ]
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return data, next_cursor
