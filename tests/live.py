@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,7 +247,14 @@ def free_port() -> int:
 class LiveServer:
     """One `python -m app serve` process on a free port."""
 
-    def __init__(self, database_url: str, log_path: Path, **env: object) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        log_path: Path,
+        env: Mapping[str, object] | None = None,
+        *,
+        workers: int = 1,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -256,11 +263,22 @@ class LiveServer:
             "DATABASE_URL": database_url,
             "APP_ENV": "test",
             "LOG_LEVEL": "WARNING",
-            **{key.upper(): str(value) for key, value in env.items()},
+            **{key.upper(): str(value) for key, value in (env or {}).items()},
         }
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
             cwd=PROJECT_ROOT,
             env=environment,
             stdout=self._log,

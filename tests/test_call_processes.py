@@ -76,7 +76,7 @@ def start_server(
             "db_max_overflow": 5,
             **env,
         }
-        server = LiveServer(database_url, tmp_path / f"{name}.log", **values)
+        server = LiveServer(database_url, tmp_path / f"{name}.log", values)
         started.append(server)
         return server
 
