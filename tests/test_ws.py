@@ -24,6 +24,7 @@ from app.core.config import Settings
 from app.main import create_app
 from app.services import live
 from tests.conftest import make_settings
+from tests.live import delete_committed
 from tests.scene import Member, SceneTeam, make_resident, make_team, offset
 
 # A spot of its own; the scene's members stand on the very point pressed.
@@ -41,9 +42,7 @@ async def scene(engine: AsyncEngine, database_url: str) -> AsyncIterator[dict[st
     yield {"team": team, "resident": resident}
     people = [m.person_id for m in team.members] + [resident.person_id]
     async with engine.begin() as conn:
-        await conn.execute(text("DELETE FROM call WHERE resident_id = ANY(:p)"), {"p": people})
-        await conn.execute(text("DELETE FROM team WHERE id = :t"), {"t": team.id})
-        await conn.execute(text("DELETE FROM person WHERE id = ANY(:p)"), {"p": people})
+        await delete_committed(conn, people, [team.id])
 
 
 def connect(
@@ -335,3 +334,36 @@ async def test_the_caller_follows_the_responder_on_the_way(
             # Teammates of the responder never see it.
             with pytest.raises(TimeoutError):
                 await _next(tws, "responder.location", wait=0.3)
+
+
+async def test_the_track_is_forgotten_when_the_call_ends(
+    live_app: Factory, scene: dict[str, Any], engine: AsyncEngine
+) -> None:
+    team: SceneTeam = scene["team"]
+    resident: Member = scene["resident"]
+    responder = team.members[0]
+    async with live_app() as lv:
+        http = lv.http
+        call = await _press(http, resident)
+        offers = (await http.get("/api/v1/offers", headers=responder.headers)).json()["data"]
+        offer = next(o for o in offers if o["call_id"] == call["id"])
+        await http.post(f"/api/v1/offers/{offer['id']}/accept", headers=responder.headers)
+        progress = f"/api/v1/calls/{call['id']}/progress"
+        await http.post(progress, json={"status": "on_site"}, headers=responder.headers)
+        here = {"lat": LAT + 0.0005, "lng": LNG, "accuracy_m": 5}
+        assert (
+            await http.put("/api/v1/me/location", json=here, headers=responder.headers)
+        ).status_code == 204
+        await http.post(progress, json={"status": "resolved"}, headers=responder.headers)
+
+        query = (
+            "SELECT count(*) FROM event WHERE call_id = :c AND (type = 'responder.location' "
+            "OR jsonb_typeof(data -> 'responder' -> 'location') = 'object')"
+        )
+        async with engine.connect() as conn:
+            left = (await conn.execute(text(query), {"c": call["id"]})).scalar_one()
+        assert left == 0, "no position of the responder outlives the call"
+        history = (
+            await http.get(f"/api/v1/calls/{call['id']}/events", headers=resident.headers)
+        ).json()["data"]
+        assert [e["data"]["status"] for e in history][-1] == "resolved"

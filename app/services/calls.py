@@ -398,6 +398,26 @@ async def list_events(
 # ---- after acceptance -------------------------------------------------------------------
 
 
+async def forget_track(session: AsyncSession, call_id: uuid.UUID) -> None:
+    """The call has ended: its record of where the responder was goes (the
+    `responder.location` events, and the positions inside earlier snapshots).
+    Exact positions are kept only while someone needs them."""
+    await session.execute(
+        text("DELETE FROM event WHERE call_id = :id AND type = 'responder.location'"),
+        {"id": call_id},
+    )
+    await session.execute(
+        text(
+            """
+            UPDATE event SET data = jsonb_set(data, '{responder,location}', 'null'::jsonb)
+            WHERE call_id = :id AND type = 'call.updated'
+              AND jsonb_typeof(data -> 'responder' -> 'location') = 'object'
+            """
+        ),
+        {"id": call_id},
+    )
+
+
 async def cancel(
     session: AsyncSession, person: PersonPrincipal, call_id: uuid.UUID, body: CallCancel
 ) -> dict[str, Any]:
@@ -416,6 +436,7 @@ async def cancel(
         ),
         {"id": call_id, "reason": body.reason},
     )
+    await forget_track(session, call_id)
     full = await dispatch.publish_call(session, call_id)
     return call_view.redact(full, viewer)
 
@@ -454,6 +475,7 @@ async def progress(
             ),
             {"aid": uuid.uuid4(), "id": call_id},
         )
+        await forget_track(session, call_id)
     full = await dispatch.publish_call(session, call_id)
     return call_view.redact(full, viewer)
 
