@@ -254,7 +254,9 @@ async def test_token_attacks_are_refused(
     payload = _b64(json.dumps(real).encode())
     attacks = {
         "alg none": f"{header_none}.{payload}.",
-        "wrong signature": jwt.encode(real, "another-secret-of-enough-length", algorithm="HS256"),
+        "wrong signature": jwt.encode(
+            real, "another-secret-that-is-long-enough-for-hs256", algorithm="HS256"
+        ),
         "expired": _forge(settings, sub=real["sub"], sid=real["sid"], exp=1_600_000_000),
         "refresh as access": pair.refresh_token,
         "wrong audience": _forge(settings, sub=real["sub"], sid=real["sid"], aud="other"),
