@@ -114,7 +114,10 @@ SNAPSHOT_SQL = """
            t.id AS team_id, t.name AS team_name,
            p.id AS responder_id, p.display_name AS responder_name, p.phone AS responder_phone,
            ST_Y(d.location::geometry) AS responder_lat, ST_X(d.location::geometry) AS responder_lng,
-           d.accuracy_m AS responder_accuracy
+           d.accuracy_m AS responder_accuracy,
+           c.resident_id, c.community_id, c.street_id,
+           ARRAY(SELECT DISTINCT o.team_id FROM offer o WHERE o.call_id = c.id)
+             AS offered_team_ids
     FROM call c
     JOIN area g ON g.id = c.grid_id
     LEFT JOIN team t ON t.id = c.team_id
@@ -122,6 +125,18 @@ SNAPSHOT_SQL = """
     LEFT JOIN duty d ON d.person_id = c.responder_id AND d.on_duty = true
 """
 _ONE = text(SNAPSHOT_SQL + " WHERE c.id = :id")
+
+
+def facts_from_row(row: Any) -> CallFacts:
+    """The visibility facts of a row of SNAPSHOT_SQL."""
+    return CallFacts(
+        id=row.id,
+        resident_id=row.resident_id,
+        responder_id=row.responder_id,
+        community_id=row.community_id,
+        street_id=row.street_id,
+        offered_team_ids=frozenset(row.offered_team_ids),
+    )
 
 
 def snapshot_from_row(row: Any) -> dict[str, Any]:
