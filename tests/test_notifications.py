@@ -363,3 +363,35 @@ def test_every_text_exists_in_every_locale() -> None:
         "Home visit: please look and take it.",
     )
     assert alerts.texts("offer", "visit", "fr") == alerts.texts("offer", "visit")
+
+
+async def test_alerts_speak_the_language_the_phone_registered(
+    anon_client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    await clear_duty_near(session, LAT, LNG, 5000)
+    team = await make_team(session, settings, *offset(LAT, LNG, 40, 30), members=2)
+    english, chinese = team.members
+    answer = await anon_client.put(
+        f"/api/v1/me/devices/{token_of(english)}",
+        json={"platform": "android", "locale": "en"},
+        headers=english.headers,
+    )
+    assert answer.status_code == 204
+    await register(anon_client, chinese, token_of(chinese), "ios")
+    bad = await anon_client.put(
+        f"/api/v1/me/devices/{token_of(chinese)}",
+        json={"platform": "ios", "locale": "fr"},
+        headers=chinese.headers,
+    )
+    assert_problem(bad, 422, "validation_error")
+
+    call = await press(anon_client, await make_resident(session, settings))
+    offer = await offer_of(anon_client, english, call["id"])
+    sent = {n.person_id: n for n in await alerted(session, offer_id=uuid.UUID(offer["id"]))}
+    assert (sent[english.person_id].title, sent[english.person_id].body) == alerts.texts(
+        "offer", "urgent", "en"
+    )
+    assert (sent[chinese.person_id].title, sent[chinese.person_id].body) == alerts.texts(
+        "offer", "urgent", "zh-CN"
+    )
+    assert sent[english.person_id].title != sent[chinese.person_id].title

@@ -39,8 +39,9 @@ async def get_me(user: CurrentUser) -> User:
 async def register_device(
     token: DeviceToken, body: DeviceRegistration, user: CurrentUser, session: SessionDep
 ) -> Response:
-    """Register this phone for push notifications; doing it again is harmless."""
-    await me.register_device(session, user, token, body.platform)
+    """Register this phone for push notifications; doing it again is harmless.
+    With `locale`, the person's alerts are written in that language."""
+    await me.register_device(session, user, token, body.platform, body.locale)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -225,6 +225,9 @@ class TokenPair(BaseModel):
 
 class DeviceRegistration(_Body):
     platform: Literal["android", "ios", "web"]
+    locale: Literal["zh-CN", "en"] | None = PydanticField(
+        default=None, description="the phone's language: alerts to its person are written in it"
+    )
 
 
 class DispatcherCreate(_Body):

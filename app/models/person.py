@@ -13,12 +13,19 @@ from app.models.base import created_at_field, uuid_pk
 
 class Person(SQLModel, table=True):
     __tablename__ = "person"
-    __table_args__ = (CheckConstraint(r"phone ~ '^\+[1-9][0-9]{6,14}$'", name="phone_e164"),)
+    __table_args__ = (
+        CheckConstraint(r"phone ~ '^\+[1-9][0-9]{6,14}$'", name="phone_e164"),
+        CheckConstraint("locale IN ('zh-CN', 'en')", name="locale"),
+    )
 
     id: uuid.UUID = uuid_pk()
     # E.164, normalised before it is stored; never logged or shown unmasked.
     phone: str = Field(max_length=16, unique=True)
     display_name: str = Field(max_length=64)
+    # The language of the person's alerts (push and in-app): zh-CN or en.
+    locale: str = Field(
+        default="zh-CN", max_length=16, sa_column_kwargs={"server_default": text("'zh-CN'")}
+    )
     is_party_member: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     is_admin: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     disabled_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -18,7 +18,7 @@ The rules (docs/live.md, "Push notifications"):
   dispatchers of its community (level `community`) or of its community and
   street (level `street`) get kind `escalation`.
 
-Texts are zh-CN (a person has no locale yet); an English table is ready.
+Texts are in the person's locale (zh-CN unless a phone registered as en).
 Neither texts nor push payloads carry anything personal: fixed phrases, the
 category and ids; the app fetches the rest through the API.
 """
@@ -342,10 +342,13 @@ _DELIVER = text(
 )
 
 
-def locale_of(_person_id: uuid.UUID) -> str:
-    """A person's language for alerts; every person is zh-CN until people
-    have a locale of their own."""
-    return DEFAULT_LOCALE
+async def locales_of(session: AsyncSession, people: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Each person's language for alerts (set when a phone registers)."""
+    rows = await session.execute(
+        text("SELECT id, locale FROM person WHERE id = ANY(CAST(:people AS uuid[]))"),
+        {"people": people},
+    )
+    return {row.id: row.locale for row in rows}
 
 
 async def _send(
@@ -360,7 +363,10 @@ async def _send(
     if not people:
         return
     ids = [uuid.uuid4() for _ in people]
-    written = [texts(alert.text_key, alert.category, locale_of(p)) for p in people]
+    locales = await locales_of(session, people)
+    written = [
+        texts(alert.text_key, alert.category, locales.get(p, DEFAULT_LOCALE)) for p in people
+    ]
     await session.execute(
         _NOTIFY,
         {

@@ -27,7 +27,11 @@ class NotOnDuty(Conflict):
 
 
 async def register_device(
-    session: AsyncSession, person: PersonPrincipal, token: str, platform: str
+    session: AsyncSession,
+    person: PersonPrincipal,
+    token: str,
+    platform: str,
+    locale: str | None = None,
 ) -> None:
     # A token belongs to one phone: registering it again, by anyone, moves it.
     await session.execute(
@@ -41,6 +45,11 @@ async def register_device(
         ),
         {"token": token, "person_id": person.person_id, "platform": platform},
     )
+    if locale is not None:
+        await session.execute(
+            text("UPDATE person SET locale = :locale WHERE id = :id"),
+            {"locale": locale, "id": person.person_id},
+        )
 
 
 async def remove_device(session: AsyncSession, person: PersonPrincipal, token: str) -> None:
