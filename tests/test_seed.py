@@ -392,6 +392,24 @@ async def test_seeding_again_does_not_duplicate(
     assert await fingerprint(scratch) == seven
 
 
+async def test_seeding_again_brings_on_duty_positions_up_to_date(
+    scratch: str, seven: dict[str, tuple[int, str]]
+) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(scratch))
+    try:
+        await conn.execute("UPDATE duty SET located_at = now() - interval '2 hours'")
+        seed_ok(scratch, "--seed", "7", "--teams", "300")
+        stale = await conn.fetchval(
+            "SELECT count(*) FROM duty WHERE on_duty AND located_at < now() - interval '1 minute'"
+        )
+        fresh = await conn.fetchval("SELECT count(*) FROM duty WHERE on_duty")
+    finally:
+        await conn.close()
+    assert fresh > 0
+    assert stale == 0
+    assert await fingerprint(scratch) == seven, "nothing else changed"
+
+
 async def test_other_params_are_refused_without_replace(
     scratch: str, seven: dict[str, tuple[int, str]]
 ) -> None:

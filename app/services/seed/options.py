@@ -64,7 +64,10 @@ class SeedReport:
     @property
     def summary(self) -> str:
         if not self.seeded:
-            return f"already seeded ({describe(self.params)}); nothing to do"
+            return (
+                f"already seeded ({describe(self.params)}); "
+                "on-duty positions refreshed, nothing else to do"
+            )
         r = self.counts
         return (
             f"seeded the demo district ({describe(self.params)}) in {self.seconds:.1f} s: "

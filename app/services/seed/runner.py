@@ -71,6 +71,11 @@ async def _seed(
         if stored is not None:
             previous: dict[str, Any] = json.loads(stored)
             if previous == params:
+                if not production:
+                    # The demo district comes back to life: its on-duty
+                    # volunteers' positions are fresh again, or dispatch
+                    # (DUTY_POSITION_MAX_AGE_SECONDS) would ignore them all.
+                    await conn.execute("UPDATE duty SET located_at = now() WHERE on_duty = true")
                 return SeedReport(False, params, time.perf_counter() - started)
             if not options.replace:
                 raise SeedRefused(
