@@ -1,0 +1,60 @@
+"""Settings: validated once; production refuses unsafe defaults."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from app.core.config import DEFAULT_SECRET_KEY, AppEnv, PushBackend, Settings
+
+STRONG = "x" * 48
+
+
+def settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def test_production_refuses_the_default_secret() -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY is the default"):
+        settings(app_env="production", secret_key=DEFAULT_SECRET_KEY)
+
+
+def test_production_refuses_the_console_sms_backend() -> None:
+    with pytest.raises(ValidationError, match="SMS_BACKEND is console"):
+        settings(app_env="production", secret_key=STRONG)
+
+
+def test_development_runs_with_the_defaults() -> None:
+    dev = settings()
+    assert dev.app_env is AppEnv.dev
+    assert dev.effective_push_backend is PushBackend.log
+    assert dev.search_radius_m == 3000
+    assert dev.offer_timeout_seconds == 45
+    assert dev.max_offer_rounds == 5
+    assert dev.community_escalation_seconds == 600
+    assert dev.otp_per_phone_per_hour == 5
+    assert dev.otp_per_ip_per_hour == 100
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"secret_key": "short"},
+        {"database_url": "mysql://root@localhost/hulian"},
+        {"database_url": "postgresql://postgres@127.0.0.1/hulian"},
+        {"search_radius_m": 0},
+        {"app_env": "staging"},
+        {"push_backend": "carrier-pigeon"},
+    ],
+)
+def test_bad_values_are_refused(values: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        settings(**values)
+
+
+def test_the_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEARCH_RADIUS_M", "1500")
+    monkeypatch.setenv("PUSH_BACKEND", "fcm")
+    read = settings()
+    assert read.search_radius_m == 1500
+    assert read.effective_push_backend is PushBackend.fcm
