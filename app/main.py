@@ -54,6 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await push_worker.stop()  # also closes the sender
+        await app.state.sms.close()
         await hub.stop()
         await sweeper.stop()
         await engine.dispose()

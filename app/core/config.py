@@ -6,7 +6,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, PostgresDsn, UrlConstraints, model_validator
+from pydantic import Field, HttpUrl, PostgresDsn, SecretStr, UrlConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The secret a fresh checkout runs with. Production refuses it.
@@ -25,6 +25,7 @@ class AppEnv(StrEnum):
 
 class SmsBackend(StrEnum):
     console = "console"
+    http = "http"
 
 
 class PushBackend(StrEnum):
@@ -44,6 +45,16 @@ class Settings(BaseSettings):
     app_env: AppEnv = AppEnv.dev
     secret_key: str = Field(default=DEFAULT_SECRET_KEY, min_length=32)
     sms_backend: SmsBackend = SmsBackend.console
+    sms_http_url: HttpUrl | None = Field(
+        default=None, description="the SMS gateway the http backend posts to"
+    )
+    sms_http_token: SecretStr | None = Field(
+        default=None, description="bearer token for the SMS gateway (never logged)"
+    )
+    sms_template: str = Field(
+        default="【党群户联】您的登录验证码是{code}，{minutes}分钟内有效，请勿告诉他人。",
+        description="the text of a login code; {code} and {minutes} are filled in",
+    )
     push_backend: PushBackend | None = Field(
         default=None, description="log or fcm; log unless production"
     )
@@ -108,14 +119,18 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
+        problems = []
+        if self.sms_backend is SmsBackend.http and self.sms_http_url is None:
+            problems.append("SMS_BACKEND is http but SMS_HTTP_URL is not set")
+        if "{code}" not in self.sms_template:
+            problems.append("SMS_TEMPLATE must contain {code}")
         if self.app_env is AppEnv.production:
-            problems = []
             if self.secret_key == DEFAULT_SECRET_KEY:
                 problems.append("SECRET_KEY is the default; set a long random secret")
             if self.sms_backend is SmsBackend.console:
                 problems.append("SMS_BACKEND is console; configure a real SMS provider")
-            if problems:
-                raise ValueError("refusing to start in production: " + "; ".join(problems))
+        if problems:
+            raise ValueError("refusing to start: " + "; ".join(problems))
         return self
 
     @property
