@@ -83,16 +83,7 @@ _FACTS = text(
 
 async def facts(session: AsyncSession, call_id: uuid.UUID) -> CallFacts | None:
     row = (await session.execute(_FACTS, {"id": call_id})).first()
-    if row is None:
-        return None
-    return CallFacts(
-        id=row.id,
-        resident_id=row.resident_id,
-        responder_id=row.responder_id,
-        community_id=row.community_id,
-        street_id=row.street_id,
-        offered_team_ids=frozenset(row.offered_team_ids),
-    )
+    return facts_from_row(row) if row is not None else None
 
 
 async def require_viewer(

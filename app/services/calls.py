@@ -11,12 +11,11 @@ The state machine lives in `TRANSITIONS` and nowhere else:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -34,7 +33,7 @@ from app.models.call import (
     RatingCreate,
     RatingPublic,
 )
-from app.services import areas, call_view, dispatch
+from app.services import areas, call_view, cursors, dispatch
 from app.services.auth import PersonPrincipal
 from app.services.call_view import Viewer
 
@@ -256,20 +255,6 @@ async def read_call(
     return call_view.redact(await call_view.snapshot(session, call_id), viewer)
 
 
-def _encode_cursor(created_at: datetime, call_id: uuid.UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(call_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, call_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created), uuid.UUID(call_id)
-    except (ValueError, TypeError) as exc:
-        raise Unprocessable("The cursor is not valid.", code="invalid_cursor") from exc
-
-
 # Who sees which calls, as one SQL condition over `c` (the call).
 _VISIBLE = """
     (c.resident_id = :me
@@ -297,7 +282,7 @@ async def list_calls(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Calls the person may see, newest first. `staff_only`: only those of
     the dispatcher's area (or all, for an admin)."""
-    after = _decode_cursor(cursor) if cursor else None
+    after = cursors.decode(cursor) if cursor else None
     visible = _STAFF_VISIBLE if staff_only else _VISIBLE
     rows = (
         await session.execute(
@@ -332,7 +317,7 @@ async def list_calls(
         if viewer is None:
             continue  # the SQL and viewer_of disagree: show nothing rather than too much
         views.append(call_view.redact(call_view.snapshot_from_row(row), viewer))
-    next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    next_cursor = cursors.encode(page[-1].created_at, page[-1].id) if len(rows) > limit else None
     return views, next_cursor
 
 

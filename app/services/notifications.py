@@ -3,16 +3,12 @@ with how its push fared."""
 
 from __future__ import annotations
 
-import base64
-import json
-import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import Unprocessable
+from app.services import cursors
 from app.services.auth import PersonPrincipal
 
 # The push summary of a notification: `sent` when any device got it, else
@@ -40,24 +36,10 @@ _LIST = text(
 )
 
 
-def encode_cursor(created_at: datetime, notification_id: uuid.UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(notification_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, notification_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created), uuid.UUID(notification_id)
-    except (ValueError, TypeError) as exc:
-        raise Unprocessable("The cursor is not valid.", code="invalid_cursor") from exc
-
-
 async def list_notifications(
     session: AsyncSession, person: PersonPrincipal, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    after = decode_cursor(cursor) if cursor else None
+    after = cursors.decode(cursor) if cursor else None
     rows = (
         await session.execute(
             _LIST,
@@ -82,5 +64,5 @@ async def list_notifications(
         }
         for row in page
     ]
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    next_cursor = cursors.encode(page[-1].created_at, page[-1].id) if len(rows) > limit else None
     return data, next_cursor
