@@ -367,3 +367,14 @@ async def test_the_track_is_forgotten_when_the_call_ends(
             await http.get(f"/api/v1/calls/{call['id']}/events", headers=resident.headers)
         ).json()["data"]
         assert [e["data"]["status"] for e in history][-1] == "resolved"
+
+
+async def test_an_idle_socket_gets_heartbeats(live_app: Factory, scene: dict[str, Any]) -> None:
+    resident: Member = scene["resident"]
+    async with (
+        live_app(ws_heartbeat_seconds=0.2) as lv,
+        connect("/api/v1/ws", lv.sockets, headers=resident.headers) as ws,
+    ):
+        beats = [json.loads(await ws.receive_text(timeout=3)) for _ in range(2)]
+    assert [b["type"] for b in beats] == ["heartbeat", "heartbeat"]
+    assert all(b["at"] for b in beats)
