@@ -61,7 +61,17 @@ def _cmd_revoke_api_key(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+
     import uvicorn
+
+    from app.core.metrics import MULTIPROC_ENV
+
+    if args.workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # Workers share their request metrics through files here (see
+        # app/core/metrics.py); set before they start, so each inherits it.
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="hulian-metrics-")
 
     from app.core.config import get_settings
     from app.core.logging import uvicorn_log_config

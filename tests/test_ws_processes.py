@@ -100,3 +100,30 @@ async def test_a_socket_on_one_process_sees_what_another_did(
         assert closed["data"]["status"] == "accepted"
     for server in servers:
         assert "Traceback" not in server.log()
+
+
+async def test_metrics_add_up_across_workers(
+    database_url: str, servers: list[LiveServer], tmp_path: Path
+) -> None:
+    server = LiveServer(
+        database_url, tmp_path / "workers.log", {"run_push_worker": "false"}, workers=2
+    )
+    servers.append(server)
+    await server.wait_ready()
+    line = 'hulian_http_requests_total{method="GET",route="/healthz",status="200"}'
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        before = _counter((await http.get("/metrics")).text, line)
+        for _ in range(40):
+            assert (await http.get("/healthz")).status_code == 200
+        scrapes = [(await http.get("/metrics")).text for _ in range(6)]
+    # Whichever worker answers, the count is the sum over both.
+    for text in scrapes:
+        assert _counter(text, line) == before + 40
+    assert any('hulian_db_pool_size{pid="' in text for text in scrapes)
+
+
+def _counter(exposition: str, line: str) -> float:
+    for row in exposition.splitlines():
+        if row.startswith(line):
+            return float(row.rsplit(" ", 1)[1])
+    return 0.0

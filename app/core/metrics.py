@@ -1,12 +1,21 @@
 """Prometheus metrics (prometheus_client): requests and latency by route,
-and the database pool's use, read when scraped."""
+and the database pool's use, read when scraped.
+
+With several worker processes (`serve --workers N`), request counts and
+latencies are kept in prometheus_client's multiprocess files
+(PROMETHEUS_MULTIPROC_DIR, which `serve` sets up), so whichever worker
+answers a scrape reports the sum of all; the pool gauges are that worker's,
+labelled with its pid.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy.pool import QueuePool
 
@@ -39,11 +48,19 @@ class PoolCollector(Collector):
         )
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
 class Metrics:
     """One registry per app, so tests can build many apps in one process."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._pool_collector: PoolCollector | None = None
         self.requests = Counter(
             "hulian_http_requests",
             "HTTP requests by method, route template and status",
@@ -59,4 +76,35 @@ class Metrics:
         )
 
     def watch_pool(self, pool: Callable[[], QueuePool | None]) -> None:
-        self.registry.register(PoolCollector(pool))
+        self._pool_collector = PoolCollector(pool)
+        self.registry.register(self._pool_collector)
+
+    def exposition(self) -> bytes:
+        """The text a scrape gets."""
+        if not multiprocess():
+            return generate_latest(self.registry)
+        combined = CollectorRegistry()
+        MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+        text = generate_latest(combined)
+        if self._pool_collector is not None:
+            mine = CollectorRegistry()
+            mine.register(_Labelled(self._pool_collector, {"pid": str(os.getpid())}))
+            text += generate_latest(mine)
+        return text
+
+
+class _Labelled(Collector):
+    """Another collector's gauges, with constant labels added."""
+
+    def __init__(self, inner: Collector, labels: dict[str, str]) -> None:
+        self._inner = inner
+        self._labels = labels
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        for family in self._inner.collect():
+            labelled = GaugeMetricFamily(
+                family.name, family.documentation, labels=list(self._labels)
+            )
+            for sample in family.samples:
+                labelled.add_metric(list(self._labels.values()), sample.value)
+            yield labelled
