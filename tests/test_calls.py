@@ -391,3 +391,27 @@ async def test_every_transition_allowed_and_refused(
         f"/api/v1/calls/{call['id']}/cancel", headers=cast.headers["admin"]
     )
     assert staff.json()["status"] == "cancelled"
+
+
+async def test_offers_come_a_page_at_a_time(
+    anon_client: httpx.AsyncClient, session: AsyncSession, settings: Settings, team: SceneTeam
+) -> None:
+    for n in range(3):
+        resident = await make_resident(session, settings)
+        spot = dict(zip(("lat", "lng"), offset(LAT, LNG, 200 * n, 0), strict=True))
+        assert (await _press(anon_client, resident.headers, spot)).status_code == 201
+    member = team.members[0].headers
+    first = (await anon_client.get("/api/v1/offers?limit=2", headers=member)).json()
+    assert len(first["data"]) == 2
+    assert first["next_cursor"]
+    second = (
+        await anon_client.get(
+            "/api/v1/offers", params={"limit": 2, "cursor": first["next_cursor"]}, headers=member
+        )
+    ).json()
+    assert len(second["data"]) == 1
+    assert second["next_cursor"] is None
+    ids = [o["id"] for o in first["data"] + second["data"]]
+    assert len(set(ids)) == 3
+    bad = await anon_client.get("/api/v1/offers?cursor=%%%", headers=member)
+    assert_problem(bad, 422, "invalid_cursor")

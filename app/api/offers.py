@@ -19,10 +19,13 @@ async def list_offers(
     user: VolunteerUser,
     session: SessionDep,
     status: Annotated[OfferStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OfferList:
     """Offers made to the caller's teams, newest first (an open offer past its
     deadline is not listed)."""
-    return OfferList.model_validate({"data": await offers.list_offers(session, user, status)})
+    data, next_cursor = await offers.list_offers(session, user, status, limit=limit, cursor=cursor)
+    return OfferList.model_validate({"data": data, "next_cursor": next_cursor})
 
 
 @router.post("/{offer_id}/accept", responses=problem_responses(401, 403, 404, 409, 422))

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models.call import CallStatus, EventType, OfferStatus
-from app.services import call_view, dispatch
+from app.services import call_view, cursors, dispatch
 from app.services.auth import PersonPrincipal
 from app.services.call_view import Viewer
 from app.services.calls import check_transition
@@ -38,27 +38,45 @@ class ResponderBusy(Conflict):
 
 
 async def list_offers(
-    session: AsyncSession, person: PersonPrincipal, status: OfferStatus | None
-) -> list[dict[str, Any]]:
+    session: AsyncSession,
+    person: PersonPrincipal,
+    status: OfferStatus | None,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Offers to the person's teams, newest first, a page at a time."""
+    after = cursors.decode(cursor) if cursor else None
     rows = (
         await session.execute(
             text(
                 """
                 SELECT o.id, o.call_id, o.status, o.distance_m, o.expires_at, o.team_id,
-                       t.name AS team_name, c.category,
+                       o.created_at, t.name AS team_name, c.category,
                        ST_Y(c.location::geometry) AS lat, ST_X(c.location::geometry) AS lng
                 FROM offer o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id
                 WHERE o.team_id = ANY(CAST(:teams AS uuid[]))
                   AND (CAST(:status AS varchar) IS NULL OR o.status = :status)
                   AND (o.status <> 'open' OR o.expires_at > now())
-                ORDER BY o.created_at DESC
-                LIMIT 100
+                  AND (CAST(:after_at AS timestamptz) IS NULL
+                       OR (o.created_at, o.id)
+                          < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
+                ORDER BY o.created_at DESC, o.id DESC
+                LIMIT :limit
                 """
             ),
-            {"teams": list(person.team_ids), "status": status.value if status else None},
+            {
+                "teams": list(person.team_ids),
+                "status": status.value if status else None,
+                "after_at": after[0] if after else None,
+                "after_id": after[1] if after else None,
+                "limit": limit + 1,
+            },
         )
     ).all()
-    return [dispatch.offer_from_row(row) for row in rows]
+    page = rows[:limit]
+    more = cursors.encode(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return [dispatch.offer_from_row(row) for row in page], more
 
 
 async def _offer_of_mine(
