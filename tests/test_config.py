@@ -24,7 +24,9 @@ def test_production_refuses_the_console_sms_backend() -> None:
         settings(app_env="production", secret_key=STRONG)
 
 
-def test_development_runs_with_the_defaults() -> None:
+def test_development_runs_with_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
     dev = settings()
     assert dev.app_env is AppEnv.dev
     assert dev.effective_push_backend is PushBackend.log

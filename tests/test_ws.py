@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.api import ws as ws_module
 from app.core.config import Settings
 from app.main import create_app
-from app.services import live
+from app.models.call import EventType
+from app.services import call_view, events, live
 from tests.conftest import make_settings
 from tests.live import delete_committed
 from tests.scene import Member, SceneTeam, make_resident, make_team, offset
@@ -92,6 +94,15 @@ async def _next(ws: Any, kind: str | None = None, wait: float = 5.0) -> dict[str
             return message
 
 
+async def _status(ws: Any, status: str) -> dict[str, Any]:
+    """The call.updated that says `status`. Events committed before the socket
+    connected may still arrive first, when the hub had not yet read them."""
+    while True:
+        message = await _next(ws, "call.updated")
+        if message["data"]["status"] == status:
+            return message
+
+
 async def _close_code(ws: Any) -> int:
     """Read until the server closes the socket; its close code."""
     try:
@@ -133,19 +144,14 @@ async def test_events_flow_to_who_may_see_them(live_app: Factory, scene: dict[st
             assert offer["data"]["approx_location"]["accuracy_m"] == 100.0
             assert set(offer["data"]) >= {"id", "status", "category", "distance_m", "expires_at"}
 
-            mine = await _next(rws, "call.updated")
-            assert mine["data"]["status"] in ("searching", "offered")
-            if mine["data"]["status"] == "searching":
-                mine = await _next(rws, "call.updated")
-            assert mine["data"]["status"] == "offered"
+            mine = await _status(rws, "offered")
             assert mine["data"]["location"]["lat"] == pytest.approx(LAT)
 
             accepted = await http.post(
                 f"/api/v1/offers/{offer['data']['id']}/accept", headers=volunteer.headers
             )
             assert accepted.status_code == 200
-            update = await _next(rws, "call.updated")
-            assert update["data"]["status"] == "accepted"
+            update = await _status(rws, "accepted")
             assert update["data"]["responder"]["id"] == str(volunteer.person_id)
             assert update["id"] > mine["id"]
             # The resident never gets offer events.
@@ -319,7 +325,7 @@ async def test_the_caller_follows_the_responder_on_the_way(
                 json={"status": "en_route"},
                 headers=responder.headers,
             )
-            assert (await _next(rws, "call.updated"))["data"]["status"] == "en_route"
+            await _status(rws, "en_route")
             moved = await http.put("/api/v1/me/location", json=here, headers=responder.headers)
             assert moved.status_code == 204
             position = await _next(rws, "responder.location")
@@ -378,3 +384,58 @@ async def test_an_idle_socket_gets_heartbeats(live_app: Factory, scene: dict[str
         beats = [json.loads(await ws.receive_text(timeout=3)) for _ in range(2)]
     assert [b["type"] for b in beats] == ["heartbeat", "heartbeat"]
     assert all(b["at"] for b in beats)
+
+
+async def test_ids_stay_in_order_across_commit_order_and_rollbacks(
+    live_app: Factory, scene: dict[str, Any], engine: AsyncEngine
+) -> None:
+    resident: Member = scene["resident"]
+
+    async def append_in(session: AsyncSession, call_id: uuid.UUID) -> int:
+        data = await call_view.snapshot(session, call_id)
+        return await events.append(session, EventType.call_updated, call_id, data)
+
+    async with live_app() as lv:
+        # Two calls: events of one call are serialised by its row lock.
+        call_id = uuid.UUID((await _press(lv.http, resident))["id"])
+        far = dict(zip(("lat", "lng"), offset(LAT, LNG, 0, 600), strict=True))
+        pressed = await lv.http.post(
+            "/api/v1/calls", json={"location": far}, headers=resident.headers
+        )
+        other_id = uuid.UUID(pressed.json()["id"])
+        async with (
+            connect("/api/v1/ws", lv.sockets, headers=resident.headers) as ws,
+            AsyncSession(engine) as hold,
+            AsyncSession(engine) as first,
+            AsyncSession(engine) as second,
+            AsyncSession(engine) as doomed,
+        ):
+            await ws.send_text(json.dumps({"type": "ping"}))
+            await _next(ws, "pong")
+            while True:  # drain what the press produced
+                try:
+                    await _next(ws, "call.updated", wait=0.5)
+                except TimeoutError:
+                    break
+            # An unrelated writing transaction stays open all along: the hub
+            # must not depend on the cluster's oldest transaction.
+            await hold.execute(text("INSERT INTO rate_limit_hit (bucket) VALUES ('hold')"))
+
+            early = await append_in(first, call_id)  # takes the lower id, not committed
+            late = await append_in(second, other_id)
+            await second.commit()
+            assert late > early
+            with pytest.raises(TimeoutError):
+                await _next(ws, "call.updated", wait=0.5)  # held back behind the hole
+            await first.commit()
+            got = [(await _next(ws, "call.updated"))["id"] for _ in range(2)]
+            assert got == [early, late]
+
+            # A rolled-back id is stepped over promptly.
+            await append_in(doomed, call_id)
+            await doomed.rollback()
+            after = await append_in(second, other_id)
+            await second.commit()
+            message = await _next(ws, "call.updated", wait=2)
+            assert message["id"] == after
+            await hold.rollback()

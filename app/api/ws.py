@@ -146,7 +146,9 @@ class LiveSocket:
             for message in await live.replay(dsn, self.person, start, upto):
                 await self.ws.send_text(json.dumps(message, ensure_ascii=False, default=str))
                 self.last_sent = message["id"]
-            self.last_sent = max(self.last_sent, upto)
+            # The client has everything up to `after`; live events up to
+            # `upto` were just replayed. Neither may come again.
+            self.last_sent = max(self.last_sent, after, upto)
 
     async def writer(self) -> None:
         ready = asyncio.create_task(self.ready.wait())

@@ -17,7 +17,15 @@ from app.services import alerts
 
 CHANNEL = "hulian_events"
 
-_NEXT_ID = text("SELECT nextval(pg_get_serial_sequence('event', 'id'))")
+# The id, and a shared advisory lock on it held until the transaction ends:
+# the live hub tells a hole left by a rollback from one still being written
+# by trying that lock (app/services/live.py).
+_NEXT_ID = text(
+    """
+    SELECT id FROM (SELECT nextval(pg_get_serial_sequence('event', 'id')) AS id) AS n,
+                   LATERAL pg_advisory_xact_lock_shared(n.id) AS locked
+    """
+)
 _INSERT = text(
     """
     INSERT INTO event (id, call_id, offer_id, type, data)

@@ -9,11 +9,11 @@ the sockets whose person may see it (`call_view`), redacted for them.
 **Order.** Event ids are taken when an event is written, but transactions
 commit in their own order, so id 11 may become visible before id 10. The
 hub delivers strictly in id order: when it sees a hole it waits for it.
-A hole whose transaction is still running fills when that commits; a hole
-left by a rolled-back transaction never fills, and is known to be dead once
-every transaction that was running when the hole was first seen has ended
-(`pg_snapshot_xmin` has passed that moment's `pg_snapshot_xmax`), or, as a
-last resort, after `GAP_TIMEOUT_S`.
+The transaction that took an id holds a shared advisory lock on it until it
+ends, so the hub can tell a hole whose writer is still running (wait: the
+row appears on commit) from one whose writer rolled back (the lock is free
+and the row absent: step over it), whatever else runs on the cluster.
+`GAP_TIMEOUT_S` is only a last resort.
 
 **Failures.** If the listening connection drops, the hub reconnects (with
 backoff) and reads everything after the last id it delivered, so a
@@ -44,7 +44,7 @@ from app.services.call_view import CallFacts, Viewer
 log = logging.getLogger("hulian.live")
 
 LISTENER_NAME = "hulian-listener"
-GAP_TIMEOUT_S = 3.0
+GAP_TIMEOUT_S = 10.0
 GAP_RECHECK_S = 0.02
 BATCH = 500
 QUEUE_SIZE = 256
@@ -244,7 +244,6 @@ class EventHub:
 
     async def _pump(self, conn: asyncpg.Connection) -> None:
         gap_seen_at: float | None = None
-        gap_xmax: int | None = None
         while True:
             if gap_seen_at is None:
                 await self._wake.wait()
@@ -260,25 +259,37 @@ class EventHub:
                 self._deliver(LiveEvent.from_record(rows[i]))
                 i += 1
             if i == len(rows):
-                gap_seen_at = gap_xmax = None
+                gap_seen_at = None
                 if len(rows) == BATCH:
                     self._wake.set()
                 continue
-            # A hole before rows[i]: its transaction may still be running.
+            # A hole: event id `missing` is not (yet) visible.
+            missing = self.delivered_upto + 1
             if gap_seen_at is None:
                 gap_seen_at = time.monotonic()
-                gap_xmax = int(
-                    await conn.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
-                )
-                continue
-            xmin = int(await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"))
-            timed_out = time.monotonic() - gap_seen_at > GAP_TIMEOUT_S
-            if (gap_xmax is not None and xmin >= gap_xmax) or timed_out:
-                # Everything that was running when the hole appeared has
-                # ended: the missing ids were rolled back. Step over them.
-                self.delivered_upto = rows[i]["id"] - 1
-                gap_seen_at = gap_xmax = None
+            if await self._writer_has_ended(conn, missing):
+                # Its transaction is over. If it committed, the row is there
+                # now; if not, the id was rolled back: step over it.
+                if not await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM event WHERE id = $1)", missing
+                ):
+                    self.delivered_upto = missing
+                gap_seen_at = None
                 self._wake.set()
+            elif time.monotonic() - gap_seen_at > GAP_TIMEOUT_S:
+                log.warning("event id hole held too long; stepping over", extra={"id": missing})
+                self.delivered_upto = missing
+                gap_seen_at = None
+                self._wake.set()
+
+    @staticmethod
+    async def _writer_has_ended(conn: asyncpg.Connection, event_id: int) -> bool:
+        """Whether the transaction that took `event_id` has ended: it holds a
+        shared advisory lock on the id until then (events.next_event_id)."""
+        free: bool = await conn.fetchval("SELECT pg_try_advisory_lock($1)", event_id)
+        if free:
+            await conn.fetchval("SELECT pg_advisory_unlock($1)", event_id)
+        return free
 
     def _deliver(self, event: LiveEvent) -> None:
         self.delivered_upto = event.id
