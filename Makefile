@@ -38,7 +38,7 @@ fi
 export DATABASE_URL
 endef
 
-.PHONY: help venv run test lint fmt openapi migrate seed bench lock clean distclean
+.PHONY: help venv run test lint fmt openapi migrate migration seed bench lock clean distclean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) \
@@ -140,6 +140,17 @@ seed: venv ## seed the demo district into the demo database (SEED_ARGS=...)
 	@$(demo_database_url)
 	echo "+ python -m app seed $(SEED_ARGS)"
 	$(PY) -m app seed $(SEED_ARGS)
+
+migration: venv ## autogenerate a migration from the models: make migration m="what changed"
+	@if [[ -z "$(m)" ]]; then echo 'usage: make migration m="what changed"' >&2; exit 2; fi
+	# A scratch database at head, so autogenerate sees only what the models add.
+	scratch="$$(scripts/local-db.sh hulian_migration_scratch | tail -n 1)"
+	export DATABASE_URL="$$scratch"
+	trap 'psql -X -q "$${scratch/postgresql+asyncpg:/postgresql:}" -c "select 1" >/dev/null 2>&1 \
+	      && dropdb --if-exists -h 127.0.0.1 -U postgres hulian_migration_scratch || true' EXIT
+	$(BIN)/alembic upgrade head
+	$(BIN)/alembic revision --autogenerate -m "$(m)"
+	echo "Read the new file in migrations/versions/ before committing it."
 
 bench: venv ## run the benchmark: python -m bench $(ARGS)
 	@echo "+ python -m bench $(ARGS)"
