@@ -1,0 +1,456 @@
+"""The simulated district: volunteers on sockets, residents pressing, floors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import random
+import re
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.infra import Actor
+from bench.stats import summary
+
+METERS_PER_DEG = 111_320.0
+# Presses land on a volunteer's team base (bases are inside their grid; even
+# 5 m off, a base on the district's edge now and then gives 422
+# outside_service_area, which is not what the bench measures).
+PRESS_JITTER_M = 0.0
+
+
+def jitter(rng: random.Random, lat: float, lng: float, meters: float) -> tuple[float, float]:
+    r = meters * math.sqrt(rng.random())
+    a = rng.random() * 2 * math.pi
+    dlat = r * math.cos(a) / METERS_PER_DEG
+    dlng = r * math.sin(a) / (METERS_PER_DEG * math.cos(math.radians(lat)))
+    return lat + dlat, lng + dlng
+
+
+def point(lat: float, lng: float) -> dict[str, float]:
+    return {"lat": round(lat, 6), "lng": round(lng, 6), "accuracy_m": 15}
+
+
+@dataclass
+class Record:
+    """What one load phase saw, keyed by call id."""
+
+    pressed: dict[str, float] = field(default_factory=dict)
+    press_sent: list[float] = field(default_factory=list)
+    post_latency: list[float] = field(default_factory=list)
+    post_latency_at: list[float] = field(default_factory=list)
+    first_offer: dict[str, float] = field(default_factory=dict)
+    accept_sent: dict[str, float] = field(default_factory=dict)
+    accept_latency: list[float] = field(default_factory=list)
+    accepted_seen: dict[str, float] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)
+    conflicts: Counter[str] = field(default_factory=Counter)
+    requests: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+
+
+class Sockets:
+    """Open, keep and read the actors' WebSockets."""
+
+    def __init__(self, base_url: str, *, deflate: bool = True) -> None:
+        self.deflate = deflate
+        self.ws_url = base_url.replace("http://", "ws://", 1) + "/api/v1/ws"
+        self.conns: list[ClientConnection] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def open(self, actor: Actor) -> ClientConnection:
+        ws = await connect(
+            self.ws_url,
+            additional_headers=actor.headers,
+            ping_interval=None,
+            max_size=2**20,
+            open_timeout=60,
+            compression="deflate" if self.deflate else None,
+        )
+        await ws.send(json.dumps({"type": "ping"}))
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            if message.get("type") == "pong":
+                break
+        self.conns.append(ws)
+        return ws
+
+    async def open_many(self, actors: list[Actor], concurrency: int = 32) -> list[ClientConnection]:
+        gate = asyncio.Semaphore(concurrency)
+        out: list[ClientConnection | None] = [None] * len(actors)
+
+        async def one(i: int, a: Actor) -> None:
+            async with gate:
+                out[i] = await self.open(a)
+
+        await asyncio.gather(*(one(i, a) for i, a in enumerate(actors)))
+        return [c for c in out if c is not None]
+
+    def read(self, ws: ClientConnection, handler: Any) -> None:
+        async def loop() -> None:
+            with contextlib.suppress(Exception):
+                async for raw in ws:
+                    handler(json.loads(raw), time.perf_counter())
+
+        self.tasks.append(asyncio.create_task(loop()))
+
+    async def close(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in self.conns), return_exceptions=True)
+        self.conns.clear()
+        self.tasks.clear()
+
+
+@dataclass
+class Answer:
+    status_code: int
+    raw: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.raw)
+
+    def code(self) -> str:
+        with contextlib.suppress(Exception):
+            return str(self.json().get("code", ""))
+        return ""
+
+
+class District:
+    """Volunteers and residents connected to one server."""
+
+    def __init__(
+        self,
+        base_url: str,
+        volunteers: list[Actor],
+        residents: list[Actor],
+        *,
+        accept_delay: tuple[float, float] = (1.0, 3.0),
+        resolve_delay: float = 0.5,
+        move_interval: float = 30.0,
+        seed: int = 42,
+    ) -> None:
+        self.base_url = base_url
+        self.volunteers = volunteers
+        self.residents = residents
+        self.accept_delay = accept_delay
+        self.resolve_delay = resolve_delay
+        self.move_interval = move_interval
+        self.rng = random.Random(seed)
+        self._http: aiohttp.ClientSession | None = None
+        self.sockets = Sockets(base_url)
+        self.record = Record()
+        self.claimed: set[str] = set()
+        self.busy: set[uuid.UUID] = set()
+        self.bg: set[asyncio.Task[Any]] = set()
+        self.moving = False
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                base_url=self.base_url,
+                connector=aiohttp.TCPConnector(limit=512),
+                timeout=aiohttp.ClientTimeout(total=30),
+            )
+        return self._http
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.bg.add(task)
+        task.add_done_callback(self.bg.discard)
+
+    async def request(
+        self, label: str, method: str, url: str, actor: Actor, body: Any = None
+    ) -> tuple[Answer | None, float]:
+        rec = self.record
+        rec.requests[label] += 1
+        start = time.perf_counter()
+        try:
+            async with self.http.request(
+                method, url.lstrip("/"), json=body, headers=actor.headers
+            ) as resp:
+                raw = await resp.read()
+                answer = Answer(resp.status, raw)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            rec.errors[f"{label} {type(exc).__name__}"] += 1
+            return None, time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        rec.statuses[f"{label} {answer.status_code}"] += 1
+        if answer.status_code >= 400:
+            key = f"{label} {answer.status_code} {answer.code()}"
+            if answer.status_code == 409 and label == "accept":
+                rec.conflicts[key] += 1
+            else:
+                rec.errors[key] += 1
+        return answer, elapsed
+
+    # --- setup -------------------------------------------------------------
+
+    async def connect(self) -> dict[str, float]:
+        t0 = time.perf_counter()
+        vol_ws = await self.sockets.open_many(self.volunteers)
+        for actor, ws in zip(self.volunteers, vol_ws, strict=True):
+            self.sockets.read(ws, self._volunteer_handler(actor))
+        t1 = time.perf_counter()
+        res_ws = await self.sockets.open_many(self.residents)
+        for ws in res_ws:
+            self.sockets.read(ws, self._resident_event)
+        t2 = time.perf_counter()
+        gate = asyncio.Semaphore(32)
+
+        async def on_duty(a: Actor) -> None:
+            async with gate:
+                a.lat, a.lng = jitter(self.rng, a.lat, a.lng, 60)
+                await self.request(
+                    "duty",
+                    "PUT",
+                    "/api/v1/me/duty",
+                    a,
+                    {"on_duty": True, "location": point(a.lat, a.lng)},
+                )
+
+        await asyncio.gather(*(on_duty(a) for a in self.volunteers))
+        return {
+            "volunteer_sockets_s": round(t1 - t0, 2),
+            "resident_sockets_s": round(t2 - t1, 2),
+            "duty_s": round(time.perf_counter() - t2, 2),
+        }
+
+    # --- events ------------------------------------------------------------
+
+    def _volunteer_handler(self, actor: Actor) -> Any:
+        def handle(message: dict[str, Any], at: float) -> None:
+            if message.get("type") != "offer.created":
+                return
+            call_id = str(message.get("call_id"))
+            rec = self.record
+            if call_id not in rec.first_offer:
+                rec.first_offer[call_id] = at
+            offer = message.get("data") or {}
+            offer_id = str(offer.get("id"))
+            if offer.get("status") != "open" or offer_id in self.claimed:
+                return
+            if actor.person_id in self.busy:
+                return
+            self.claimed.add(offer_id)
+            self.busy.add(actor.person_id)
+            self.spawn(self._accept(actor, call_id, offer_id))
+
+        return handle
+
+    def _resident_event(self, message: dict[str, Any], at: float) -> None:
+        if message.get("type") != "call.updated":
+            return
+        data = message.get("data") or {}
+        if data.get("status") == "accepted":
+            self.record.accepted_seen.setdefault(str(message.get("call_id")), at)
+
+    async def _accept(self, actor: Actor, call_id: str, offer_id: str) -> None:
+        try:
+            await asyncio.sleep(self.rng.uniform(*self.accept_delay))
+            self.record.accept_sent[call_id] = time.perf_counter()
+            resp, elapsed = await self.request(
+                "accept", "POST", f"/api/v1/offers/{offer_id}/accept", actor
+            )
+            if resp is None or resp.status_code != 200:
+                return
+            self.record.accept_latency.append(elapsed)
+            await asyncio.sleep(self.resolve_delay)
+            for status in ("on_site", "resolved"):
+                await self.request(
+                    "progress",
+                    "POST",
+                    f"/api/v1/calls/{call_id}/progress",
+                    actor,
+                    {"status": status},
+                )
+        finally:
+            self.busy.discard(actor.person_id)
+
+    # --- movement ----------------------------------------------------------
+
+    async def _mover(self, actor: Actor) -> None:
+        await asyncio.sleep(self.rng.uniform(0, self.move_interval))
+        base = (actor.lat, actor.lng)
+        while self.moving:
+            lat, lng = jitter(self.rng, base[0], base[1], 60)
+            await self.request("location", "PUT", "/api/v1/me/location", actor, point(lat, lng))
+            await asyncio.sleep(self.move_interval * self.rng.uniform(0.8, 1.2))
+
+    def start_moving(self) -> list[asyncio.Task[None]]:
+        self.moving = True
+        return [asyncio.create_task(self._mover(a)) for a in self.volunteers]
+
+    # --- pressing ----------------------------------------------------------
+
+    async def _press(self, resident: Actor, lat: float, lng: float, t0: float) -> None:
+        rec = self.record
+        rec.press_sent.append(t0)
+        resp, elapsed = await self.request(
+            "calls", "POST", "/api/v1/calls", resident, {"location": point(lat, lng)}
+        )
+        rec.post_latency.append(elapsed)
+        rec.post_latency_at.append(t0)
+        if resp is not None and resp.status_code in (200, 201):
+            rec.pressed[str(resp.json()["id"])] = t0
+
+    async def press_open_loop(self, rate: float, duration: float) -> float:
+        """Poisson arrivals at `rate`/s for `duration` s; the achieved send rate."""
+        start = time.perf_counter()
+        next_at = start
+        n = 0
+        end = start + duration
+        while True:
+            next_at += self.rng.expovariate(rate)
+            if next_at >= end:
+                break
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            resident = self.residents[n % len(self.residents)]
+            v = self.volunteers[self.rng.randrange(len(self.volunteers))]
+            lat, lng = jitter(self.rng, v.base[0], v.base[1], PRESS_JITTER_M)
+            self.spawn(self._press(resident, lat, lng, time.perf_counter()))
+            n += 1
+        return n / max(time.perf_counter() - start, 1e-9)
+
+    async def drain(self, within: float = 15.0) -> None:
+        deadline = time.perf_counter() + within
+        while self.bg and (left := deadline - time.perf_counter()) > 0:
+            await asyncio.wait(list(self.bg), timeout=left)
+
+    async def close(self) -> None:
+        self.moving = False
+        for t in list(self.bg):
+            t.cancel()
+        await asyncio.gather(*self.bg, return_exceptions=True)
+        await self.sockets.close()
+        if self._http is not None:
+            await self._http.close()
+
+    def reset(self) -> Record:
+        rec, self.record = self.record, Record()
+        return rec
+
+
+def analyse(rec: Record, rate: float, achieved: float, duration: float) -> dict[str, Any]:
+    post = list(rec.post_latency)  # tasks cut short by the drain may still append
+    press_offer = [rec.first_offer[c] - t for c, t in rec.pressed.items() if c in rec.first_offer]
+    accept_update = [
+        rec.accepted_seen[c] - t for c, t in rec.accept_sent.items() if c in rec.accepted_seen
+    ]
+    return {
+        "rate_target": rate,
+        "rate_achieved": round(achieved, 2),
+        "duration_s": duration,
+        "calls_sent": len(rec.press_sent),
+        "calls_created": len(rec.pressed),
+        "calls_offered_seen": len(press_offer),
+        "calls_accepted_seen": len(accept_update),
+        "post_calls": summary(rec.post_latency),
+        "press_to_offer": summary(press_offer),
+        "accept_to_call_updated": summary(accept_update),
+        "accept_request": summary(rec.accept_latency),
+        "requests": dict(rec.requests),
+        "statuses": dict(rec.statuses),
+        "errors": dict(rec.errors),
+        "error_count": sum(rec.errors.values()),
+        "accept_conflicts": dict(rec.conflicts),
+        "_series": {
+            "post_at": [t - rec.press_sent[0] for t in rec.post_latency_at[: len(post)]],
+            "post": post,
+            "press_to_offer": press_offer,
+            "accept_to_call_updated": accept_update,
+        },
+    }
+
+
+# --- floors ----------------------------------------------------------------
+
+
+async def healthz_floor(base_url: str, seconds: float, concurrency: int = 32) -> dict[str, Any]:
+    lat: list[float] = []
+    async with aiohttp.ClientSession(
+        base_url=base_url, connector=aiohttp.TCPConnector(limit=concurrency)
+    ) as http:
+        end = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < end:
+                t = time.perf_counter()
+                async with http.get("/healthz") as r:
+                    await r.read()
+                    if r.status == 200:
+                        lat.append(time.perf_counter() - t)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return {"concurrency": concurrency, "rps": round(len(lat) / elapsed, 1), **summary(lat)}
+
+
+def nearest_sql() -> str:
+    """The SQL of dispatch._NEAREST_TEAMS, with asyncpg's positional parameters."""
+    from app.services.dispatch import _NEAREST_TEAMS
+
+    sql = _NEAREST_TEAMS.text
+    for i, name in enumerate(["lng", "lat", "max_age", "radius_m", "k", "skip", "want"], 1):
+        sql = re.sub(rf"(?<!:):{name}\b", f"${i}", sql)
+    return sql
+
+
+async def nearest_floor(
+    dsn: str,
+    points: list[tuple[float, float]],
+    seconds: float,
+    concurrency: int,
+    *,
+    radius_m: float = 3000.0,
+    max_age_s: int = 86400,
+) -> dict[str, Any]:
+    """The nearest-team query alone through raw asyncpg (k=64, want=1)."""
+    sql = nearest_sql()
+    lat: list[float] = []
+    found = 0
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    rng = random.Random(7)
+    try:
+        end = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal found
+            async with pool.acquire() as conn:
+                stmt = await conn.prepare(sql)
+                while time.perf_counter() < end:
+                    p_lat, p_lng = points[rng.randrange(len(points))]
+                    t = time.perf_counter()
+                    row = await stmt.fetchrow(
+                        p_lng, p_lat, timedelta(seconds=max_age_s), radius_m, 64, [], 1
+                    )
+                    lat.append(time.perf_counter() - t)
+                    if row is not None and row["teams"] not in ("[]", None):
+                        found += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    finally:
+        await pool.close()
+    return {
+        "concurrency": concurrency,
+        "qps": round(len(lat) / elapsed, 1),
+        "found_fraction": round(found / max(len(lat), 1), 3),
+        **summary(lat),
+    }

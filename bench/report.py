@@ -1,0 +1,115 @@
+"""JSON, a Markdown table and a PNG plot for a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _ms(d: dict[str, Any], key: str) -> str:
+    v = d.get(key)
+    return "–" if v is None else f"{v:.1f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    load = result["load"]
+    floors = result.get("floors", {})
+    ratios = result.get("ratios", {})
+    rows = [
+        ("POST /calls", load["post_calls"]),
+        ("press → offer.created (volunteer socket)", load["press_to_offer"]),
+        ("accept → call.updated (resident socket)", load["accept_to_call_updated"]),
+        ("POST /offers/{id}/accept", load["accept_request"]),
+    ]
+    out = [
+        f"Command: `{result['command']}`",
+        "",
+        "| latency | n | p50 ms | p90 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, s in rows:
+        out.append(
+            f"| {name} | {s.get('count', 0)} | {_ms(s, 'p50_ms')} | {_ms(s, 'p90_ms')} "
+            f"| {_ms(s, 'p99_ms')} | {_ms(s, 'max_ms')} |"
+        )
+    res = result["resources"]
+    out += [
+        "",
+        "| figure | value |",
+        "|---|---:|",
+        f"| target rate (calls/s) | {load['rate_target']} |",
+        f"| achieved rate (calls/s sent) | {load['rate_achieved']} |",
+        f"| calls created / offered seen / accepted seen | {load['calls_created']} / "
+        f"{load['calls_offered_seen']} / {load['calls_accepted_seen']} |",
+        f"| errors | {load['error_count']} {json.dumps(load['errors']) if load['errors'] else ''}"
+        " |",
+        f"| accept conflicts (409, not errors) | {sum(load['accept_conflicts'].values())} |",
+        f"| server CPU (% of one core, load phase) | {res['server_cpu_percent']} |",
+        f"| PostgreSQL CPU (% of one core) | {res['postgres_cpu_percent']} |",
+        f"| server peak RSS (MiB, process tree) | {res['server_peak_rss_mib']} |",
+    ]
+    if floors:
+        h, n = floors.get("healthz", {}), floors.get("nearest_sql", {})
+        out += [
+            f"| floor: /healthz throughput (req/s, {h.get('concurrency')} clients) "
+            f"| {h.get('rps')} |",
+            f"| floor: nearest-team SQL via asyncpg (q/s, {n.get('concurrency')} conns) "
+            f"| {n.get('qps')} |",
+            f"| floor: nearest-team SQL p50 / p99 (ms) | {_ms(n, 'p50_ms')} / {_ms(n, 'p99_ms')} |",
+        ]
+    if "calls_saturation" in result:
+        s = result["calls_saturation"]
+        out.append(
+            f"| POST /calls closed-loop max (calls/s, {s['concurrency']} clients) | {s['rps']} |"
+        )
+    for k, v in ratios.items():
+        out.append(f"| ratio: {k} | {v} |")
+    return "\n".join(out) + "\n"
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    series = result["load"]["_series"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for key, label in (
+        ("post", "POST /calls"),
+        ("press_to_offer", "press → offer.created"),
+        ("accept_to_call_updated", "accept → call.updated"),
+    ):
+        data = np.sort(np.asarray(series[key], dtype=float) * 1000)
+        if len(data):
+            ax1.plot(data, np.arange(1, len(data) + 1) / len(data), label=label)
+    ax1.set_xscale("log")
+    ax1.set_xlabel("latency (ms, log)")
+    ax1.set_ylabel("fraction ≤")
+    ax1.set_title("latency CDF")
+    ax1.grid(True, which="both", alpha=0.3)
+    ax1.legend()
+    n = min(len(series["post_at"]), len(series["post"]))
+    at, post = series["post_at"][:n], np.asarray(series["post"][:n], dtype=float) * 1000
+    if n:
+        ax2.scatter(at, post, s=3, alpha=0.5)
+    ax2.set_yscale("log")
+    ax2.set_xlabel("time in the run (s)")
+    ax2.set_ylabel("POST /calls latency (ms, log)")
+    ax2.set_title(f"POST /calls over time at {result['load']['rate_target']} calls/s")
+    ax2.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write(result: dict[str, Any], out: Path, stem: str = "run") -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / f"{stem}.json", "md": out / f"{stem}.md", "png": out / f"{stem}.png"}
+    public = {**result, "load": {k: v for k, v in result["load"].items() if k != "_series"}}
+    paths["json"].write_text(json.dumps(public, indent=2, default=str))
+    paths["md"].write_text(markdown(result))
+    plot(result, paths["png"])
+    return paths

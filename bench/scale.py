@@ -1,0 +1,294 @@
+"""`python -m bench scale nearest | sockets | knee`: the scale curves."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.infra import (
+    BenchDatabase,
+    Sampler,
+    Server,
+    admin_url_from_env,
+    make_actors,
+    raise_nofile,
+)
+from bench.load import District, Sockets, analyse, nearest_sql
+from bench.stats import summary
+
+
+def _log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _save(out: Path, name: str, data: Any) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(data, indent=2, default=str))
+
+
+async def _team_points(dsn: str, n: int) -> list[tuple[float, float]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT ST_Y(base::geometry) AS lat, ST_X(base::geometry) AS lng "
+            "FROM team ORDER BY md5(id::text) LIMIT $1",
+            n,
+        )
+        return [(r["lat"], r["lng"]) for r in rows]
+    finally:
+        await conn.close()
+
+
+def _nearby_sql() -> str:
+    """The SQL of `GET /teams/nearby` (teams.NEARBY_SQL), positional."""
+    from app.services.teams import NEARBY_SQL
+
+    sql = NEARBY_SQL.text
+    for i, name in enumerate(["lng", "lat", "radius_m", "limit"], 1):
+        sql = re.sub(rf"(?<!:):{name}\b", f"${i}", sql)
+    return sql
+
+
+async def _sql_serial(
+    dsn: str, points: list[tuple[float, float]], nearby_samples: int
+) -> dict[str, Any]:
+    from datetime import timedelta
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        stmt = await conn.prepare(nearest_sql())
+        lat: list[float] = []
+        for p_lat, p_lng in points[:20]:  # warm up
+            await stmt.fetchrow(p_lng, p_lat, timedelta(days=1), 3000.0, 64, [], 1)
+        for p_lat, p_lng in points:
+            t = time.perf_counter()
+            await stmt.fetchrow(p_lng, p_lat, timedelta(days=1), 3000.0, 64, [], 1)
+            lat.append(time.perf_counter() - t)
+        nearby = await conn.prepare(_nearby_sql())
+        lat2: list[float] = []
+        for p_lat, p_lng in points[:nearby_samples]:
+            t = time.perf_counter()
+            await nearby.fetch(p_lng, p_lat, 3000.0, 10)
+            lat2.append(time.perf_counter() - t)
+        size = await conn.fetchval("SELECT pg_database_size(current_database())")
+        on_duty = await conn.fetchval("SELECT count(*) FROM duty WHERE on_duty")
+        return {
+            "sql": summary(lat),
+            "nearby_sql": summary(lat2),
+            "db_size_mib": round(size / 2**20),
+            "on_duty": on_duty,
+        }
+    finally:
+        await conn.close()
+
+
+async def _nearby_serial(base_url: str, token: str, points: list[tuple[float, float]]) -> Any:
+    lat: list[float] = []
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
+        for i, (p_lat, p_lng) in enumerate(points):
+            params = {"lat": p_lat, "lng": p_lng, "radius_m": 3000, "limit": 10}
+            t = time.perf_counter()
+            r = await http.get("/api/v1/teams/nearby", params=params)
+            if i >= 20 and r.status_code == 200:
+                lat.append(time.perf_counter() - t)
+    return summary(lat)
+
+
+async def curve_nearest(args: Any, out: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for teams in args.teams:
+        db = BenchDatabase(args.admin_url or admin_url_from_env(), pg_settings=list(args.pg_set))
+        server: Server | None = None
+        try:
+            await db.create()
+            db.migrate()
+            _log(f"seeding {teams} teams into {db.name}")
+            seed_s = db.seed(teams, 0.3)
+            points = await _team_points(db.dsn, args.samples)
+            rng = random.Random(3)
+            points = [
+                (lat + rng.uniform(-0.003, 0.003), lng + rng.uniform(-0.003, 0.003))
+                for lat, lng in points
+            ]
+            row: dict[str, Any] = {"teams": teams, "seed_s": round(seed_s, 1)}
+            row.update(await _sql_serial(db.dsn, points, args.nearby_samples))
+            _, [resident] = await make_actors(db.url, 0, 1)
+            server = Server(db.url, out / f"nearest-{teams}.log", workers=1, env=dict(args.env))
+            await server.wait_ready()
+            row["nearby_api"] = await _nearby_serial(
+                server.url, resident.token, points[: args.nearby_samples + 20]
+            )
+            _log(f"nearest at {teams}: {row}")
+            rows.append(row)
+            _save(out, "nearest", rows)
+        finally:
+            if server is not None:
+                server.stop()
+            with contextlib.suppress(Exception):
+                await db.drop()
+    return rows
+
+
+async def curve_sockets(args: Any, out: Path) -> list[dict[str, Any]]:
+    raise_nofile()
+    db = BenchDatabase(args.admin_url or admin_url_from_env(), pg_settings=list(args.pg_set))
+    server: Server | None = None
+    sockets: Sockets | None = None
+    rows: list[dict[str, Any]] = []
+    try:
+        await db.create()
+        db.migrate()
+        db.seed(300, 0.0)
+        top = max(args.sockets)
+        _log(f"minting {top} resident sessions")
+        _, residents = await make_actors(db.url, 0, top)
+        server = Server(
+            db.url,
+            out / "sockets.log",
+            workers=1,
+            env={"RUN_PUSH_WORKER": "false", **dict(args.env)},
+        )
+        await server.wait_ready()
+        sampler = Sampler(server)
+        await asyncio.sleep(2)
+        base_rss = sampler.rss()
+        sockets = Sockets(server.url, deflate=not args.no_deflate)
+        opened = 0
+        for level in sorted(args.sockets):
+            t = time.perf_counter()
+            await sockets.open_many(residents[opened:level], concurrency=64)
+            open_s = time.perf_counter() - t
+            opened = level
+            await asyncio.sleep(3)
+            sampler.start()
+            await asyncio.sleep(10)
+            idle = await sampler.stop()
+            rss = sampler.rss()
+            row = {
+                "sockets": level,
+                "permessage_deflate": not args.no_deflate,
+                "open_s": round(open_s, 1),
+                "server_rss_mib": round(rss / 2**20, 1),
+                "base_rss_mib": round(base_rss / 2**20, 1),
+                "kib_per_socket": round((rss - base_rss) / level / 1024, 1),
+                "idle_server_cpu_percent": idle["server_cpu_percent"],
+                "idle_postgres_cpu_percent": idle["postgres_cpu_percent"],
+            }
+            _log(f"sockets: {row}")
+            rows.append(row)
+            _save(out, "sockets-no-deflate" if args.no_deflate else "sockets", rows)
+    finally:
+        if sockets is not None:
+            await sockets.close()
+        if server is not None:
+            server.stop()
+        with contextlib.suppress(Exception):
+            await db.drop()
+    return rows
+
+
+async def curve_knee(args: Any, out: Path) -> list[dict[str, Any]]:
+    raise_nofile()
+    db = BenchDatabase(args.admin_url or admin_url_from_env(), pg_settings=list(args.pg_set))
+    server: Server | None = None
+    rows: list[dict[str, Any]] = []
+    try:
+        await db.create()
+        db.migrate()
+        db.seed(max(1000, args.volunteers // 4), 0.0)
+        residents_n = int(max(args.rates) * 5)
+        volunteers, residents = await make_actors(db.url, args.volunteers, residents_n)
+        server = Server(db.url, out / "knee.log", workers=args.workers, env=dict(args.env))
+        await server.wait_ready()
+        district = District(server.url, volunteers, residents)
+        try:
+            await district.connect()
+            district.reset()
+            movers = district.start_moving()
+            for rate in sorted(args.rates):
+                district.residents = residents[: max(20, int(rate * 5))]
+                sampler = Sampler(server)
+                sampler.start()
+                achieved = await district.press_open_loop(rate, args.duration)
+                await district.drain(10)
+                res = await sampler.stop()
+                a = analyse(district.reset(), rate, achieved, args.duration)
+                row = {
+                    "rate": rate,
+                    "achieved": a["rate_achieved"],
+                    "post_calls": a["post_calls"],
+                    "press_to_offer": a["press_to_offer"],
+                    "accept_to_call_updated": a["accept_to_call_updated"],
+                    "errors": a["error_count"],
+                    "error_kinds": a["errors"],
+                    **res,
+                }
+                _log(
+                    f"knee rate {rate}: POST p99 {a['post_calls'].get('p99_ms')} ms, "
+                    f"press→offer p99 {a['press_to_offer'].get('p99_ms')} ms, "
+                    f"errors {a['error_count']}, server CPU {res['server_cpu_percent']}%"
+                )
+                rows.append(row)
+                _save(out, "knee", rows)
+                p99 = a["press_to_offer"].get("p99_ms", 1e9)
+                if p99 > 2000 or a["error_count"] > 0.01 * max(a["calls_sent"], 1):
+                    break
+            district.moving = False
+            for m in movers:
+                m.cancel()
+            await asyncio.gather(*movers, return_exceptions=True)
+        finally:
+            await district.close()
+    finally:
+        if server is not None:
+            server.stop()
+        with contextlib.suppress(Exception):
+            await db.drop()
+    _plot_knee(rows, out / "knee.png")
+    return rows
+
+
+def _plot_knee(rows: list[dict[str, Any]], path: Path) -> None:
+    if not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    rates = [r["rate"] for r in rows]
+    for key, label in (("press_to_offer", "press → offer p99"), ("post_calls", "POST /calls p99")):
+        ax.plot(rates, [r[key].get("p99_ms", float("nan")) for r in rows], "o-", label=label)
+    ax.plot(rates, [r["press_to_offer"].get("p50_ms", float("nan")) for r in rows], "o--")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered calls/s (Poisson)")
+    ax.set_ylabel("ms (log)")
+    ax.set_title("press → offer as the call rate rises (dashed: p50)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+async def scale(args: Any) -> None:
+    out = Path(args.out)
+    if args.curve == "nearest":
+        await curve_nearest(args, out)
+    elif args.curve == "sockets":
+        await curve_sockets(args, out)
+    else:
+        await curve_knee(args, out)

@@ -1,0 +1,95 @@
+"""The load harness at tiny scale (issue 7), so it cannot rot: it seeds its
+own database, serves, drives a few calls end to end, writes its report, and
+cleans up its database and server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import psutil
+
+from bench.infra import PROJECT_ROOT, admin_url_from_env
+
+
+async def _databases_named(name: str) -> int:
+    conn = await asyncpg.connect(admin_url_from_env())
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_database WHERE datname = $1", name
+        )
+        return count
+    finally:
+        await conn.close()
+
+
+def _children_serving() -> list[psutil.Process]:
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "serve" in child.cmdline():
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_a_tiny_bench_run_reports_sane_figures(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "--teams",
+        "300",
+        "--rate",
+        "2",
+        "--duration",
+        "3",
+        "--volunteers",
+        "20",
+        "--workers",
+        "1",
+        "--floor-seconds",
+        "0.5",
+        "--accept-min",
+        "0.1",
+        "--accept-max",
+        "0.3",
+        "--drain",
+        "5",
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "BENCH_ADMIN_URL": admin_url_from_env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((out / "run.json").read_text())
+    load = result["load"]
+    assert load["calls_created"] > 0
+    assert load["error_count"] == 0, load["errors"]
+    for key in ("post_calls", "press_to_offer", "accept_to_call_updated"):
+        assert load[key]["count"] > 0, key
+        assert 0 < load[key]["p50_ms"] <= load[key]["p99_ms"] < 30_000, key
+    assert result["resources"]["server_peak_rss_mib"] > 0
+    assert result["floors"]["healthz"]["rps"] > 0
+    assert result["floors"]["nearest_sql"]["qps"] > 0
+    assert result["server_tracebacks"] == 0
+    assert (out / "run.md").read_text().startswith("Command: `python -m bench run")
+    assert (out / "run.png").stat().st_size > 1000
+    # Cleaned up: its database is gone, and so is its server.
+    assert asyncio.run(_databases_named(result["database"])) == 0
+    assert _children_serving() == []
