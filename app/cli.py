@@ -89,6 +89,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         # Client messages on the live socket are small; refuse big ones early.
         ws_max_size=get_settings().ws_max_message_bytes,
+        # Per-message compression costs about 40 KiB per idle socket
+        # (docs/benchmarks.md); events are small.
+        ws_per_message_deflate=False,
     )
     return 0
 

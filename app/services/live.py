@@ -201,7 +201,7 @@ class EventHub:
 
     async def _connect(self) -> asyncpg.Connection:
         conn: asyncpg.Connection = await asyncpg.connect(
-            self._dsn, timeout=5, server_settings={"application_name": LISTENER_NAME}
+            self._dsn, timeout=5, server_settings={"application_name": LISTENER_NAME, "jit": "off"}
         )
         await conn.add_listener(events.CHANNEL, self._notified)
         conn.add_termination_listener(self._terminated)
