@@ -44,7 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sweeper = Sweeper(app.state.sessionmaker, settings)
     if settings.run_sweeper:
         sweeper.start()
-    hub = EventHub(settings.database_url_str)
+    hub = EventHub(settings.database_url_str, settings.ws_auth_recheck_seconds)
     app.state.hub = hub
     await hub.start()
     push_worker = PushWorker(app.state.sessionmaker, settings, make_push_sender(settings))

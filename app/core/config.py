@@ -87,7 +87,9 @@ class Settings(BaseSettings):
     )
     ws_heartbeat_seconds: float = Field(default=25.0, gt=0)
     ws_auth_recheck_seconds: float = Field(
-        default=15.0, gt=0, description="how often a socket checks its session is still alive"
+        default=15.0,
+        gt=0,
+        description="how often each process checks its sockets' sessions (one query for all)",
     )
     ws_max_message_bytes: int = Field(default=64 * 1024, gt=0)
     run_push_worker: bool = Field(default=True, description="send pushes from this process")

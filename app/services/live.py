@@ -137,6 +137,8 @@ class Subscriber:
         default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE)
     )
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when the person's session was logged out, revoked or disabled.
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, event: LiveEvent) -> None:
         message = event.message_for(self.person)
@@ -154,9 +156,17 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     )
 
 
+_LIVE_SESSIONS = """
+    SELECT s.id FROM auth_session s JOIN person p ON p.id = s.person_id
+    WHERE s.id = ANY($1::uuid[]) AND s.revoked_at IS NULL AND p.disabled_at IS NULL
+"""
+
+
 class EventHub:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, session_check_seconds: float = 15.0) -> None:
         self._dsn = asyncpg_dsn(database_url)
+        self._session_check_seconds = session_check_seconds
+        self._checker: asyncio.Task[None] | None = None
         self._subscribers: set[Subscriber] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -171,13 +181,38 @@ class EventHub:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hulian-event-hub")
+        self._checker = asyncio.create_task(self._check_sessions(), name="hulian-sessions")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._checker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._close_conn()
+
+    async def _check_sessions(self) -> None:
+        """Every socket's session, checked in one query per process: a
+        logout, a revocation or a disabled person ends its sockets."""
+        while True:
+            await asyncio.sleep(self._session_check_seconds)
+            watched = {s.person.session_id for s in self._subscribers}
+            if not watched:
+                continue
+            try:
+                conn: asyncpg.Connection = await asyncpg.connect(
+                    self._dsn, timeout=5, server_settings={"jit": "off"}
+                )
+                try:
+                    alive = {row["id"] for row in await conn.fetch(_LIVE_SESSIONS, list(watched))}
+                finally:
+                    await conn.close()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("session check failed", extra={"error": type(exc).__name__})
+                continue
+            for subscriber in list(self._subscribers):
+                if subscriber.person.session_id not in alive:
+                    subscriber.ended.set()
 
     async def _close_conn(self) -> None:
         if self._conn is not None:
