@@ -162,6 +162,19 @@ _LIVE_SESSIONS = """
 """
 
 
+# Which ids of a hole are still held by their writers (each holds a shared
+# advisory lock on its ids until it ends): the first such id, or NULL.
+_HOLE_WRITERS = """
+    WITH tried AS MATERIALIZED (
+        SELECT x, pg_try_advisory_lock(x) AS got FROM generate_series($1::bigint, $2::bigint) x
+    ),
+    released AS MATERIALIZED (SELECT pg_advisory_unlock(x) FROM tried WHERE got)
+    SELECT (SELECT min(x) FROM tried WHERE NOT got) + 0 * (SELECT count(*) FROM released)
+"""
+_ANY_EVENT = "SELECT EXISTS (SELECT 1 FROM event WHERE id BETWEEN $1 AND $2)"
+HOLE_BATCH = 1000
+
+
 class EventHub:
     def __init__(self, database_url: str, session_check_seconds: float = 15.0) -> None:
         self._dsn = asyncpg_dsn(database_url)
@@ -298,33 +311,26 @@ class EventHub:
                 if len(rows) == BATCH:
                     self._wake.set()
                 continue
-            # A hole: event id `missing` is not (yet) visible.
-            missing = self.delivered_upto + 1
+            # A hole: ids delivered_upto+1 .. rows[i].id-1 are not visible.
+            first_missing = self.delivered_upto + 1
+            last_missing = min(rows[i]["id"] - 1, first_missing + HOLE_BATCH - 1)
             if gap_seen_at is None:
                 gap_seen_at = time.monotonic()
-            if await self._writer_has_ended(conn, missing):
-                # Its transaction is over. If it committed, the row is there
-                # now; if not, the id was rolled back: step over it.
-                if not await conn.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM event WHERE id = $1)", missing
-                ):
-                    self.delivered_upto = missing
+            held = await conn.fetchval(_HOLE_WRITERS, first_missing, last_missing)
+            dead_upto = last_missing if held is None else held - 1
+            if dead_upto >= first_missing:
+                # Their transactions are over. Unless one committed since the
+                # fetch, those ids were rolled back: step over them.
+                committed = await conn.fetchval(_ANY_EVENT, first_missing, dead_upto)
+                if not committed:
+                    self.delivered_upto = dead_upto
                 gap_seen_at = None
                 self._wake.set()
             elif time.monotonic() - gap_seen_at > GAP_TIMEOUT_S:
-                log.warning("event id hole held too long; stepping over", extra={"id": missing})
-                self.delivered_upto = missing
+                log.warning("event id hole held too long; stepping over", extra={"id": held})
+                self.delivered_upto = first_missing
                 gap_seen_at = None
                 self._wake.set()
-
-    @staticmethod
-    async def _writer_has_ended(conn: asyncpg.Connection, event_id: int) -> bool:
-        """Whether the transaction that took `event_id` has ended: it holds a
-        shared advisory lock on the id until then (events.next_event_id)."""
-        free: bool = await conn.fetchval("SELECT pg_try_advisory_lock($1)", event_id)
-        if free:
-            await conn.fetchval("SELECT pg_advisory_unlock($1)", event_id)
-        return free
 
     def _deliver(self, event: LiveEvent) -> None:
         self.delivered_upto = event.id
