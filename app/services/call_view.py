@@ -42,6 +42,15 @@ class Viewer(StrEnum):
     team = "team"
 
 
+# Which events each part in a call receives (the event log, the live stream).
+EVENT_TYPES_FOR: dict[Viewer, frozenset[str]] = {
+    Viewer.caller: frozenset({"call.updated", "responder.location"}),
+    Viewer.responder: frozenset({"call.updated"}),
+    Viewer.staff: frozenset({"call.updated", "offer.created", "offer.closed"}),
+    Viewer.team: frozenset({"call.updated", "offer.created", "offer.closed"}),
+}
+
+
 @dataclass(frozen=True)
 class CallFacts:
     """What visibility is decided on."""

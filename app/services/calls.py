@@ -321,22 +321,6 @@ async def list_calls(
     return views, next_cursor
 
 
-_EVENT_TYPES_FOR: dict[Viewer, tuple[str, ...]] = {
-    Viewer.caller: (EventType.call_updated.value, EventType.responder_location.value),
-    Viewer.responder: (EventType.call_updated.value,),
-    Viewer.staff: (
-        EventType.call_updated.value,
-        EventType.offer_created.value,
-        EventType.offer_closed.value,
-    ),
-    Viewer.team: (
-        EventType.call_updated.value,
-        EventType.offer_created.value,
-        EventType.offer_closed.value,
-    ),
-}
-
-
 async def list_events(
     session: AsyncSession,
     person: PersonPrincipal,
@@ -361,7 +345,7 @@ async def list_events(
             {
                 "call": call_id,
                 "after": after or 0,
-                "types": list(_EVENT_TYPES_FOR[viewer]),
+                "types": sorted(call_view.EVENT_TYPES_FOR[viewer]),
                 "staff": viewer is Viewer.staff,
                 "teams": list(person.team_ids),
                 "limit": limit + 1,

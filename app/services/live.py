@@ -49,14 +49,6 @@ GAP_RECHECK_S = 0.02
 BATCH = 500
 QUEUE_SIZE = 256
 
-# Which event types each part in a call receives.
-EVENT_TYPES_FOR: dict[Viewer, frozenset[str]] = {
-    Viewer.caller: frozenset({"call.updated", "responder.location"}),
-    Viewer.responder: frozenset({"call.updated"}),
-    Viewer.staff: frozenset({"call.updated", "offer.created", "offer.closed"}),
-    Viewer.team: frozenset({"call.updated", "offer.created", "offer.closed"}),
-}
-
 _READ = """
     SELECT e.id, e.type, e.call_id, e.at, e.data::text AS data, o.team_id AS offer_team,
            c.resident_id, c.responder_id, c.community_id, c.street_id,
@@ -111,7 +103,7 @@ class LiveEvent:
     def message_for(self, person: PersonPrincipal) -> dict[str, Any] | None:
         """The message this person gets, or None when it is not theirs to see."""
         viewer = call_view.viewer_of(person, self.facts)
-        if viewer is None or self.type not in EVENT_TYPES_FOR[viewer]:
+        if viewer is None or self.type not in call_view.EVENT_TYPES_FOR[viewer]:
             return None
         hidden_offer = self.offer_team is not None and self.offer_team not in person.team_ids
         if hidden_offer and viewer is not Viewer.staff:
