@@ -282,7 +282,6 @@ async def list_calls(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Calls the person may see, newest first. `staff_only`: only those of
     the dispatcher's area (or all, for an admin)."""
-    after = cursors.decode(cursor) if cursor else None
     visible = _STAFF_VISIBLE if staff_only else _VISIBLE
     rows = (
         await session.execute(
@@ -304,8 +303,7 @@ async def list_calls(
                 "area": person.dispatcher_area.id if person.dispatcher_area else None,
                 "teams": list(person.team_ids),
                 "status": status.value if status else None,
-                "after_at": after[0] if after else None,
-                "after_id": after[1] if after else None,
+                **cursors.bounds(cursor),
                 "limit": limit + 1,
             },
         )
@@ -317,7 +315,7 @@ async def list_calls(
         if viewer is None:
             continue  # the SQL and viewer_of disagree: show nothing rather than too much
         views.append(call_view.redact(call_view.snapshot_from_row(row), viewer))
-    next_cursor = cursors.encode(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    next_cursor = cursors.next_cursor(rows, limit)
     return views, next_cursor
 
 

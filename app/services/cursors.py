@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from app.errors import Unprocessable
 
@@ -23,3 +25,18 @@ def decode(cursor: str) -> tuple[datetime, uuid.UUID]:
         return datetime.fromisoformat(created), uuid.UUID(row_id)
     except (ValueError, TypeError) as exc:
         raise Unprocessable("The cursor is not valid.", code="invalid_cursor") from exc
+
+
+def bounds(cursor: str | None) -> dict[str, object]:
+    """The `:after_at` / `:after_id` parameters of a page query, both None on
+    the first page; the query keeps rows `(created_at, id) < (after_at, after_id)`."""
+    after = decode(cursor) if cursor else None
+    return {"after_at": after[0] if after else None, "after_id": after[1] if after else None}
+
+
+def next_cursor(rows: Sequence[Any], limit: int) -> str | None:
+    """Given up to limit+1 rows (created_at, id), the cursor of the next page."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode(last.created_at, last.id)

@@ -39,14 +39,12 @@ _LIST = text(
 async def list_notifications(
     session: AsyncSession, person: PersonPrincipal, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    after = cursors.decode(cursor) if cursor else None
     rows = (
         await session.execute(
             _LIST,
             {
                 "me": person.person_id,
-                "after_at": after[0] if after else None,
-                "after_id": after[1] if after else None,
+                **cursors.bounds(cursor),
                 "limit": limit + 1,
             },
         )
@@ -64,5 +62,5 @@ async def list_notifications(
         }
         for row in page
     ]
-    next_cursor = cursors.encode(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    next_cursor = cursors.next_cursor(rows, limit)
     return data, next_cursor

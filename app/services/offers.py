@@ -46,7 +46,6 @@ async def list_offers(
     cursor: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Offers to the person's teams, newest first, a page at a time."""
-    after = cursors.decode(cursor) if cursor else None
     rows = (
         await session.execute(
             text(
@@ -68,14 +67,13 @@ async def list_offers(
             {
                 "teams": list(person.team_ids),
                 "status": status.value if status else None,
-                "after_at": after[0] if after else None,
-                "after_id": after[1] if after else None,
+                **cursors.bounds(cursor),
                 "limit": limit + 1,
             },
         )
     ).all()
     page = rows[:limit]
-    more = cursors.encode(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    more = cursors.next_cursor(rows, limit)
     return [dispatch.offer_from_row(row) for row in page], more
 
 
