@@ -216,8 +216,7 @@ async def open_call(
     )
     await dispatch.publish_call(session, call_id)
     call = await dispatch.lock_call(session, call_id)
-    await dispatch.run_round(session, settings, call)
-    full = await call_view.snapshot(session, call_id)
+    full = await dispatch.run_round(session, settings, call)
     answer = Opened(201, call_view.redact(full, Viewer.caller))
     if idempotency_key is not None:
         await session.execute(

@@ -20,6 +20,7 @@ call's takes it only if it is free (`try_lock_call`), never waiting for it.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.models.call import CallStatus, EscalationLevel, EventType, OfferStatus
 from app.services import call_view, events
+
+log = logging.getLogger("hulian.dispatch")
 
 # KNN over the partial GiST index of on-duty positions (`on_duty = true`
 # written literally, or PostgreSQL cannot use the partial index), bounded by
@@ -244,12 +247,11 @@ async def withdraw_open_offers(
             await close_offer(session, offer_id, OfferStatus.withdrawn)
 
 
-async def run_round(session: AsyncSession, settings: Settings, call: Any) -> None:
+async def run_round(session: AsyncSession, settings: Settings, call: Any) -> dict[str, Any]:
     """Offer the call (locked, in searching/offered state) to the next teams,
     or escalate it when the rounds are spent or nobody is in range."""
     if call.rounds >= settings.max_offer_rounds:
-        await escalate(session, call.id, EscalationLevel.community, "rounds exhausted")
-        return
+        return await escalate(session, call.id, EscalationLevel.community, "rounds exhausted")
     offered = list(
         (
             await session.execute(
@@ -261,8 +263,7 @@ async def run_round(session: AsyncSession, settings: Settings, call: Any) -> Non
         session, settings, call.lat, call.lng, skip=offered, want=settings.offer_fanout
     )
     if not candidates:
-        await escalate(session, call.id, EscalationLevel.community, "no team in range")
-        return
+        return await escalate(session, call.id, EscalationLevel.community, "no team in range")
     round_no = call.rounds + 1
     for candidate in candidates:
         await create_offer(
@@ -283,12 +284,12 @@ async def run_round(session: AsyncSession, settings: Settings, call: Any) -> Non
             "team": candidates[0].team_id,
         },
     )
-    await publish_call(session, call.id)
+    return await publish_call(session, call.id)
 
 
 async def escalate(
     session: AsyncSession, call_id: uuid.UUID, level: EscalationLevel, why: str
-) -> None:
+) -> dict[str, Any]:
     await session.execute(
         text(
             """
@@ -299,7 +300,8 @@ async def escalate(
         ),
         {"id": call_id, "level": level.value},
     )
-    await publish_call(session, call_id)
+    log.info("call escalated", extra={"call_id": str(call_id), "level": level.value, "why": why})
+    return await publish_call(session, call_id)
 
 
 async def team_has_takers(session: AsyncSession, settings: Settings, offer_id: uuid.UUID) -> bool:
