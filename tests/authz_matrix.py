@@ -247,7 +247,8 @@ SEES_A = cells(
     admin=200,
     api_key=403,
 )
-VOLUNTEERS_ONLY = cells(403, anonymous=401, volunteer_x=200, volunteer_y=200)
+# An offer to team X: its members act on it; to anyone else it does not exist.
+OFFERED_TEAM_ONLY = cells(404, anonymous=401, api_key=403, volunteer_x=200)
 
 DEVICE = "matrix-device-token:0123456789"
 
@@ -301,9 +302,9 @@ ROWS: tuple[Row, ...] = (
     Row(
         "PUT",
         "/api/v1/me/location",
-        cells(403, anonymous=401, volunteer_x=204, volunteer_y=204),
+        cells(409, anonymous=401, api_key=403, volunteer_x=204, volunteer_y=204),
         fixed("/api/v1/me/location", json=POINT),
-        "team members on duty (409 `not_on_duty` otherwise)",
+        "team members on duty; anyone else 409 `not_on_duty`",
     ),
     Row(
         "GET",
@@ -379,21 +380,21 @@ ROWS: tuple[Row, ...] = (
     Row(
         "GET",
         "/api/v1/offers",
-        VOLUNTEERS_ONLY,
+        PEOPLE_ONLY,
         fixed("/api/v1/offers"),
-        "team members: their teams' offers",
+        "people: their teams' offers (none for someone on no team)",
     ),
     Row(
         "POST",
         "/api/v1/offers/{offer_id}/accept",
-        {**VOLUNTEERS_ONLY, "volunteer_y": 404},
+        OFFERED_TEAM_ONLY,
         _on_offer("/accept"),
         "members of the offered team; others 404",
     ),
     Row(
         "POST",
         "/api/v1/offers/{offer_id}/decline",
-        {**VOLUNTEERS_ONLY, "volunteer_y": 404},
+        OFFERED_TEAM_ONLY,
         _on_offer("/decline"),
         "members of the offered team; others 404",
     ),

@@ -68,7 +68,8 @@ async def update_duty(body: DutyUpdate, user: VolunteerUser, session: SessionDep
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 409, 422),
 )
-async def update_location(body: Point, user: VolunteerUser, session: SessionDep) -> Response:
-    """Report the latest position while on duty; not on duty → 409 `not_on_duty`."""
+async def update_location(body: Point, user: CurrentUser, session: SessionDep) -> Response:
+    """Report the latest position while on duty; not on duty (anyone who is
+    not a team member on duty) → 409 `not_on_duty`."""
     await me.set_location(session, user, body)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import SessionDep, SettingsDep, VolunteerUser
+from app.api.deps import CurrentUser, SessionDep, SettingsDep
 from app.api.prefix import API_PREFIX
 from app.api.problems import problem_responses
 from app.models.call import CallPublic, OfferDeclineBody, OfferList, OfferPublic, OfferStatus
@@ -16,21 +16,21 @@ router = APIRouter(prefix=f"{API_PREFIX}/offers", tags=["offers"])
 
 @router.get("", responses=problem_responses(401, 403, 422))
 async def list_offers(
-    user: VolunteerUser,
+    user: CurrentUser,
     session: SessionDep,
     status: Annotated[OfferStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OfferList:
     """Offers made to the caller's teams, newest first (an open offer past its
-    deadline is not listed)."""
+    deadline is not listed); empty for someone on no team."""
     data, next_cursor = await offers.list_offers(session, user, status, limit=limit, cursor=cursor)
     return OfferList.model_validate({"data": data, "next_cursor": next_cursor})
 
 
 @router.post("/{offer_id}/accept", responses=problem_responses(401, 403, 404, 409, 422))
 async def accept_offer(
-    offer_id: uuid.UUID, user: VolunteerUser, session: SessionDep, settings: SettingsDep
+    offer_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> CallPublic:
     """Take the call: the caller becomes its responder. Already taken, expired
     or withdrawn → 409 `offer_closed`; already responding to an open call →
@@ -41,7 +41,7 @@ async def accept_offer(
 @router.post("/{offer_id}/decline", responses=problem_responses(401, 403, 404, 409, 422))
 async def decline_offer(
     offer_id: uuid.UUID,
-    user: VolunteerUser,
+    user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
     body: OfferDeclineBody | None = None,
