@@ -12,8 +12,6 @@ street's, and forgets expired idempotency keys and rate-limit hits.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -24,6 +22,7 @@ from app.core.config import Settings
 from app.db import session_scope
 from app.models.call import EscalationLevel, OfferStatus
 from app.services import dispatch
+from app.services.background import PollingLoop
 
 log = logging.getLogger("hulian.sweeper")
 BATCH = 50
@@ -91,35 +90,16 @@ async def sweep_once(factory: async_sessionmaker[AsyncSession], settings: Settin
     return expired + raised
 
 
-class Sweeper:
+class Sweeper(PollingLoop):
+    name = "hulian-sweeper"
+
     def __init__(self, factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        super().__init__(settings.sweep_interval_seconds, BATCH)
         self._factory = factory
         self._settings = settings
-        self._task: asyncio.Task[None] | None = None
-        self._passes = 0
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hulian-sweeper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                busy = await sweep_once(self._factory, self._settings)
-                self._passes += 1
-                if self._passes % 600 == 0:
-                    async with session_scope(self._factory) as session:
-                        await forget_expired(session)
-                if busy >= BATCH:
-                    continue  # more is due: no pause
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A lost connection or a failed pass must not stop the loop.
-                log.exception("sweep failed")
-            await asyncio.sleep(self._settings.sweep_interval_seconds)
+    async def run_pass(self) -> int:
+        if self.passes % 600 == 599:
+            async with session_scope(self._factory) as session:
+                await forget_expired(session)
+        return await sweep_once(self._factory, self._settings)

@@ -25,8 +25,6 @@ HTTP timeout).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -37,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.config import Settings
 from app.db import session_scope
 from app.models.notification import NotificationKind
+from app.services.background import PollingLoop
 from app.services.push.message import Outcome, PushMessage, PushResult, PushSender
 
 log = logging.getLogger("hulian.push")
@@ -236,44 +235,27 @@ async def push_once(
     return len(batch)
 
 
-class PushWorker:
+class PushWorker(PollingLoop):
     """Runs `push_once` every PUSH_INTERVAL_SECONDS (at once again while
     there is more due), until stopped; stopping closes the sender."""
+
+    name = "hulian-push-worker"
 
     def __init__(
         self, factory: async_sessionmaker[AsyncSession], settings: Settings, sender: PushSender
     ) -> None:
+        super().__init__(settings.push_interval_seconds, BATCH)
         self._factory = factory
         self._settings = settings
         self._sender = sender
-        self._task: asyncio.Task[None] | None = None
-        self.passes = 0  # passes completed, for tests and health checks
 
     @property
     def sender(self) -> PushSender:
         return self._sender
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hulian-push-worker")
+    async def run_pass(self) -> int:
+        return await push_once(self._factory, self._settings, self._sender)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         await self._sender.close()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                busy = await push_once(self._factory, self._settings, self._sender)
-                self.passes += 1
-                if busy >= BATCH:
-                    continue  # more is due: no pause
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A lost connection or a failed pass must not stop the loop.
-                log.exception("push pass failed")
-            await asyncio.sleep(self._settings.push_interval_seconds)
