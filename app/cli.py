@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 
 def _cmd_migrate(_: argparse.Namespace) -> int:
-    from app.services import migrations
+    from app.core import migrations
 
     migrations.upgrade()
     return 0
@@ -19,7 +19,7 @@ def _cmd_migrate(_: argparse.Namespace) -> int:
 
 def _cmd_seed(args: argparse.Namespace) -> int:
     from app.core.config import get_settings
-    from app.services.seed import SeedOptions, run_seed
+    from app.seed import SeedOptions, run_seed
 
     options = SeedOptions(
         scale=args.scale,
@@ -34,7 +34,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
 
 def _cmd_create_admin(args: argparse.Namespace) -> int:
     from app.core.config import get_settings
-    from app.services.admin_cli import create_admin
+    from app.identity.cli import create_admin
 
     person_id = asyncio.run(create_admin(get_settings(), args.phone, args.name))
     print(person_id)
@@ -43,7 +43,7 @@ def _cmd_create_admin(args: argparse.Namespace) -> int:
 
 def _cmd_create_api_key(args: argparse.Namespace) -> int:
     from app.core.config import get_settings
-    from app.services.admin_cli import create_api_key
+    from app.identity.cli import create_api_key
 
     key_id, key = asyncio.run(create_api_key(get_settings(), args.name, args.scopes))
     # The key is shown this once; only its digest is kept.
@@ -53,7 +53,7 @@ def _cmd_create_api_key(args: argparse.Namespace) -> int:
 
 def _cmd_revoke_api_key(args: argparse.Namespace) -> int:
     from app.core.config import get_settings
-    from app.services.admin_cli import revoke_api_key
+    from app.identity.cli import revoke_api_key
 
     asyncio.run(revoke_api_key(get_settings(), args.id))
     print(f"revoked {args.id}")
@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--name", default="Administrator")
     admin.set_defaults(func=_cmd_create_admin)
 
-    from app.services.api_keys import SCOPES
+    from app.identity.api_keys import SCOPES
 
     key = commands.add_parser("create-api-key", help="create a key for a third-party system")
     key.add_argument("--name", required=True)

@@ -11,17 +11,17 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from app import __version__
-from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from app.api.problems import document_problems, install_problem_handlers
 from app.api.router import ROUTERS
 from app.core.config import Settings, get_settings
+from app.core.db import make_engine, make_sessionmaker
 from app.core.metrics import Metrics
-from app.db import make_engine, make_sessionmaker
-from app.services.live import EventHub
-from app.services.push import make_push_sender
-from app.services.push.worker import PushWorker
-from app.services.sms import make_sms_sender
-from app.services.sweeper import Sweeper
+from app.dispatch.sweeper import Sweeper
+from app.events.hub import EventHub
+from app.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.http.problems import document_problems, install_problem_handlers
+from app.identity.sms import make_sms_sender
+from app.notifications.push import make_push_sender
+from app.notifications.push.worker import PushWorker
 
 GC_THRESHOLDS = (100_000, 50, 1_000)
 

@@ -317,9 +317,9 @@ async def make_actors(
 ) -> tuple[list[Actor], list[Actor]]:
     """`volunteers` seeded team members (one per team first, then more) with
     their team's base, and `residents` new persons; a session each."""
-    from app.db import make_engine, make_sessionmaker
-    from app.services.auth import start_session
-    from app.services.phones import demo_phone
+    from app.core.db import make_engine, make_sessionmaker
+    from app.core.phones import demo_phone
+    from app.identity.auth import start_session
 
     settings = bench_settings(database_url)
     engine = make_engine(settings)

@@ -403,7 +403,7 @@ async def healthz_floor(base_url: str, seconds: float, concurrency: int = 32) ->
 
 def nearest_sql() -> str:
     """The SQL of dispatch._NEAREST_TEAMS, with asyncpg's positional parameters."""
-    from app.services.dispatch import _NEAREST_TEAMS
+    from app.dispatch.policy import _NEAREST_TEAMS
 
     sql = _NEAREST_TEAMS.text
     for i, name in enumerate(["lng", "lat", "max_age", "radius_m", "k", "skip", "want"], 1):

@@ -51,7 +51,7 @@ async def _team_points(dsn: str, n: int) -> list[tuple[float, float]]:
 
 def _nearby_sql() -> str:
     """The SQL of `GET /teams/nearby` (teams.NEARBY_SQL), positional."""
-    from app.services.teams import NEARBY_SQL
+    from app.teams.service import NEARBY_SQL
 
     sql = NEARBY_SQL.text
     for i, name in enumerate(["lng", "lat", "radius_m", "limit"], 1):

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.core.config import get_settings
+from app.core.migrations import include_object
 from app.models import metadata
-from app.services.migrations import include_object
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

@@ -9,9 +9,9 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
-from app.api.deps import get_session
 from app.core.config import AppEnv, Settings
-from app.errors import AppError
+from app.core.errors import AppError
+from app.http.deps import get_session
 from app.main import create_app
 from tests.dbutil import migrated_database, run_app_command
 from tests.principals import bearer, make_person, token_for

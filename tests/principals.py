@@ -10,8 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.services import api_keys, auth
-from app.services.phones import demo_phone
+from app.core.phones import demo_phone
+from app.identity import api_keys, auth
 
 # Demo-range numbers far above what the seeder hands out.
 _phones = itertools.count(90_000_000)

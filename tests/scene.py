@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.areas import service as areas
 from app.core.config import Settings
-from app.services import areas
 from tests.principals import bearer, make_person, token_for
 
 # Metres to degrees near 22.77 N.

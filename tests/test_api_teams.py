@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.services import teams
+from app.teams import service as teams
 from tests.problems import assert_problem
 
 _BRUTE_FORCE = text(

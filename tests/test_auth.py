@@ -18,9 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import Settings
+from app.core.phones import normalize_phone
+from app.identity import auth, tokens
 from app.main import create_app
-from app.services import auth, tokens
-from app.services.phones import normalize_phone
 from tests.conftest import join_test_transaction, make_settings
 from tests.principals import bearer, make_person, next_phone, token_for
 from tests.problems import assert_problem

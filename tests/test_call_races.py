@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.areas import service as areas
 from app.core.config import Settings
-from app.db import make_sessionmaker
-from app.services import areas
-from app.services.sweeper import sweep_once
+from app.core.db import make_sessionmaker
+from app.dispatch.sweeper import sweep_once
 from tests.conftest import make_settings
 from tests.live import (
     Ledger,

@@ -23,8 +23,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.areas import service as areas
 from app.core.config import Settings
-from app.services import areas, dispatch
+from app.dispatch import policy as dispatch
 from tests.conftest import make_settings
 from tests.principals import next_phone
 from tests.scene import clear_duty_near, offset

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.core import migrations
 from app.models import metadata
-from app.services import migrations
 from tests.dbutil import drop_database, migrated_database
 
 

@@ -11,12 +11,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.areas import service as areas
 from app.core.config import Settings
+from app.dispatch import policy as dispatch
+from app.dispatch.sweeper import expire_offers
 from app.models.call import CallStatus, EscalationLevel, OfferStatus
-from app.services import alerts, areas, dispatch
-from app.services.push import LogPushSender
-from app.services.push.worker import push_in_session
-from app.services.sweeper import expire_offers
+from app.notifications import alerts
+from app.notifications.push import LogPushSender
+from app.notifications.push.worker import push_in_session
 from tests.principals import bearer, make_person, token_for
 from tests.problems import assert_problem
 from tests.scene import Member, SceneTeam, clear_duty_near, make_resident, make_team, offset

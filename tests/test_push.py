@@ -31,9 +31,9 @@ from sqlalchemy.ext.asyncio import (
 
 from app.core.config import PushBackend, Settings
 from app.core.logging import JsonFormatter
-from app.services.push import LogPushSender, Outcome, PushMessage, PushResult, make_push_sender
-from app.services.push.fcm import FcmPushSender, parse_retry_after
-from app.services.push.worker import PushWorker, claim, push_in_session, push_once
+from app.notifications.push import LogPushSender, Outcome, PushMessage, PushResult, make_push_sender
+from app.notifications.push.fcm import FcmPushSender, parse_retry_after
+from app.notifications.push.worker import PushWorker, claim, push_in_session, push_once
 from tests.conftest import make_settings
 from tests.dbutil import drop_database, migrated_database
 from tests.principals import next_phone

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import AppEnv, Settings
-from app.services.seed import SeedOptions, run_seed
+from app.seed import SeedOptions, run_seed
 from tests.dbutil import PROJECT_ROOT, drop_database, migrated_database
 
 # Tolerances on geography areas, in m².

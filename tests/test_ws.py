@@ -21,11 +21,13 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.api import ws as ws_module
+from app.calls import visibility as call_view
 from app.core.config import Settings
+from app.events import hub as live
+from app.events import log as events
+from app.events import ws as ws_module
 from app.main import create_app
 from app.models.call import EventType
-from app.services import call_view, events, live
 from tests.conftest import make_settings
 from tests.live import delete_committed
 from tests.scene import Member, SceneTeam, make_resident, make_team, offset
@@ -229,7 +231,7 @@ async def test_token_expiry_and_logout_close_the_socket(
     async with live_app(access_token_ttl_seconds=2) as lv:
         settings: Settings = lv.app.state.settings
         async with AsyncSession(engine) as session:
-            from app.services.auth import start_session
+            from app.identity.auth import start_session
 
             pair = await start_session(session, settings, resident.person_id)
             await session.commit()

@@ -1,33 +1,35 @@
-"""Every router of the service, in the order the OpenAPI document lists them."""
+"""Every router of the service, in the order the OpenAPI document lists them.
+
+The routes live with their domain (`app/<domain>/routes.py`); this is the one
+place that gathers them.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import (
-    admin,
-    areas,
-    auth,
-    calls,
-    dispatch,
-    health,
-    me,
-    notifications,
-    offers,
-    teams,
-    ws,
-)
+from app.areas import routes as areas
+from app.calls import routes as calls
+from app.dispatch import routes as dispatch
+from app.duty import routes as duty
+from app.events import ws
+from app.health import routes as health
+from app.identity import admin_routes
+from app.identity import routes as identity
+from app.notifications import routes as notifications
+from app.offers import routes as offers
+from app.teams import routes as teams
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
-    auth.router,
-    me.router,
+    identity.router,
+    duty.router,
     notifications.router,
     areas.router,
     teams.router,
     calls.router,
     offers.router,
     dispatch.router,
-    admin.router,
+    admin_routes.router,
     ws.router,
 )

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, status
+from fastapi.responses import JSONResponse
+
+from app.calls import service as calls
+from app.http.deps import CurrentUser, SessionDep, SettingsDep
+from app.http.prefix import API_PREFIX
+from app.http.problems import problem_responses
+from app.models.call import (
+    CallCancel,
+    CallCreate,
+    CallList,
+    CallProgress,
+    CallPublic,
+    CallStatus,
+    EventList,
+    RatingCreate,
+    RatingPublic,
+)
+
+router = APIRouter(prefix=f"{API_PREFIX}/calls", tags=["calls"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="the same key and body again answer the same call, not a second one",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CallPublic,
+    responses={
+        200: {"model": CallPublic, "description": "a double tap: the call opened moments ago"},
+        **problem_responses(401, 403, 409, 422, 429),
+    },
+)
+async def create_call(
+    body: CallCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """The one-tap button: open a call at the resident's position. It is
+    offered at once to the nearest on-duty team. The same Idempotency-Key and
+    body again answer the same call; with another body, 422
+    `idempotency_key_reused`; while the first is in flight, 409
+    `idempotency_key_in_flight`. Outside every area: 422
+    `outside_service_area`; more than 3 open calls: 429
+    `too_many_open_calls`."""
+    opened = await calls.open_call(session, settings, user, body, idempotency_key)
+    return JSONResponse(opened.body, status_code=opened.status_code)
+
+
+@router.get("", responses=problem_responses(401, 403, 422))
+async def list_calls(
+    user: CurrentUser,
+    session: SessionDep,
+    status_filter: Annotated[CallStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> CallList:
+    """The calls the caller may see, newest first."""
+    data, next_cursor = await calls.list_calls(
+        session, user, status=status_filter, limit=limit, cursor=cursor
+    )
+    return CallList.model_validate({"data": data, "next_cursor": next_cursor})
+
+
+@router.get("/{call_id}", responses=problem_responses(401, 403, 404, 422))
+async def get_call(call_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> CallPublic:
+    """One call; one the caller may not see answers 404."""
+    return CallPublic.model_validate(await calls.read_call(session, user, call_id))
+
+
+@router.post("/{call_id}/cancel", responses=problem_responses(401, 403, 404, 409, 422))
+async def cancel_call(
+    call_id: uuid.UUID, user: CurrentUser, session: SessionDep, body: CallCancel | None = None
+) -> CallPublic:
+    """Cancel (the resident who called, or a dispatcher); open offers are withdrawn."""
+    view: dict[str, Any] = await calls.cancel(session, user, call_id, body or CallCancel())
+    return CallPublic.model_validate(view)
+
+
+@router.post("/{call_id}/progress", responses=problem_responses(401, 403, 404, 409, 422))
+async def report_progress(
+    call_id: uuid.UUID, body: CallProgress, user: CurrentUser, session: SessionDep
+) -> CallPublic:
+    """en_route, on_site, resolved (the responder or a dispatcher); out of
+    order → 409 `invalid_transition`."""
+    return CallPublic.model_validate(await calls.progress(session, user, call_id, body))
+
+
+@router.post(
+    "/{call_id}/rating",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def rate_call(
+    call_id: uuid.UUID, body: RatingCreate, user: CurrentUser, session: SessionDep
+) -> RatingPublic:
+    """Rate a resolved call, once (the resident who called); again → 409 `already_rated`."""
+    return await calls.rate(session, user, call_id, body)
+
+
+@router.get("/{call_id}/events", responses=problem_responses(401, 403, 404, 422))
+async def list_call_events(
+    call_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    after: Annotated[int | None, Query(ge=0, description="an event id")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> EventList:
+    """The call's events the caller may see, oldest first: the same objects
+    the live stream carries."""
+    data, next_cursor = await calls.list_events(session, user, call_id, after, limit)
+    return EventList.model_validate({"data": data, "next_cursor": next_cursor})

@@ -1,0 +1,42 @@
+"""Opaque cursors for lists ordered newest first by (created_at, id)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from app.core.errors import Unprocessable
+
+
+def encode(created_at: datetime, row_id: uuid.UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """(created_at, id) of the last row of the previous page; 422 `invalid_cursor`."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, row_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), uuid.UUID(row_id)
+    except (ValueError, TypeError) as exc:
+        raise Unprocessable("The cursor is not valid.", code="invalid_cursor") from exc
+
+
+def bounds(cursor: str | None) -> dict[str, object]:
+    """The `:after_at` / `:after_id` parameters of a page query, both None on
+    the first page; the query keeps rows `(created_at, id) < (after_at, after_id)`."""
+    after = decode(cursor) if cursor else None
+    return {"after_at": after[0] if after else None, "after_id": after[1] if after else None}
+
+
+def next_cursor(rows: Sequence[Any], limit: int) -> str | None:
+    """Given up to limit+1 rows (created_at, id), the cursor of the next page."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode(last.created_at, last.id)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.calls import service as calls
+from app.http.deps import SessionDep, SettingsDep, StaffUser
+from app.http.prefix import API_PREFIX
+from app.http.problems import problem_responses
+from app.models.call import AssignBody, CallList, CallPublic, CallStatus
+from app.offers import service as offers
+
+router = APIRouter(prefix=f"{API_PREFIX}/dispatch", tags=["dispatch"])
+
+
+@router.get("/calls", responses=problem_responses(401, 403, 422))
+async def list_dispatch_calls(
+    user: StaffUser,
+    session: SessionDep,
+    status: Annotated[CallStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> CallList:
+    """The calls of the dispatcher's community or street, newest first
+    (`?status=escalated` for those waiting on a dispatcher)."""
+    data, next_cursor = await calls.list_calls(
+        session, user, status=status, limit=limit, cursor=cursor, staff_only=True
+    )
+    return CallList.model_validate({"data": data, "next_cursor": next_cursor})
+
+
+@router.post("/calls/{call_id}/assign", responses=problem_responses(401, 403, 404, 409, 422))
+async def assign_call(
+    call_id: uuid.UUID,
+    body: AssignBody,
+    user: StaffUser,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> CallPublic:
+    """Offer the call to a team of the dispatcher's choice (within its area);
+    if that team lets it lapse, the call comes back to the dispatchers."""
+    return CallPublic.model_validate(
+        await offers.assign(session, settings, user, call_id, body.team_id)
+    )

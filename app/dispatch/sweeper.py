@@ -1,0 +1,105 @@
+"""Due work, claimed from the database by every server process.
+
+Offer deadlines are rows, not timers: each process runs `Sweeper`, which
+claims calls whose open offer has lapsed with `FOR UPDATE SKIP LOCKED` (two
+processes never take the same call; a call being accepted right now is
+skipped and looked at again next time), closes the offer and moves the call
+on, all in one transaction. A killed process loses nothing: its due work is
+still due, and any other process (or itself, restarted) does it at once.
+The sweeper also raises calls from the community's dispatchers to the
+street's, and forgets expired idempotency keys and rate-limit hits.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.background import PollingLoop
+from app.core.config import Settings
+from app.core.db import session_scope
+from app.dispatch import policy as dispatch
+from app.models.call import EscalationLevel, OfferStatus
+
+log = logging.getLogger("hulian.sweeper")
+BATCH = 50
+
+_DUE_OFFERS = text(
+    """
+    SELECT o.id AS offer_id, o.call_id
+    FROM offer o JOIN call c ON c.id = o.call_id
+    WHERE o.status = 'open' AND o.expires_at <= now()
+    ORDER BY o.expires_at
+    LIMIT :batch
+    FOR UPDATE OF c SKIP LOCKED
+    """
+)
+_DUE_ESCALATIONS = text(
+    """
+    SELECT id FROM call
+    WHERE status = 'escalated' AND escalation_level = 'community'
+      AND escalated_at <= now() - CAST(:after AS interval)
+    ORDER BY escalated_at
+    LIMIT :batch
+    FOR UPDATE SKIP LOCKED
+    """
+)
+
+
+async def expire_offers(session: AsyncSession, settings: Settings) -> int:
+    """Close lapsed offers and move their calls on; the number closed."""
+    due = (await session.execute(_DUE_OFFERS, {"batch": BATCH})).all()
+    done = 0
+    for row in due:
+        if await dispatch.close_offer(session, row.offer_id, OfferStatus.expired):
+            await dispatch.move_on(session, settings, row.call_id, row.offer_id)
+            done += 1
+    return done
+
+
+async def escalate_to_street(session: AsyncSession, settings: Settings) -> int:
+    due = (
+        (
+            await session.execute(
+                _DUE_ESCALATIONS,
+                {"after": timedelta(seconds=settings.community_escalation_seconds), "batch": BATCH},
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for call_id in due:
+        await dispatch.escalate(session, call_id, EscalationLevel.street, "no dispatcher action")
+    return len(due)
+
+
+async def forget_expired(session: AsyncSession) -> None:
+    await session.execute(text("DELETE FROM idempotency_key WHERE expires_at <= now()"))
+    await session.execute(text("DELETE FROM rate_limit_hit WHERE at <= now() - interval '1 hour'"))
+
+
+async def sweep_once(factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
+    """One pass; each kind of work in its own transaction. Work done."""
+    async with session_scope(factory) as session:
+        expired = await expire_offers(session, settings)
+    async with session_scope(factory) as session:
+        raised = await escalate_to_street(session, settings)
+    return expired + raised
+
+
+class Sweeper(PollingLoop):
+    name = "hulian-sweeper"
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        super().__init__(settings.sweep_interval_seconds, BATCH)
+        self._factory = factory
+        self._settings = settings
+
+    async def run_pass(self) -> int:
+        if self.passes % 600 == 599:
+            async with session_scope(self._factory) as session:
+                await forget_expired(session)
+        return await sweep_once(self._factory, self._settings)

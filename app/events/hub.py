@@ -1,0 +1,365 @@
+"""Live delivery inside one server process: one LISTEN connection, many sockets.
+
+Every process keeps one dedicated asyncpg connection (not from the pool:
+releasing a pooled connection runs `UNLISTEN *`) that listens on the
+channel `events.CHANNEL`. A notification carries ids only; the hub then
+reads the new rows of the event table in id order and hands each event to
+the sockets whose person may see it (`call_view`), redacted for them.
+
+**Order.** Event ids are taken when an event is written, but transactions
+commit in their own order, so id 11 may become visible before id 10. The
+hub delivers strictly in id order: when it sees a hole it waits for it.
+The transaction that took an id holds a shared advisory lock on it until it
+ends, so the hub can tell a hole whose writer is still running (wait: the
+row appears on commit) from one whose writer rolled back (the lock is free
+and the row absent: step over it), whatever else runs on the cluster.
+`GAP_TIMEOUT_S` is only a last resort.
+
+**Failures.** If the listening connection drops, the hub reconnects (with
+backoff) and reads everything after the last id it delivered, so a
+connected socket loses nothing. Each socket has a bounded queue; a socket
+that cannot keep up is dropped (close code 4008), never allowed to grow
+memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from app.calls import visibility as call_view
+from app.calls.visibility import CallFacts, Viewer
+from app.events import log as events
+from app.identity.auth import PersonPrincipal
+
+log = logging.getLogger("hulian.live")
+
+LISTENER_NAME = "hulian-listener"
+GAP_TIMEOUT_S = 10.0
+GAP_RECHECK_S = 0.02
+BATCH = 500
+QUEUE_SIZE = 256
+
+_READ = """
+    SELECT e.id, e.type, e.call_id, e.at, e.data::text AS data, o.team_id AS offer_team,
+           c.resident_id, c.responder_id, c.community_id, c.street_id,
+           ARRAY(SELECT DISTINCT x.team_id FROM offer x WHERE x.call_id = c.id) AS offered_teams
+    FROM event e
+    JOIN call c ON c.id = e.call_id
+    LEFT JOIN offer o ON o.id = e.offer_id
+"""
+_NEW = _READ + " WHERE e.id > $1 ORDER BY e.id LIMIT $2"
+_REPLAY = (
+    _READ  # noqa: S608 - constant fragments, values are bound
+    + """
+    WHERE e.id > $1 AND e.id <= $2
+      AND (c.resident_id = $3 OR c.responder_id = $3 OR $4
+           OR c.community_id = $5 OR c.street_id = $5
+           OR EXISTS (SELECT 1 FROM offer y WHERE y.call_id = c.id
+                      AND y.team_id = ANY($6::uuid[])))
+    ORDER BY e.id LIMIT $7
+    """
+)
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    id: int
+    type: str
+    call_id: uuid.UUID
+    at: str
+    data: dict[str, Any]
+    offer_team: uuid.UUID | None
+    facts: CallFacts
+
+    @classmethod
+    def from_record(cls, row: asyncpg.Record) -> LiveEvent:
+        return cls(
+            id=row["id"],
+            type=row["type"],
+            call_id=row["call_id"],
+            at=row["at"].isoformat(),
+            data=json.loads(row["data"]),
+            offer_team=row["offer_team"],
+            facts=CallFacts(
+                id=row["call_id"],
+                resident_id=row["resident_id"],
+                responder_id=row["responder_id"],
+                community_id=row["community_id"],
+                street_id=row["street_id"],
+                offered_team_ids=frozenset(row["offered_teams"]),
+            ),
+        )
+
+    def message_for(self, person: PersonPrincipal) -> dict[str, Any] | None:
+        """The message this person gets, or None when it is not theirs to see."""
+        viewer = call_view.viewer_of(person, self.facts)
+        if viewer is None or self.type not in call_view.EVENT_TYPES_FOR[viewer]:
+            return None
+        hidden_offer = self.offer_team is not None and self.offer_team not in person.team_ids
+        if hidden_offer and viewer is not Viewer.staff:
+            return None
+        data = self.data
+        if self.type == "call.updated":
+            data = call_view.redact(data, viewer)
+        return {
+            "id": self.id,
+            "type": self.type,
+            "call_id": str(self.call_id),
+            "at": self.at,
+            "data": data,
+        }
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One socket's view of the stream."""
+
+    person: PersonPrincipal
+    queue: asyncio.Queue[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE)
+    )
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when the person's session was logged out, revoked or disabled.
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, event: LiveEvent) -> None:
+        message = event.message_for(self.person)
+        if message is None or self.overflowed.is_set():
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed.set()
+
+
+def asyncpg_dsn(sqlalchemy_url: str) -> str:
+    return (
+        make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+
+
+_LIVE_SESSIONS = """
+    SELECT s.id FROM auth_session s JOIN person p ON p.id = s.person_id
+    WHERE s.id = ANY($1::uuid[]) AND s.revoked_at IS NULL AND p.disabled_at IS NULL
+"""
+
+
+# Which ids of a hole are still held by their writers (each holds a shared
+# advisory lock on its ids until it ends): the first such id, or NULL.
+_HOLE_WRITERS = """
+    WITH tried AS MATERIALIZED (
+        SELECT x, pg_try_advisory_lock(x) AS got FROM generate_series($1::bigint, $2::bigint) x
+    ),
+    released AS MATERIALIZED (SELECT pg_advisory_unlock(x) FROM tried WHERE got)
+    SELECT (SELECT min(x) FROM tried WHERE NOT got) + 0 * (SELECT count(*) FROM released)
+"""
+_ANY_EVENT = "SELECT EXISTS (SELECT 1 FROM event WHERE id BETWEEN $1 AND $2)"
+HOLE_BATCH = 1000
+
+
+class EventHub:
+    def __init__(self, database_url: str, session_check_seconds: float = 15.0) -> None:
+        self._dsn = asyncpg_dsn(database_url)
+        self._session_check_seconds = session_check_seconds
+        self._checker: asyncio.Task[None] | None = None
+        self._subscribers: set[Subscriber] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: asyncpg.Connection | None = None
+        self.delivered_upto = 0
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        # Hooks for tests and metrics.
+        self.on_deliver: Callable[[LiveEvent], None] | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hulian-event-hub")
+        self._checker = asyncio.create_task(self._check_sessions(), name="hulian-sessions")
+
+    async def stop(self) -> None:
+        for task in (self._task, self._checker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._close_conn()
+
+    async def _check_sessions(self) -> None:
+        """Every socket's session, checked in one query per process: a
+        logout, a revocation or a disabled person ends its sockets."""
+        while True:
+            await asyncio.sleep(self._session_check_seconds)
+            watched = {s.person.session_id for s in self._subscribers}
+            if not watched:
+                continue
+            try:
+                conn: asyncpg.Connection = await asyncpg.connect(
+                    self._dsn, timeout=5, server_settings={"jit": "off"}
+                )
+                try:
+                    alive = {row["id"] for row in await conn.fetch(_LIVE_SESSIONS, list(watched))}
+                finally:
+                    await conn.close()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("session check failed", extra={"error": type(exc).__name__})
+                continue
+            for subscriber in list(self._subscribers):
+                if subscriber.person.session_id not in alive:
+                    subscriber.ended.set()
+
+    async def _close_conn(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close(timeout=2)
+            self._conn = None
+
+    def subscribe(self, person: PersonPrincipal) -> Subscriber:
+        subscriber = Subscriber(person)
+        self._subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    # ---- the loop ---------------------------------------------------------------------
+
+    async def _connect(self) -> asyncpg.Connection:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self._dsn, timeout=5, server_settings={"application_name": LISTENER_NAME, "jit": "off"}
+        )
+        await conn.add_listener(events.CHANNEL, self._notified)
+        conn.add_termination_listener(self._terminated)
+        return conn
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    def _terminated(self, *_: object) -> None:
+        self.connected.clear()
+        self._wake.set()
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        first = True
+        while True:
+            try:
+                self._conn = await self._connect()
+                if first:
+                    # Start from now: older events are for `resume`.
+                    self.delivered_upto = await self._conn.fetchval(
+                        "SELECT coalesce(max(id), 0) FROM event"
+                    )
+                    first = False
+                else:
+                    self.reconnects += 1
+                    log.info("listener reconnected", extra={"upto": self.delivered_upto})
+                self.connected.set()
+                backoff = 0.1
+                self._wake.set()  # fill whatever was missed while away
+                await self._pump(self._conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("listener connection lost", extra={"error": type(exc).__name__})
+            self.connected.clear()
+            await self._close_conn()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _pump(self, conn: asyncpg.Connection) -> None:
+        gap_seen_at: float | None = None
+        while True:
+            if gap_seen_at is None:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), GAP_RECHECK_S)
+            self._wake.clear()
+            if conn.is_closed():
+                raise ConnectionError("listener connection closed")
+            rows = await conn.fetch(_NEW, self.delivered_upto, BATCH)
+            i = 0
+            while i < len(rows) and rows[i]["id"] == self.delivered_upto + 1:
+                self._deliver(LiveEvent.from_record(rows[i]))
+                i += 1
+            if i == len(rows):
+                gap_seen_at = None
+                if len(rows) == BATCH:
+                    self._wake.set()
+                continue
+            # A hole: ids delivered_upto+1 .. rows[i].id-1 are not visible.
+            first_missing = self.delivered_upto + 1
+            last_missing = min(rows[i]["id"] - 1, first_missing + HOLE_BATCH - 1)
+            if gap_seen_at is None:
+                gap_seen_at = time.monotonic()
+            held = await conn.fetchval(_HOLE_WRITERS, first_missing, last_missing)
+            dead_upto = last_missing if held is None else held - 1
+            if dead_upto >= first_missing:
+                # Their transactions are over. Unless one committed since the
+                # fetch, those ids were rolled back: step over them.
+                committed = await conn.fetchval(_ANY_EVENT, first_missing, dead_upto)
+                if not committed:
+                    self.delivered_upto = dead_upto
+                gap_seen_at = None
+                self._wake.set()
+            elif time.monotonic() - gap_seen_at > GAP_TIMEOUT_S:
+                log.warning("event id hole held too long; stepping over", extra={"id": held})
+                self.delivered_upto = first_missing
+                gap_seen_at = None
+                self._wake.set()
+
+    def _deliver(self, event: LiveEvent) -> None:
+        self.delivered_upto = event.id
+        for subscriber in list(self._subscribers):
+            subscriber.offer(event)
+        if self.on_deliver is not None:
+            self.on_deliver(event)
+
+
+async def replay(
+    pool_dsn: str, person: PersonPrincipal, after: int, upto: int
+) -> list[dict[str, Any]]:
+    """The events after `after` (and up to `upto`) this person may see, in
+    order: what a reconnecting socket missed."""
+    conn: asyncpg.Connection = await asyncpg.connect(pool_dsn, timeout=5)
+    try:
+        out: list[dict[str, Any]] = []
+        cursor = after
+        while cursor < upto:
+            rows = await conn.fetch(
+                _REPLAY,
+                cursor,
+                upto,
+                person.person_id,
+                person.is_admin,
+                person.dispatcher_area.id if person.dispatcher_area else None,
+                list(person.team_ids),
+                BATCH,
+            )
+            if not rows:
+                break
+            for row in rows:
+                message = LiveEvent.from_record(row).message_for(person)
+                if message is not None:
+                    out.append(message)
+            cursor = rows[-1]["id"]
+        return out
+    finally:
+        await conn.close()

@@ -1,0 +1,75 @@
+"""The event log: every change of a call or offer writes one row, in the
+same transaction as the change, and a NOTIFY carrying only ids. Nothing is
+announced before the transaction commits (PostgreSQL delivers NOTIFY on
+commit)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.call import EventType
+from app.notifications import alerts
+
+CHANNEL = "hulian_events"
+
+# The id, and a shared advisory lock on it held until the transaction ends:
+# the live hub tells a hole left by a rollback from one still being written
+# by trying that lock (app/events/hub.py).
+_NEXT_ID = text(
+    """
+    SELECT id FROM (SELECT nextval(pg_get_serial_sequence('event', 'id')) AS id) AS n,
+                   LATERAL pg_advisory_xact_lock_shared(n.id) AS locked
+    """
+)
+_INSERT = text(
+    """
+    INSERT INTO event (id, call_id, offer_id, type, data)
+    OVERRIDING SYSTEM VALUE
+    VALUES (:id, :call_id, :offer_id, :type, CAST(:data AS jsonb))
+    """
+)
+_MARK_CALL = text("UPDATE call SET last_event_id = :id WHERE id = :call_id")
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
+async def next_event_id(session: AsyncSession) -> int:
+    """Reserve the id of the next event, so a snapshot can carry it."""
+    event_id: int = (await session.execute(_NEXT_ID)).scalar_one()
+    return event_id
+
+
+async def append(
+    session: AsyncSession,
+    event_type: EventType,
+    call_id: uuid.UUID,
+    data: dict[str, Any],
+    *,
+    offer_id: uuid.UUID | None = None,
+    event_id: int | None = None,
+) -> int:
+    if event_id is None:
+        event_id = await next_event_id(session)
+    await session.execute(
+        _INSERT,
+        {
+            "id": event_id,
+            "call_id": call_id,
+            "offer_id": offer_id,
+            "type": event_type.value,
+            "data": json.dumps(data, default=str),
+        },
+    )
+    await session.execute(_MARK_CALL, {"id": event_id, "call_id": call_id})
+    # Who is alerted (in-app notifications, pushes) is decided in the same
+    # transaction: nothing is sent before the change commits.
+    await alerts.on_event(session, event_type, call_id, data, offer_id)
+    payload = {"id": event_id, "call_id": str(call_id), "type": event_type.value}
+    if offer_id is not None:
+        payload["offer_id"] = str(offer_id)
+    await session.execute(_NOTIFY, {"channel": CHANNEL, "payload": json.dumps(payload)})
+    return event_id

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
+
+from app.health.service import check_ready
+from app.http.problems import problem_responses
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    postgis: str
+
+
+@router.get("/healthz")
+async def get_health() -> Health:
+    """200 while the process runs."""
+    return Health()
+
+
+@router.get("/readyz", responses=problem_responses(503))
+async def get_readiness(request: Request) -> Readiness:
+    """200 when the database and PostGIS answer; 503 `not_ready` when not."""
+    return Readiness(postgis=await check_ready(request.app.state.engine))
+
+
+@router.get("/metrics", include_in_schema=False)
+async def get_metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,135 @@
+"""Dependencies, defined once as `Annotated` aliases for the routes.
+
+Deny by default: a route that names none of the principal aliases below is
+public, and the authorization matrix test lists every route with who may
+call it, so a new route cannot slip in unlisted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.log import RequestOrigin
+from app.core.config import Settings
+from app.core.db import session_scope
+from app.core.errors import Forbidden, Unauthorized
+from app.identity import api_keys
+from app.identity import auth as auth_service
+from app.identity.auth import ApiKeyPrincipal, PersonPrincipal, Principal
+from app.identity.sms import SmsSender
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: the only place that commits."""
+    async with session_scope(request.app.state.sessionmaker) as session:
+        yield session
+
+
+def get_origin(request: Request) -> RequestOrigin:
+    return RequestOrigin(
+        ip=request.client.host if request.client else None,
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+def get_sms(request: Request) -> SmsSender:
+    sender: SmsSender = request.app.state.sms
+    return sender
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+OriginDep = Annotated[RequestOrigin, Depends(get_origin)]
+SmsDep = Annotated[SmsSender, Depends(get_sms)]
+
+_bearer = HTTPBearer(auto_error=False, description="an access token from POST /auth/token")
+_api_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="a third-party system's key, with scopes"
+)
+
+
+async def get_principal(
+    session: SessionDep,
+    settings: SettingsDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+    request: Request,
+) -> Principal | None:
+    if bearer is not None:
+        return await auth_service.authenticate_bearer(session, settings, bearer.credentials)
+    if request.headers.get("authorization"):
+        raise Unauthorized("Use `Authorization: Bearer <access token>`.", code="invalid_token")
+    if api_key:
+        return await api_keys.authenticate(session, api_key)
+    return None
+
+
+async def require_principal(
+    principal: Annotated[Principal | None, Depends(get_principal)],
+) -> Principal:
+    if principal is None:
+        raise Unauthorized("Log in first: this needs an access token or an API key.")
+    return principal
+
+
+async def require_person(
+    principal: Annotated[Principal, Depends(require_principal)],
+) -> PersonPrincipal:
+    if not isinstance(principal, PersonPrincipal):
+        raise Forbidden("This is for people, not API keys.", code="api_key_not_allowed")
+    return principal
+
+
+async def require_volunteer(
+    person: Annotated[PersonPrincipal, Depends(require_person)],
+) -> PersonPrincipal:
+    if not person.is_volunteer:
+        raise Forbidden("Only members of a team can do this.", code="not_a_volunteer")
+    return person
+
+
+async def require_staff(
+    person: Annotated[PersonPrincipal, Depends(require_person)],
+) -> PersonPrincipal:
+    if not (person.is_admin or person.dispatcher_area is not None):
+        raise Forbidden("Only dispatchers and admins can do this.", code="not_staff")
+    return person
+
+
+async def require_admin(
+    person: Annotated[PersonPrincipal, Depends(require_person)],
+) -> PersonPrincipal:
+    if not person.is_admin:
+        raise Forbidden("Only admins can do this.", code="not_admin")
+    return person
+
+
+def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """Any person, or an API key granted `scope`."""
+    assert scope in api_keys.SCOPES, scope
+
+    async def check(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+        if isinstance(principal, ApiKeyPrincipal) and scope not in principal.scopes:
+            raise Forbidden(f"This API key lacks the scope {scope}.", code="insufficient_scope")
+        return principal
+
+    return check
+
+
+CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
+CurrentUser = Annotated[PersonPrincipal, Depends(require_person)]
+VolunteerUser = Annotated[PersonPrincipal, Depends(require_volunteer)]
+StaffUser = Annotated[PersonPrincipal, Depends(require_staff)]
+AdminUser = Annotated[PersonPrincipal, Depends(require_admin)]
+AreasReader = Annotated[Principal, Depends(require_scope("areas:read"))]
+TeamsReader = Annotated[Principal, Depends(require_scope("teams:read"))]

@@ -1,0 +1,248 @@
+"""Administration: teams, their members, dispatchers, disabling a person.
+
+An admin acts everywhere; a dispatcher acts within its community or street.
+A team outside a dispatcher's area answers 404, as if it did not exist.
+Every change is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.areas import service as areas
+from app.audit import log as audit
+from app.audit.log import RequestOrigin
+from app.core.config import AppEnv, Settings
+from app.core.errors import Conflict, Forbidden, NotFound, OutsideServiceArea, Unprocessable
+from app.core.phones import mask_phone, normalize_phone
+from app.identity.auth import PersonPrincipal, revoke_session
+from app.models.area import AreaRef
+from app.models.auth import DispatcherArea, DispatcherCreate, DispatcherPublic, PersonDisabled
+from app.models.enums import AreaLevel
+from app.models.geo import Point
+from app.models.team import MemberCreate, MemberPublic, PersonPublic, TeamCreate, TeamPublic
+
+# The areas a grid lies in, itself included: grid, branch, community, street.
+_ANCESTORS = text(
+    """
+    SELECT ARRAY[g.id, b.id, c.id, s.id] FROM area g
+    JOIN area b ON b.id = g.parent_id JOIN area c ON c.id = b.parent_id
+    JOIN area s ON s.id = c.parent_id
+    WHERE g.id = :grid_id
+    """
+)
+
+
+async def _within_scope(session: AsyncSession, actor: PersonPrincipal, grid_id: uuid.UUID) -> bool:
+    if actor.is_admin:
+        return True
+    if actor.dispatcher_area is None:
+        return False
+    ancestors: list[uuid.UUID] = (
+        await session.execute(_ANCESTORS, {"grid_id": grid_id})
+    ).scalar() or []
+    return actor.dispatcher_area.id in ancestors
+
+
+async def _upsert_person(
+    session: AsyncSession, settings: Settings, raw_phone: str, display_name: str
+) -> tuple[uuid.UUID, str, str]:
+    phone = normalize_phone(raw_phone, allow_demo=settings.app_env is not AppEnv.production)
+    row = (
+        await session.execute(
+            text(
+                """
+                INSERT INTO person (id, phone, display_name) VALUES (:id, :phone, :name)
+                ON CONFLICT (phone) DO UPDATE SET display_name = excluded.display_name
+                RETURNING id, display_name, phone
+                """
+            ),
+            {"id": uuid.uuid4(), "phone": phone, "name": display_name},
+        )
+    ).one()
+    return row.id, row.display_name, row.phone
+
+
+async def create_team(
+    session: AsyncSession, actor: PersonPrincipal, body: TeamCreate, origin: RequestOrigin
+) -> TeamPublic:
+    try:
+        location = await areas.locate(session, body.base.lat, body.base.lng)
+    except OutsideServiceArea as exc:
+        raise Unprocessable(
+            "The base lies outside every area this service covers.", code="outside_service_area"
+        ) from exc
+    if not await _within_scope(session, actor, location.grid.id):
+        raise Forbidden("The base lies outside your area.", code="outside_your_area")
+    row = (
+        await session.execute(
+            text(
+                """
+                INSERT INTO team (id, name, grid_id, base, service_content)
+                VALUES (:id, :name, :grid_id,
+                        ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography, :content)
+                RETURNING id, created_at
+                """
+            ),
+            {
+                "id": uuid.uuid4(),
+                "name": body.name,
+                "grid_id": location.grid.id,
+                "lat": body.base.lat,
+                "lng": body.base.lng,
+                "content": body.service_content,
+            },
+        )
+    ).one()
+    await audit.record(
+        session,
+        "team_created",
+        origin,
+        actor_person_id=actor.person_id,
+        target_type="team",
+        target_id=row.id,
+    )
+    return TeamPublic(
+        id=row.id,
+        name=body.name,
+        grid=AreaRef(id=location.grid.id, name=location.grid.name),
+        base=Point(lat=body.base.lat, lng=body.base.lng),
+        service_content=body.service_content,
+        created_at=row.created_at,
+    )
+
+
+async def add_member(
+    session: AsyncSession,
+    settings: Settings,
+    actor: PersonPrincipal,
+    team_id: uuid.UUID,
+    body: MemberCreate,
+    origin: RequestOrigin,
+) -> MemberPublic:
+    grid_id = (
+        await session.execute(text("SELECT grid_id FROM team WHERE id = :id"), {"id": team_id})
+    ).scalar()
+    if grid_id is None or not await _within_scope(session, actor, grid_id):
+        raise NotFound("No such team.")
+    person_id, display_name, phone = await _upsert_person(
+        session, settings, body.phone, body.display_name
+    )
+    roles = sorted({role.value for role in body.roles})
+    inserted = (
+        await session.execute(
+            text(
+                """
+                INSERT INTO team_member (team_id, person_id, kind, roles)
+                VALUES (:team_id, :person_id, :kind, :roles)
+                ON CONFLICT DO NOTHING
+                RETURNING person_id
+                """
+            ),
+            {"team_id": team_id, "person_id": person_id, "kind": body.kind.value, "roles": roles},
+        )
+    ).first()
+    if inserted is None:
+        raise Conflict("This person is already a member of the team.", code="already_member")
+    await audit.record(
+        session,
+        "member_added",
+        origin,
+        actor_person_id=actor.person_id,
+        target_type="team",
+        target_id=team_id,
+        detail={"person_id": str(person_id), "kind": body.kind.value},
+    )
+    return MemberPublic(
+        team_id=team_id,
+        person=PersonPublic(
+            id=person_id, display_name=display_name, phone_masked=mask_phone(phone)
+        ),
+        kind=body.kind,
+        roles=body.roles,
+    )
+
+
+async def create_dispatcher(
+    session: AsyncSession,
+    settings: Settings,
+    actor: PersonPrincipal,
+    body: DispatcherCreate,
+    origin: RequestOrigin,
+) -> DispatcherPublic:
+    area = (
+        await session.execute(
+            text("SELECT id, name, level FROM area WHERE id = :id"), {"id": body.area_id}
+        )
+    ).first()
+    if area is None:
+        raise Unprocessable("No area has this id.", code="unknown_area")
+    if area.level not in (AreaLevel.community, AreaLevel.street):
+        raise Unprocessable(
+            "A dispatcher acts within a community or the street.", code="invalid_area_level"
+        )
+    person_id, display_name, phone = await _upsert_person(
+        session, settings, body.phone, body.display_name
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO dispatcher (person_id, area_id) VALUES (:person_id, :area_id)
+            ON CONFLICT (person_id) DO UPDATE SET area_id = excluded.area_id
+            """
+        ),
+        {"person_id": person_id, "area_id": area.id},
+    )
+    await audit.record(
+        session,
+        "dispatcher_set",
+        origin,
+        actor_person_id=actor.person_id,
+        target_type="person",
+        target_id=person_id,
+        detail={"area_id": str(area.id)},
+    )
+    return DispatcherPublic(
+        person_id=person_id,
+        display_name=display_name,
+        phone_masked=mask_phone(phone),
+        area=DispatcherArea(id=area.id, name=area.name, level=AreaLevel(area.level)),
+    )
+
+
+async def disable_person(
+    session: AsyncSession, actor: PersonPrincipal, person_id: uuid.UUID, origin: RequestOrigin
+) -> PersonDisabled:
+    if person_id == actor.person_id:
+        raise Conflict("Admins cannot disable themselves.", code="cannot_disable_self")
+    row = (
+        await session.execute(
+            text(
+                """
+                UPDATE person SET disabled_at = coalesce(disabled_at, now())
+                WHERE id = :id RETURNING id, disabled_at
+                """
+            ),
+            {"id": person_id},
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No such person.")
+    sessions = await session.execute(
+        text("SELECT id FROM auth_session WHERE person_id = :id AND revoked_at IS NULL"),
+        {"id": person_id},
+    )
+    for (session_id,) in sessions.all():
+        await revoke_session(session, session_id, "disabled")
+    await audit.record(
+        session,
+        "person_disabled",
+        origin,
+        actor_person_id=actor.person_id,
+        target_type="person",
+        target_id=person_id,
+    )
+    return PersonDisabled(id=row.id, disabled_at=row.disabled_at)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from app.http.deps import CurrentUser, OriginDep, SessionDep, SettingsDep, SmsDep
+from app.http.prefix import API_PREFIX
+from app.http.problems import problem_responses
+from app.identity import auth
+from app.models.auth import OtpRequest, OtpSent, RefreshRequest, TokenPair, TokenRequest
+
+router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
+
+
+@router.post("/otp", status_code=status.HTTP_202_ACCEPTED, responses=problem_responses(422, 429))
+async def request_otp(
+    body: OtpRequest, session: SessionDep, settings: SettingsDep, sms: SmsDep, origin: OriginDep
+) -> OtpSent:
+    """Send a six-digit login code by SMS. 429 `rate_limited` (per phone or per
+    address, per hour) or `otp_resend_too_soon`, with Retry-After."""
+    return await auth.request_code(session, settings, sms, body.phone, origin)
+
+
+@router.post("/token", responses=problem_responses(401, 403, 422))
+async def create_token(
+    body: TokenRequest, session: SessionDep, settings: SettingsDep, origin: OriginDep
+) -> TokenPair:
+    """Exchange a phone and its code for tokens; the first login creates the
+    person (a resident). A wrong, expired or used code → 401 `invalid_otp`."""
+    return await auth.login(session, settings, body.phone, body.code, origin)
+
+
+@router.post("/refresh", responses=problem_responses(401, 422))
+async def refresh_token(
+    body: RefreshRequest, session: SessionDep, settings: SettingsDep, origin: OriginDep
+) -> TokenPair:
+    """New tokens for a refresh token, which is then used up. Presenting a used
+    one again → 401 `refresh_token_reused`, and its whole chain is revoked."""
+    return await auth.refresh(session, settings, body.refresh_token, origin)
+
+
+@router.post(
+    "/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401, 403)
+)
+async def logout_session(user: CurrentUser, session: SessionDep, origin: OriginDep) -> Response:
+    """End the session: its access and refresh tokens stop working."""
+    await auth.logout(session, user, origin)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

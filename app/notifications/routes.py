@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.http.deps import CurrentUser, SessionDep
+from app.http.prefix import API_PREFIX
+from app.http.problems import problem_responses
+from app.models.notification import NotificationList
+from app.notifications import service as notifications
+
+router = APIRouter(prefix=f"{API_PREFIX}/me/notifications", tags=["me"])
+
+
+@router.get("", responses=problem_responses(401, 403, 422))
+async def list_notifications(
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> NotificationList:
+    """Every alert sent to the caller, newest first, whatever carried it: a
+    new call near a volunteer (`offer`) and its end (`offer_closed`), a
+    change of the resident's call (`call_status`), a call escalated to a
+    dispatcher (`escalation`). `push` says how its push fared: `sent` when
+    any of the person's devices got it, else `pending`, `withdrawn`,
+    `failed`, or `none` without a device. A bad cursor → 422
+    `invalid_cursor`."""
+    data, next_cursor = await notifications.list_notifications(
+        session, user, limit=limit, cursor=cursor
+    )
+    return NotificationList.model_validate({"data": data, "next_cursor": next_cursor})

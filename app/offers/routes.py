@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.http.deps import CurrentUser, SessionDep, SettingsDep
+from app.http.prefix import API_PREFIX
+from app.http.problems import problem_responses
+from app.models.call import CallPublic, OfferDeclineBody, OfferList, OfferPublic, OfferStatus
+from app.offers import service as offers
+
+router = APIRouter(prefix=f"{API_PREFIX}/offers", tags=["offers"])
+
+
+@router.get("", responses=problem_responses(401, 403, 422))
+async def list_offers(
+    user: CurrentUser,
+    session: SessionDep,
+    status: Annotated[OfferStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> OfferList:
+    """Offers made to the caller's teams, newest first (an open offer past its
+    deadline is not listed); empty for someone on no team."""
+    data, next_cursor = await offers.list_offers(session, user, status, limit=limit, cursor=cursor)
+    return OfferList.model_validate({"data": data, "next_cursor": next_cursor})
+
+
+@router.post("/{offer_id}/accept", responses=problem_responses(401, 403, 404, 409, 422))
+async def accept_offer(
+    offer_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> CallPublic:
+    """Take the call: the caller becomes its responder. Already taken, expired
+    or withdrawn → 409 `offer_closed`; already responding to an open call →
+    409 `responder_busy`."""
+    return CallPublic.model_validate(await offers.accept(session, settings, user, offer_id))
+
+
+@router.post("/{offer_id}/decline", responses=problem_responses(401, 403, 404, 409, 422))
+async def decline_offer(
+    offer_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    body: OfferDeclineBody | None = None,
+) -> OfferPublic:
+    """Decline for oneself; when every on-duty member of the team has declined,
+    the call moves on to the next team at once."""
+    reason = body.reason if body else None
+    return OfferPublic.model_validate(
+        await offers.decline(session, settings, user, offer_id, reason)
+    )

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.areas.routes import Latitude, Longitude
+from app.core.errors import Unprocessable
+from app.http.deps import SessionDep, SettingsDep, TeamsReader
+from app.http.prefix import API_PREFIX
+from app.http.problems import problem_responses
+from app.models.team import NearbyTeamList
+from app.teams import service as teams
+
+router = APIRouter(prefix=f"{API_PREFIX}/teams", tags=["teams"])
+
+
+@router.get("/nearby", responses=problem_responses(401, 403, 422))
+async def list_nearby_teams(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: TeamsReader,
+    lat: Latitude,
+    lng: Longitude,
+    radius_m: Annotated[
+        float | None, Query(gt=0, description="search radius in metres (default SEARCH_RADIUS_M)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, description="at most this many teams")] = 20,
+) -> NearbyTeamList:
+    """Teams nearest to the point, nearest first, measured to each team's base
+    (never to a member)."""
+    radius = radius_m if radius_m is not None else float(settings.search_radius_m)
+    if radius > settings.nearby_max_radius_m:
+        raise Unprocessable(
+            f"radius_m may be at most {settings.nearby_max_radius_m}.", code="radius_too_large"
+        )
+    if limit > settings.nearby_max_limit:
+        raise Unprocessable(
+            f"limit may be at most {settings.nearby_max_limit}.", code="limit_too_large"
+        )
+    return NearbyTeamList(data=await teams.nearby(session, lat, lng, radius, limit))
