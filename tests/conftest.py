@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 
 from app.api.deps import get_session
 from app.core.config import AppEnv, Settings
-from app.errors import AppError
+from app.db import unit_of_work
 from app.main import create_app
 from tests.dbutil import migrated_database, run_app_command
 from tests.principals import bearer, make_person, token_for
@@ -78,19 +78,8 @@ def join_test_transaction(application: FastAPI, session: AsyncSession) -> None:
     savepoint that is undone on error, as the real unit of work would be."""
 
     async def test_session() -> AsyncIterator[AsyncSession]:
-        savepoint = await session.begin_nested()
-        try:
+        async with unit_of_work(await session.begin_nested()):
             yield session
-        except AppError as exc:
-            if exc.keep_changes:
-                await savepoint.commit()
-            else:
-                await savepoint.rollback()
-            raise
-        except BaseException:
-            await savepoint.rollback()
-            raise
-        await savepoint.commit()
 
     application.dependency_overrides[get_session] = test_session
 
