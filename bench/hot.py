@@ -9,7 +9,14 @@ from pathlib import Path
 
 _APP_FRAME = re.compile(r"(\S+) \((app/[^:]+):\d+\)")
 _IDLE_LEAVES = ("Condition.wait", "select (", "EpollSelector.select", "KqueueSelector.select")
-_SKIP = ("app/__main__", "app/cli", "app/http/middleware", "app/main", "app/core/db", "app/http/deps")
+_SKIP = (
+    "app/__main__",
+    "app/cli",
+    "app/http/middleware",
+    "app/main",
+    "app/core/db",
+    "app/http/deps",
+)
 
 
 def summarise(path: Path, top: int = 25) -> str:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from app.core.config import AppEnv, Settings
-from app.core.errors import AppError
+from app.core.db import unit_of_work
 from app.http.deps import get_session
 from app.main import create_app
 from tests.dbutil import migrated_database, run_app_command
@@ -78,19 +78,8 @@ def join_test_transaction(application: FastAPI, session: AsyncSession) -> None:
     savepoint that is undone on error, as the real unit of work would be."""
 
     async def test_session() -> AsyncIterator[AsyncSession]:
-        savepoint = await session.begin_nested()
-        try:
+        async with unit_of_work(await session.begin_nested()):
             yield session
-        except AppError as exc:
-            if exc.keep_changes:
-                await savepoint.commit()
-            else:
-                await savepoint.rollback()
-            raise
-        except BaseException:
-            await savepoint.rollback()
-            raise
-        await savepoint.commit()
 
     application.dependency_overrides[get_session] = test_session
 

@@ -1,13 +1,15 @@
 """The async engine and the one place that commits.
 
 Services `flush()`; `session_scope()` (used by the session dependency and by
-the command line) commits when the unit of work ends without an error.
+the command line) commits when the unit of work ends without an error, by
+the rule of `unit_of_work()`, which the tests' per-request savepoint uses too.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -41,20 +43,34 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+class Transaction(Protocol):
+    """What a unit of work ends: a session, or a savepoint of one."""
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+@asynccontextmanager
+async def unit_of_work(transaction: Transaction) -> AsyncIterator[None]:
+    """The rule, written once: commit on success, roll back on any error
+    except a domain error that says its writes must stand (`keep_changes`)."""
+    try:
+        yield
+    except AppError as exc:
+        if exc.keep_changes:
+            await transaction.commit()
+        else:
+            await transaction.rollback()
+        raise
+    except BaseException:
+        await transaction.rollback()
+        raise
+    await transaction.commit()
+
+
 @asynccontextmanager
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit on success, roll back on any error except a
-    domain error that says its writes must stand (`keep_changes`)."""
-    async with factory() as session:
-        try:
-            yield session
-        except AppError as exc:
-            if exc.keep_changes:
-                await session.commit()
-            else:
-                await session.rollback()
-            raise
-        except BaseException:
-            await session.rollback()
-            raise
-        await session.commit()
+    """One unit of work on a new session (see `unit_of_work`)."""
+    async with factory() as session, unit_of_work(session):
+        yield session

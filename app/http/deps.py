@@ -48,7 +48,13 @@ def get_sms(request: Request) -> SmsSender:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the unit of work ends (commits) when the route returns,
+# before the response is sent. In the default request scope it would end
+# after the response is on the wire: a 2xx for a write whose commit may
+# still fail, and a client that reads before its own write. Every use of
+# this alias shares one cache key, so a request has one session: the
+# principal is looked up in the same one the route writes with.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 OriginDep = Annotated[RequestOrigin, Depends(get_origin)]
 SmsDep = Annotated[SmsSender, Depends(get_sms)]
 
