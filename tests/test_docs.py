@@ -26,7 +26,7 @@ def test_readme_links_resolve() -> None:
 
 
 def test_dispatch_doc_has_the_state_machine_of_the_code() -> None:
-    from app.calls.service import TRANSITIONS
+    from app.calls.state import TRANSITIONS
 
     doc = (PROJECT_ROOT / "docs" / "dispatch.md").read_text(encoding="utf-8")
     assert "stateDiagram-v2" in doc

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.areas import service as areas
+from app.calls import state
 from app.core.config import Settings
 from app.dispatch import policy as dispatch
 from app.dispatch.sweeper import expire_offers
@@ -273,8 +274,9 @@ async def test_escalation_reaches_the_dispatchers_of_the_area(
     assert [n.body for n in mine] == ["已转交社区工作人员处理。"]
 
     # No dispatcher acted: the call rises to the street.
-    await dispatch.lock_call(session, call_id)
-    await dispatch.escalate(session, call_id, EscalationLevel.street, "no dispatcher action")
+    locked = await state.lock_call(session, call_id)
+    assert locked is not None
+    await dispatch.escalate(session, locked, EscalationLevel.street, "no dispatcher action")
     rose = await alerted(session, call_id=call_id, kind="escalation")
     assert sorted(n.person_id for n in rose[1:]) == sorted([community.person_id, street.person_id])
     assert {n.body for n in rose[1:]} == {"紧急求助：社区未及时处理，已上报街道。"}

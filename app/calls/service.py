@@ -1,13 +1,5 @@
 """The one-tap call: opening it, reading it, and its life after acceptance.
-
-The state machine lives in `TRANSITIONS` and nowhere else:
-
-    searching ─▶ offered ─▶ accepted ─▶ en_route ─▶ on_site ─▶ resolved
-        │           │  ▲        └──────────────────────▶┘
-        │           ▼  │ (next round, or a dispatcher assigns a team)
-        └──────▶ escalated (community ─▶ street)
-    any state before resolved ─▶ cancelled
-"""
+Statuses change only through `app.calls.state` (the state machine)."""
 
 from __future__ import annotations
 
@@ -23,7 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.areas import service as areas
+from app.calls import state
 from app.calls import visibility as call_view
+from app.calls.state import InvalidTransition, LockedCall
 from app.calls.visibility import Viewer
 from app.core import cursors
 from app.core.config import Settings
@@ -39,34 +33,14 @@ from app.models.call import (
     RatingCreate,
     RatingPublic,
 )
+from app.offers import lifecycle
 
 S = CallStatus
-# Which status may follow which; anything else is 409 `invalid_transition`.
-TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
-    S.searching: frozenset({S.offered, S.escalated, S.cancelled}),
-    S.offered: frozenset({S.offered, S.accepted, S.escalated, S.cancelled}),
-    S.escalated: frozenset({S.offered, S.escalated, S.cancelled}),
-    S.accepted: frozenset({S.en_route, S.on_site, S.cancelled}),
-    S.en_route: frozenset({S.on_site, S.cancelled}),
-    S.on_site: frozenset({S.resolved, S.cancelled}),
-    S.resolved: frozenset(),
-    S.cancelled: frozenset(),
-}
-
-
-class InvalidTransition(Conflict):
-    code = "invalid_transition"
-    title = "Invalid transition"
 
 
 class OutsideServiceArea(Unprocessable):
     code = "outside_service_area"
     title = "Outside the service area"
-
-
-def check_transition(current: str, target: CallStatus) -> None:
-    if target not in TRANSITIONS[CallStatus(current)]:
-        raise InvalidTransition(f"A call that is {current} cannot become {target.value}.")
 
 
 # ---- opening a call ------------------------------------------------------------------
@@ -194,31 +168,22 @@ async def open_call(
         raise OutsideServiceArea("The point lies outside every area this service covers.") from exc
 
     call_id = uuid.uuid4()
-    await session.execute(
-        text(
-            """
-            INSERT INTO call (id, resident_id, status, category, note, location, accuracy_m,
-                              grid_id, community_id, street_id, escalation_level, rounds)
-            VALUES (:id, :resident, 'searching', :category, :note,
-                    ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography, :accuracy,
-                    :grid, :community, :street, 'grid', 0)
-            """
-        ),
-        {
-            "id": call_id,
-            "resident": person.person_id,
-            "category": body.category.value,
-            "note": body.note,
-            "lat": body.location.lat,
-            "lng": body.location.lng,
-            "accuracy": body.location.accuracy_m,
-            "grid": where.grid,
-            "community": where.community,
-            "street": where.street,
-        },
+    await state.insert(
+        session,
+        call_id,
+        resident=person.person_id,
+        category=body.category.value,
+        note=body.note,
+        lat=body.location.lat,
+        lng=body.location.lng,
+        accuracy=body.location.accuracy_m,
+        grid=where.grid,
+        community=where.community,
+        street=where.street,
     )
-    await dispatch.publish_call(session, call_id)
-    call = await dispatch.lock_call(session, call_id)
+    await state.publish_call(session, call_id)
+    call = await state.lock_call(session, call_id)
+    assert call is not None  # inserted just above, in this transaction
     full = await dispatch.run_round(session, settings, call)
     answer = Opened(201, call_view.redact(full, Viewer.caller))
     if idempotency_key is not None:
@@ -367,6 +332,13 @@ async def list_events(
 # ---- after acceptance -------------------------------------------------------------------
 
 
+async def _locked(session: AsyncSession, call_id: uuid.UUID) -> LockedCall:
+    call = await state.lock_call(session, call_id)
+    if call is None:
+        raise NotFound("No such call.")
+    return call
+
+
 async def forget_track(session: AsyncSession, call_id: uuid.UUID) -> None:
     """The call has ended: its record of where the responder was goes (the
     `responder.location` events, and the positions inside earlier snapshots).
@@ -393,20 +365,12 @@ async def cancel(
     viewer = await call_view.require_viewer(session, person, call_id)
     if viewer not in (Viewer.caller, Viewer.staff):
         raise Forbidden("Only the caller or a dispatcher can cancel a call.", code="not_allowed")
-    call = await dispatch.lock_call(session, call_id)
-    check_transition(call.status, S.cancelled)
-    await dispatch.withdraw_open_offers(session, call_id)
-    await session.execute(
-        text(
-            """
-            UPDATE call SET status = 'cancelled', closed_at = now(), cancel_reason = :reason
-            WHERE id = :id
-            """
-        ),
-        {"id": call_id, "reason": body.reason},
-    )
+    call = await _locked(session, call_id)
+    state.check_transition(call.status, S.cancelled)
+    await lifecycle.withdraw_open_offers(session, call_id)
+    await state.transition(session, call, S.cancelled, cancel_reason=body.reason)
     await forget_track(session, call_id)
-    full = await dispatch.publish_call(session, call_id)
+    full = await state.publish_call(session, call_id)
     return call_view.redact(full, viewer)
 
 
@@ -418,20 +382,9 @@ async def progress(
         raise Forbidden(
             "Only the responder or a dispatcher can report progress.", code="not_allowed"
         )
-    call = await dispatch.lock_call(session, call_id)
+    call = await _locked(session, call_id)
     target = CallStatus(body.status)
-    check_transition(call.status, target)
-    await session.execute(
-        text(
-            """
-            UPDATE call SET status = CAST(:status AS varchar),
-                   closed_at = CASE WHEN CAST(:status AS varchar) = 'resolved'
-                                    THEN now() ELSE closed_at END
-            WHERE id = :id
-            """
-        ),
-        {"id": call_id, "status": target.value},
-    )
+    await state.transition(session, call, target)
     if target is S.resolved:
         # A resolved call is a service activity of its responder.
         await session.execute(
@@ -445,7 +398,7 @@ async def progress(
             {"aid": uuid.uuid4(), "id": call_id},
         )
         await forget_track(session, call_id)
-    full = await dispatch.publish_call(session, call_id)
+    full = await state.publish_call(session, call_id)
     return call_view.redact(full, viewer)
 
 
@@ -455,8 +408,8 @@ async def rate(
     viewer = await call_view.require_viewer(session, person, call_id)
     if viewer is not Viewer.caller:
         raise Forbidden("Only the resident who called can rate it.", code="not_the_caller")
-    call = await dispatch.lock_call(session, call_id)
-    if call.status != S.resolved.value:
+    call = await _locked(session, call_id)
+    if call.status is not S.resolved:
         raise InvalidTransition("A call can be rated once it is resolved.")
     try:
         async with session.begin_nested():

@@ -11,11 +11,12 @@ the call is escalated to its community's dispatchers, and after
 COMMUNITY_ESCALATION_SECONDS without their action, to the street's.
 
 Every function here runs inside the caller's transaction, with the call's
-row locked (`lock_call`): the call row is the one lock every path takes
-first, so accept, decline, cancel and the sweeper never deadlock and never
-both win. (Accept takes a per-person lock just before it, see
-`offers.accept`.) A path that holds one call's lock and then needs another
-call's takes it only if it is free (`try_lock_call`), never waiting for it.
+row locked (`app.calls.state.lock_call`, whose docstring says why that lock
+comes first). Statuses change only through `app.calls.state.transition`;
+offers are made and closed by `app.offers.lifecycle`.
+
+This file is the policy: to change who is offered a call, and when it goes
+to the dispatchers, change it here.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calls import visibility as call_view
+from app.calls import state
+from app.calls.state import LockedCall
 from app.core.config import Settings
-from app.events import log as events
-from app.models.call import CallStatus, EscalationLevel, EventType, OfferStatus
+from app.models.call import CallStatus, EscalationLevel
+from app.offers import lifecycle
 
 log = logging.getLogger("hulian.dispatch")
 
@@ -115,144 +117,11 @@ async def nearest_teams(
         k *= 8
 
 
-_LOCK_CALL = text(
-    """
-    SELECT id, status, category, rounds, escalation_level,
-           ST_Y(location::geometry) AS lat, ST_X(location::geometry) AS lng
-    FROM call WHERE id = :id FOR UPDATE
-    """
-)
-_LOCK_CALL_IF_FREE = text(_LOCK_CALL.text.rstrip() + " SKIP LOCKED")
-
-
-async def lock_call(session: AsyncSession, call_id: uuid.UUID) -> Any:
-    """Lock the call's row (the first lock of every path that changes it)."""
-    return (await session.execute(_LOCK_CALL, {"id": call_id})).first()
-
-
-async def try_lock_call(session: AsyncSession, call_id: uuid.UUID) -> Any:
-    """Lock the call's row if nobody holds it; None if somebody does. For a
-    path that already holds another call's lock: waiting there could close a
-    cycle (two accepts, each holding its own call and wanting the other's)."""
-    return (await session.execute(_LOCK_CALL_IF_FREE, {"id": call_id})).first()
-
-
-async def publish_call(session: AsyncSession, call_id: uuid.UUID) -> dict[str, Any]:
-    """Append a `call.updated` event carrying the call as it now is."""
-    event_id = await events.next_event_id(session)
-    await session.execute(
-        text("UPDATE call SET last_event_id = :e, updated_at = now() WHERE id = :id"),
-        {"e": event_id, "id": call_id},
-    )
-    full = await call_view.snapshot(session, call_id)
-    await events.append(session, EventType.call_updated, call_id, full, event_id=event_id)
-    return full
-
-
-_OFFER_VIEW = text(
-    """
-    SELECT o.id, o.call_id, o.status, o.distance_m, o.expires_at, o.team_id, t.name AS team_name,
-           c.category, ST_Y(c.location::geometry) AS lat, ST_X(c.location::geometry) AS lng
-    FROM offer o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id
-    WHERE o.id = :id
-    """
-)
-
-
-def offer_from_row(row: Any) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "call_id": str(row.call_id),
-        "team": {"id": str(row.team_id), "name": row.team_name},
-        "status": row.status,
-        "category": row.category,
-        "distance_m": round(float(row.distance_m), 1),
-        "expires_at": row.expires_at.isoformat(),
-        "approx_location": call_view.rounded({"lat": row.lat, "lng": row.lng}),
-    }
-
-
-async def offer_view(session: AsyncSession, offer_id: uuid.UUID) -> dict[str, Any]:
-    return offer_from_row((await session.execute(_OFFER_VIEW, {"id": offer_id})).one())
-
-
-async def publish_offer(session: AsyncSession, offer_id: uuid.UUID, event: EventType) -> None:
-    view = await offer_view(session, offer_id)
-    await events.append(session, event, uuid.UUID(view["call_id"]), view, offer_id=offer_id)
-
-
-async def create_offer(
-    session: AsyncSession,
-    settings: Settings,
-    call_id: uuid.UUID,
-    team_id: uuid.UUID,
-    distance_m: float,
-    round_no: int,
-    *,
-    assigned_by: uuid.UUID | None = None,
-) -> uuid.UUID:
-    offer_id = uuid.uuid4()
-    await session.execute(
-        text(
-            """
-            INSERT INTO offer (id, call_id, team_id, status, round, distance_m, assigned_by,
-                               expires_at)
-            VALUES (:id, :call_id, :team_id, 'open', :round, :distance, :assigned_by,
-                    now() + CAST(:timeout AS interval))
-            """
-        ),
-        {
-            "id": offer_id,
-            "call_id": call_id,
-            "team_id": team_id,
-            "round": round_no,
-            "distance": distance_m,
-            "assigned_by": assigned_by,
-            "timeout": timedelta(seconds=settings.offer_timeout_seconds),
-        },
-    )
-    await publish_offer(session, offer_id, EventType.offer_created)
-    return offer_id
-
-
-async def close_offer(session: AsyncSession, offer_id: uuid.UUID, status: OfferStatus) -> bool:
-    """Close an open offer; False when it was no longer open."""
-    closed = (
-        await session.execute(
-            text(
-                """
-                UPDATE offer SET status = :status, closed_at = now()
-                WHERE id = :id AND status = 'open' RETURNING id
-                """
-            ),
-            {"id": offer_id, "status": status.value},
-        )
-    ).first()
-    if closed is None:
-        return False
-    await publish_offer(session, offer_id, EventType.offer_closed)
-    return True
-
-
-async def withdraw_open_offers(
-    session: AsyncSession, call_id: uuid.UUID, *, except_offer: uuid.UUID | None = None
-) -> None:
-    ids = (
-        await session.execute(
-            text("SELECT id FROM offer WHERE call_id = :c AND status = 'open' ORDER BY id"),
-            {"c": call_id},
-        )
-    ).scalars()
-    for offer_id in list(ids):
-        if offer_id != except_offer:
-            await close_offer(session, offer_id, OfferStatus.withdrawn)
-
-
-async def run_round(session: AsyncSession, settings: Settings, call: Any) -> dict[str, Any]:
+async def run_round(session: AsyncSession, settings: Settings, call: LockedCall) -> dict[str, Any]:
     """Offer the call (locked, in searching/offered state) to the next teams,
     or escalate it when the rounds are spent or nobody is in range."""
     if call.rounds >= settings.max_offer_rounds:
-        return await escalate(session, call.id, EscalationLevel.community, "rounds exhausted")
+        return await escalate(session, call, EscalationLevel.community, "rounds exhausted")
     offered = list(
         (
             await session.execute(
@@ -264,45 +133,31 @@ async def run_round(session: AsyncSession, settings: Settings, call: Any) -> dic
         session, settings, call.lat, call.lng, skip=offered, want=settings.offer_fanout
     )
     if not candidates:
-        return await escalate(session, call.id, EscalationLevel.community, "no team in range")
+        return await escalate(session, call, EscalationLevel.community, "no team in range")
     round_no = call.rounds + 1
     for candidate in candidates:
-        await create_offer(
+        await lifecycle.create_offer(
             session, settings, call.id, candidate.team_id, candidate.distance_m, round_no
         )
-    await session.execute(
-        text(
-            """
-            UPDATE call SET status = 'offered', rounds = :round,
-                   team_id = CASE WHEN :single THEN CAST(:team AS uuid) END
-            WHERE id = :id
-            """
-        ),
-        {
-            "id": call.id,
-            "round": round_no,
-            "single": len(candidates) == 1,
-            "team": candidates[0].team_id,
-        },
+    # With one team per round the call names it; with several, none yet.
+    await state.transition(
+        session,
+        call,
+        CallStatus.offered,
+        rounds=round_no,
+        team_id=candidates[0].team_id if len(candidates) == 1 else None,
     )
-    return await publish_call(session, call.id)
+    return await state.publish_call(session, call.id)
 
 
 async def escalate(
-    session: AsyncSession, call_id: uuid.UUID, level: EscalationLevel, why: str
+    session: AsyncSession, call: LockedCall, level: EscalationLevel, why: str
 ) -> dict[str, Any]:
-    await session.execute(
-        text(
-            """
-            UPDATE call SET status = 'escalated', escalation_level = :level,
-                   escalated_at = now(), team_id = NULL
-            WHERE id = :id
-            """
-        ),
-        {"id": call_id, "level": level.value},
+    await state.transition(
+        session, call, CallStatus.escalated, escalation_level=level.value, team_id=None
     )
-    log.info("call escalated", extra={"call_id": str(call_id), "level": level.value, "why": why})
-    return await publish_call(session, call_id)
+    log.info("call escalated", extra={"call_id": str(call.id), "level": level.value, "why": why})
+    return await state.publish_call(session, call.id)
 
 
 async def team_has_takers(session: AsyncSession, settings: Settings, offer_id: uuid.UUID) -> bool:
@@ -341,8 +196,8 @@ async def move_on(
 ) -> None:
     """After an offer closed without a taker (call row already locked): if
     other offers of the call are still open, wait for them; else go on."""
-    call = await lock_call(session, call_id)
-    if call is None or call.status != CallStatus.offered.value:
+    call = await state.lock_call(session, call_id)
+    if call is None or call.status is not CallStatus.offered:
         return
     still_open = (
         await session.execute(
@@ -359,10 +214,10 @@ async def move_on(
     ).scalar_one()
     if assigned:
         # A dispatcher chose this team; the call goes back to the dispatchers.
-        level = EscalationLevel(call.escalation_level)
+        level = call.escalation_level
         await escalate(
             session,
-            call_id,
+            call,
             level if level is not EscalationLevel.grid else EscalationLevel.community,
             "assigned team did not take it",
         )

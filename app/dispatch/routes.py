@@ -6,11 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.calls import service as calls
+from app.dispatch import assign as assignment
 from app.http.deps import SessionDep, SettingsDep, StaffUser
 from app.http.prefix import API_PREFIX
 from app.http.problems import problem_responses
 from app.models.call import AssignBody, CallList, CallPublic, CallStatus
-from app.offers import service as offers
 
 router = APIRouter(prefix=f"{API_PREFIX}/dispatch", tags=["dispatch"])
 
@@ -42,5 +42,5 @@ async def assign_call(
     """Offer the call to a team of the dispatcher's choice (within its area);
     if that team lets it lapse, the call comes back to the dispatchers."""
     return CallPublic.model_validate(
-        await offers.assign(session, settings, user, call_id, body.team_id)
+        await assignment.assign(session, settings, user, call_id, body.team_id)
     )

@@ -18,11 +18,13 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.calls import state
 from app.core.background import PollingLoop
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.dispatch import policy as dispatch
 from app.models.call import EscalationLevel, OfferStatus
+from app.offers import lifecycle
 
 log = logging.getLogger("hulian.sweeper")
 BATCH = 50
@@ -54,7 +56,7 @@ async def expire_offers(session: AsyncSession, settings: Settings) -> int:
     due = (await session.execute(_DUE_OFFERS, {"batch": BATCH})).all()
     done = 0
     for row in due:
-        if await dispatch.close_offer(session, row.offer_id, OfferStatus.expired):
+        if await lifecycle.close_offer(session, row.offer_id, OfferStatus.expired):
             await dispatch.move_on(session, settings, row.call_id, row.offer_id)
             done += 1
     return done
@@ -72,7 +74,9 @@ async def escalate_to_street(session: AsyncSession, settings: Settings) -> int:
         .all()
     )
     for call_id in due:
-        await dispatch.escalate(session, call_id, EscalationLevel.street, "no dispatcher action")
+        call = await state.lock_call(session, call_id)  # held already: FOR UPDATE above
+        if call is not None:
+            await dispatch.escalate(session, call, EscalationLevel.street, "no dispatcher action")
     return len(due)
 
 

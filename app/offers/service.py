@@ -1,5 +1,4 @@
-"""The volunteer's side: offers to one's teams, accepting, declining; and the
-dispatcher's: the calls of its area, and assigning one to a team.
+"""The volunteer's side: offers to one's teams, accepting, declining.
 
 Accepting is decided by one conditional UPDATE (`status = 'open' AND
 expires_at > now()`), under the call's row lock: of two members accepting at
@@ -18,15 +17,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.calls import state
 from app.calls import visibility as call_view
-from app.calls.service import check_transition
 from app.calls.visibility import Viewer
 from app.core import cursors
 from app.core.config import Settings
-from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.errors import Conflict, NotFound
 from app.dispatch import policy as dispatch
 from app.identity.auth import PersonPrincipal
 from app.models.call import CallStatus, EventType, OfferStatus
+from app.offers import lifecycle
 
 
 class OfferClosed(Conflict):
@@ -76,7 +76,7 @@ async def list_offers(
     ).all()
     page = rows[:limit]
     more = cursors.next_cursor(rows, limit)
-    return [dispatch.offer_from_row(row) for row in page], more
+    return [lifecycle.offer_from_row(row) for row in page], more
 
 
 async def _offer_of_mine(
@@ -106,7 +106,9 @@ async def accept(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
         {"k": f"accept:{person.person_id}"},
     )
-    await dispatch.lock_call(session, offer.call_id)
+    call = await state.lock_call(session, offer.call_id)
+    if call is None:
+        raise NotFound("No such offer.")
     try:
         # Both changes stand or fall together: a busy responder leaves the
         # offer open for the rest of the team.
@@ -125,20 +127,18 @@ async def accept(
             ).first()
             if taken is None:
                 raise OfferClosed("This offer has been taken, has expired or was withdrawn.")
-            await session.execute(
-                text(
-                    """
-                    UPDATE call SET status = 'accepted', responder_id = :me, team_id = :team
-                    WHERE id = :id
-                    """
-                ),
-                {"id": offer.call_id, "me": person.person_id, "team": offer.team_id},
+            await state.transition(
+                session,
+                call,
+                CallStatus.accepted,
+                responder_id=person.person_id,
+                team_id=offer.team_id,
             )
     except IntegrityError as exc:
         raise ResponderBusy("You are already responding to another call.") from exc
-    await dispatch.publish_offer(session, offer_id, EventType.offer_closed)
-    await dispatch.withdraw_open_offers(session, offer.call_id)
-    full = await dispatch.publish_call(session, offer.call_id)
+    await lifecycle.publish_offer(session, offer_id, EventType.offer_closed)
+    await lifecycle.withdraw_open_offers(session, offer.call_id)
+    full = await state.publish_call(session, offer.call_id)
     await _release_offers_only_i_could_take(session, settings, person)
     return call_view.redact(full, Viewer.responder)
 
@@ -169,9 +169,9 @@ async def _release_offers_only_i_could_take(
     for other in others:
         if await dispatch.team_has_takers(session, settings, other.id):
             continue
-        if await dispatch.try_lock_call(session, other.call_id) is None:
+        if await state.try_lock_call(session, other.call_id) is None:
             continue
-        if await dispatch.close_offer(session, other.id, OfferStatus.withdrawn):
+        if await lifecycle.close_offer(session, other.id, OfferStatus.withdrawn):
             await dispatch.move_on(session, settings, other.call_id, other.id)
 
 
@@ -183,14 +183,14 @@ async def decline(
     reason: str | None,
 ) -> dict[str, Any]:
     offer = await _offer_of_mine(session, person, offer_id)
-    await dispatch.lock_call(session, offer.call_id)
-    state = (
+    await state.lock_call(session, offer.call_id)
+    offer_state = (
         await session.execute(
             text("SELECT status, expires_at > now() AS live FROM offer WHERE id = :id"),
             {"id": offer_id},
         )
     ).one()
-    if state.status != OfferStatus.open.value or not state.live:
+    if offer_state.status != OfferStatus.open.value or not offer_state.live:
         raise OfferClosed("This offer is no longer open.")
     await session.execute(
         text(
@@ -204,68 +204,6 @@ async def decline(
     # When every on-duty member of the team has declined, the call moves on
     # at once rather than waiting for the deadline.
     if not await dispatch.team_has_takers(session, settings, offer_id):
-        await dispatch.close_offer(session, offer_id, OfferStatus.declined)
+        await lifecycle.close_offer(session, offer_id, OfferStatus.declined)
         await dispatch.move_on(session, settings, offer.call_id, offer_id)
-    return await dispatch.offer_view(session, offer_id)
-
-
-# ---- dispatchers ------------------------------------------------------------------------
-
-
-async def assign(
-    session: AsyncSession,
-    settings: Settings,
-    person: PersonPrincipal,
-    call_id: uuid.UUID,
-    team_id: uuid.UUID,
-) -> dict[str, Any]:
-    viewer = await call_view.require_viewer(session, person, call_id)
-    if viewer is not Viewer.staff:
-        raise NotFound("No such call.")
-    team = (
-        await session.execute(
-            text(
-                """
-                SELECT t.id, ST_Distance(t.base, c.location, false) AS base_distance,
-                       ARRAY[g.id, b.id, cm.id, s.id] AS areas,
-                       (SELECT min(ST_Distance(d.location, c.location, false))
-                          FROM team_member m JOIN duty d ON d.person_id = m.person_id
-                         WHERE m.team_id = t.id AND d.on_duty = true) AS member_distance
-                FROM team t
-                JOIN area g ON g.id = t.grid_id JOIN area b ON b.id = g.parent_id
-                JOIN area cm ON cm.id = b.parent_id JOIN area s ON s.id = cm.parent_id
-                JOIN call c ON c.id = :call
-                WHERE t.id = :team
-                """
-            ),
-            {"team": team_id, "call": call_id},
-        )
-    ).first()
-    in_scope = team is not None and (
-        person.is_admin
-        or (person.dispatcher_area is not None and person.dispatcher_area.id in team.areas)
-    )
-    if team is None or not in_scope:
-        raise Unprocessable("No team with this id in your area.", code="unknown_team")
-    call = await dispatch.lock_call(session, call_id)
-    check_transition(call.status, CallStatus.offered)
-    await dispatch.withdraw_open_offers(session, call_id)
-    distance = team.member_distance if team.member_distance is not None else team.base_distance
-    await dispatch.create_offer(
-        session,
-        settings,
-        call_id,
-        team_id,
-        float(distance),
-        call.rounds + 1,
-        assigned_by=person.person_id,
-    )
-    await session.execute(
-        text(
-            "UPDATE call SET status = 'offered', team_id = :team, rounds = rounds + 1 "
-            "WHERE id = :id"
-        ),
-        {"id": call_id, "team": team_id},
-    )
-    full = await dispatch.publish_call(session, call_id)
-    return call_view.redact(full, Viewer.staff)
+    return await lifecycle.offer_view(session, offer_id)

@@ -1,0 +1,183 @@
+"""The call's state machine: the one writer of `call.status`.
+
+    searching ─▶ offered ─▶ accepted ─▶ en_route ─▶ on_site ─▶ resolved
+        │           │  ▲        └──────────────────────▶┘
+        │           ▼  │ (next round, or a dispatcher assigns a team)
+        └──────▶ escalated (community ─▶ street)
+    any state before resolved ─▶ cancelled
+
+A call is born `searching` (`insert`) and changes status only through
+`transition`, which checks `TRANSITIONS` against the status of the row it
+holds locked, and writes the status with whatever else the move changes in
+one UPDATE. `tests/calls/test_state.py` fails when any other module writes
+the column.
+
+Every path that changes a call first takes its row lock (`lock_call`): the
+call row is the one lock every path takes first, so accept, decline, cancel
+and the sweeper never deadlock and never both win. A path that holds one
+call's lock and then needs another call's takes it only if it is free
+(`try_lock_call`), never waiting for it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calls import visibility
+from app.core.errors import Conflict
+from app.events import log as events
+from app.models.call import CallCategory, CallStatus, EscalationLevel, EventType
+
+S = CallStatus
+# Which status may follow which; anything else is 409 `invalid_transition`.
+TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
+    S.searching: frozenset({S.offered, S.escalated, S.cancelled}),
+    S.offered: frozenset({S.offered, S.accepted, S.escalated, S.cancelled}),
+    S.escalated: frozenset({S.offered, S.escalated, S.cancelled}),
+    S.accepted: frozenset({S.en_route, S.on_site, S.cancelled}),
+    S.en_route: frozenset({S.on_site, S.cancelled}),
+    S.on_site: frozenset({S.resolved, S.cancelled}),
+    S.resolved: frozenset(),
+    S.cancelled: frozenset(),
+}
+INITIAL = S.searching
+CLOSED = frozenset({S.resolved, S.cancelled})
+
+# What a transition may change besides the status: (column, SQL expression).
+# Expressions are fixed here; values are bound parameters.
+_CHANGES: dict[str, str] = {
+    "team_id": "team_id = CAST(:team_id AS uuid)",
+    "responder_id": "responder_id = CAST(:responder_id AS uuid)",
+    "escalation_level": "escalation_level = CAST(:escalation_level AS varchar)",
+    "rounds": "rounds = CAST(:rounds AS integer)",
+    "cancel_reason": "cancel_reason = CAST(:cancel_reason AS varchar)",
+}
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+    title = "Invalid transition"
+
+
+def check_transition(current: str, target: CallStatus) -> None:
+    if target not in TRANSITIONS[CallStatus(current)]:
+        raise InvalidTransition(f"A call that is {current} cannot become {target.value}.")
+
+
+@dataclass(frozen=True)
+class LockedCall:
+    """A call's row as its lock holder read it."""
+
+    id: uuid.UUID
+    status: CallStatus
+    category: CallCategory
+    rounds: int
+    escalation_level: EscalationLevel
+    lat: float
+    lng: float
+
+    @classmethod
+    def from_row(cls, row: Any) -> LockedCall:
+        return cls(
+            id=row.id,
+            status=CallStatus(row.status),
+            category=CallCategory(row.category),
+            rounds=row.rounds,
+            escalation_level=EscalationLevel(row.escalation_level),
+            lat=row.lat,
+            lng=row.lng,
+        )
+
+
+_LOCK_CALL = text(
+    """
+    SELECT id, status, category, rounds, escalation_level,
+           ST_Y(location::geometry) AS lat, ST_X(location::geometry) AS lng
+    FROM call WHERE id = :id FOR UPDATE
+    """
+)
+_LOCK_CALL_IF_FREE = text(_LOCK_CALL.text.rstrip() + " SKIP LOCKED")
+
+
+async def lock_call(session: AsyncSession, call_id: uuid.UUID) -> LockedCall | None:
+    """Lock the call's row (the first lock of every path that changes it);
+    None when there is no such call."""
+    row = (await session.execute(_LOCK_CALL, {"id": call_id})).first()
+    return LockedCall.from_row(row) if row is not None else None
+
+
+async def try_lock_call(session: AsyncSession, call_id: uuid.UUID) -> LockedCall | None:
+    """Lock the call's row if nobody holds it; None if somebody does. For a
+    path that already holds another call's lock: waiting there could close a
+    cycle (two accepts, each holding its own call and wanting the other's)."""
+    row = (await session.execute(_LOCK_CALL_IF_FREE, {"id": call_id})).first()
+    return LockedCall.from_row(row) if row is not None else None
+
+
+_INSERT = text(
+    """
+    INSERT INTO call (id, resident_id, status, category, note, location, accuracy_m,
+                      grid_id, community_id, street_id, escalation_level, rounds)
+    VALUES (:id, :resident, :status, :category, :note,
+            ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography, :accuracy,
+            :grid, :community, :street, 'grid', 0)
+    """
+)
+
+
+async def insert(session: AsyncSession, call_id: uuid.UUID, **values: Any) -> None:
+    """A new call, `searching`, at grid level, in round 0."""
+    await session.execute(_INSERT, {"id": call_id, "status": INITIAL.value, **values})
+
+
+async def transition(
+    session: AsyncSession, call: LockedCall, target: CallStatus, **changes: Any
+) -> LockedCall:
+    """Move a locked call to `target` (409 `invalid_transition` when the state
+    machine forbids it), with the other columns the move changes. Closing
+    stamps `closed_at`, escalating `escalated_at`. The call as it now is."""
+    check_transition(call.status, target)
+    unknown = set(changes) - set(_CHANGES)
+    if unknown:
+        raise ValueError(f"a transition cannot change {sorted(unknown)}")
+    assignments = ["status = :target", *(_CHANGES[column] for column in changes)]
+    if target in CLOSED:
+        assignments.append("closed_at = now()")
+    if target is S.escalated:
+        assignments.append("escalated_at = now()")
+    statement = text(
+        f"UPDATE call SET {', '.join(assignments)} "  # noqa: S608 - fixed fragments only
+        "WHERE id = :id AND status = :current RETURNING id"
+    )
+    moved = (
+        await session.execute(
+            statement,
+            {"id": call.id, "target": target.value, "current": call.status.value, **changes},
+        )
+    ).first()
+    if moved is None:
+        # The row lock makes this unreachable; say so loudly if it is not.
+        raise InvalidTransition(f"The call is no longer {call.status.value}.")
+    fields: dict[str, Any] = {"status": target}
+    if "rounds" in changes:
+        fields["rounds"] = changes["rounds"]
+    if "escalation_level" in changes:
+        fields["escalation_level"] = EscalationLevel(changes["escalation_level"])
+    return LockedCall(**{**call.__dict__, **fields})
+
+
+async def publish_call(session: AsyncSession, call_id: uuid.UUID) -> dict[str, Any]:
+    """Append a `call.updated` event carrying the call as it now is."""
+    event_id = await events.next_event_id(session)
+    await session.execute(
+        text("UPDATE call SET last_event_id = :e, updated_at = now() WHERE id = :id"),
+        {"e": event_id, "id": call_id},
+    )
+    full = await visibility.snapshot(session, call_id)
+    await events.append(session, EventType.call_updated, call_id, full, event_id=event_id)
+    return full

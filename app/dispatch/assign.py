@@ -1,0 +1,77 @@
+"""A dispatcher hands a call to a team of its choice (within its area); if
+that team lets it lapse, the call comes back to the dispatchers
+(`policy.move_on`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calls import state
+from app.calls import visibility as call_view
+from app.calls.visibility import Viewer
+from app.core.config import Settings
+from app.core.errors import NotFound, Unprocessable
+from app.identity.auth import PersonPrincipal
+from app.models.call import CallStatus
+from app.offers import lifecycle
+
+
+async def assign(
+    session: AsyncSession,
+    settings: Settings,
+    person: PersonPrincipal,
+    call_id: uuid.UUID,
+    team_id: uuid.UUID,
+) -> dict[str, Any]:
+    viewer = await call_view.require_viewer(session, person, call_id)
+    if viewer is not Viewer.staff:
+        raise NotFound("No such call.")
+    team = (
+        await session.execute(
+            text(
+                """
+                SELECT t.id, ST_Distance(t.base, c.location, false) AS base_distance,
+                       ARRAY[g.id, b.id, cm.id, s.id] AS areas,
+                       (SELECT min(ST_Distance(d.location, c.location, false))
+                          FROM team_member m JOIN duty d ON d.person_id = m.person_id
+                         WHERE m.team_id = t.id AND d.on_duty = true) AS member_distance
+                FROM team t
+                JOIN area g ON g.id = t.grid_id JOIN area b ON b.id = g.parent_id
+                JOIN area cm ON cm.id = b.parent_id JOIN area s ON s.id = cm.parent_id
+                JOIN call c ON c.id = :call
+                WHERE t.id = :team
+                """
+            ),
+            {"team": team_id, "call": call_id},
+        )
+    ).first()
+    in_scope = team is not None and (
+        person.is_admin
+        or (person.dispatcher_area is not None and person.dispatcher_area.id in team.areas)
+    )
+    if team is None or not in_scope:
+        raise Unprocessable("No team with this id in your area.", code="unknown_team")
+    call = await state.lock_call(session, call_id)
+    if call is None:
+        raise NotFound("No such call.")
+    state.check_transition(call.status, CallStatus.offered)
+    await lifecycle.withdraw_open_offers(session, call_id)
+    distance = team.member_distance if team.member_distance is not None else team.base_distance
+    await lifecycle.create_offer(
+        session,
+        settings,
+        call_id,
+        team_id,
+        float(distance),
+        call.rounds + 1,
+        assigned_by=person.person_id,
+    )
+    await state.transition(
+        session, call, CallStatus.offered, team_id=team_id, rounds=call.rounds + 1
+    )
+    full = await state.publish_call(session, call_id)
+    return call_view.redact(full, Viewer.staff)

@@ -1,0 +1,116 @@
+"""An offer's life: made to a team, announced, closed (accepted, declined,
+expired, withdrawn). Each step appends its `offer.created` or
+`offer.closed` event in the same transaction. The caller holds the call's
+row lock (`app.calls.state.lock_call`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calls import visibility
+from app.core.config import Settings
+from app.events import log as events
+from app.models.call import EventType, OfferStatus
+
+_OFFER_VIEW = text(
+    """
+    SELECT o.id, o.call_id, o.status, o.distance_m, o.expires_at, o.team_id, t.name AS team_name,
+           c.category, ST_Y(c.location::geometry) AS lat, ST_X(c.location::geometry) AS lng
+    FROM offer o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id
+    WHERE o.id = :id
+    """
+)
+
+
+def offer_from_row(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "call_id": str(row.call_id),
+        "team": {"id": str(row.team_id), "name": row.team_name},
+        "status": row.status,
+        "category": row.category,
+        "distance_m": round(float(row.distance_m), 1),
+        "expires_at": row.expires_at.isoformat(),
+        "approx_location": visibility.rounded({"lat": row.lat, "lng": row.lng}),
+    }
+
+
+async def offer_view(session: AsyncSession, offer_id: uuid.UUID) -> dict[str, Any]:
+    return offer_from_row((await session.execute(_OFFER_VIEW, {"id": offer_id})).one())
+
+
+async def publish_offer(session: AsyncSession, offer_id: uuid.UUID, event: EventType) -> None:
+    view = await offer_view(session, offer_id)
+    await events.append(session, event, uuid.UUID(view["call_id"]), view, offer_id=offer_id)
+
+
+async def create_offer(
+    session: AsyncSession,
+    settings: Settings,
+    call_id: uuid.UUID,
+    team_id: uuid.UUID,
+    distance_m: float,
+    round_no: int,
+    *,
+    assigned_by: uuid.UUID | None = None,
+) -> uuid.UUID:
+    offer_id = uuid.uuid4()
+    await session.execute(
+        text(
+            """
+            INSERT INTO offer (id, call_id, team_id, status, round, distance_m, assigned_by,
+                               expires_at)
+            VALUES (:id, :call_id, :team_id, 'open', :round, :distance, :assigned_by,
+                    now() + CAST(:timeout AS interval))
+            """
+        ),
+        {
+            "id": offer_id,
+            "call_id": call_id,
+            "team_id": team_id,
+            "round": round_no,
+            "distance": distance_m,
+            "assigned_by": assigned_by,
+            "timeout": timedelta(seconds=settings.offer_timeout_seconds),
+        },
+    )
+    await publish_offer(session, offer_id, EventType.offer_created)
+    return offer_id
+
+
+async def close_offer(session: AsyncSession, offer_id: uuid.UUID, status: OfferStatus) -> bool:
+    """Close an open offer; False when it was no longer open."""
+    closed = (
+        await session.execute(
+            text(
+                """
+                UPDATE offer SET status = :status, closed_at = now()
+                WHERE id = :id AND status = 'open' RETURNING id
+                """
+            ),
+            {"id": offer_id, "status": status.value},
+        )
+    ).first()
+    if closed is None:
+        return False
+    await publish_offer(session, offer_id, EventType.offer_closed)
+    return True
+
+
+async def withdraw_open_offers(
+    session: AsyncSession, call_id: uuid.UUID, *, except_offer: uuid.UUID | None = None
+) -> None:
+    ids = (
+        await session.execute(
+            text("SELECT id FROM offer WHERE call_id = :c AND status = 'open' ORDER BY id"),
+            {"c": call_id},
+        )
+    ).scalars()
+    for offer_id in list(ids):
+        if offer_id != except_offer:
+            await close_offer(session, offer_id, OfferStatus.withdrawn)

@@ -1,0 +1,133 @@
+"""The state machine is the only writer of `call.status`, and it writes
+exactly what `TRANSITIONS` allows, on real rows."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.areas import service as areas
+from app.calls import state
+from app.calls.state import TRANSITIONS, InvalidTransition
+from app.models.call import ACTIVE_RESPONSE, OPEN_CALL, CallStatus
+from tests.principals import make_person
+
+APP = Path(__file__).resolve().parents[1] / "app"
+STATE_MODULE = APP / "calls" / "state.py"
+# SQL that writes the status column of `call`: an UPDATE of call that sets
+# status, or an INSERT into call (which names its status).
+_WRITES_STATUS = re.compile(
+    r"UPDATE\s+call\s+SET\b[^\"]*?\bstatus\s*=|INSERT\s+INTO\s+call\s*\(", re.IGNORECASE
+)
+
+
+def test_no_module_but_the_state_machine_writes_call_status() -> None:
+    writers = sorted(
+        str(path.relative_to(APP.parent))
+        for path in APP.rglob("*.py")
+        if path != STATE_MODULE and _WRITES_STATUS.search(path.read_text())
+    )
+    assert writers == []
+    assert _WRITES_STATUS.search(STATE_MODULE.read_text())
+
+
+async def _call_in(session: AsyncSession, status: CallStatus) -> state.LockedCall:
+    resident = await make_person(session, "状态机测试")
+    where = await areas.locate_ids(session, 22.77, 113.93)
+    call_id = uuid.uuid4()
+    await state.insert(
+        session,
+        call_id,
+        resident=resident,
+        category="visit",
+        note=None,
+        lat=22.77,
+        lng=113.93,
+        accuracy=None,
+        grid=where.grid,
+        community=where.community,
+        street=where.street,
+    )
+    # Put the row in the state under test directly: the test sets the stage,
+    # the code under test is `transition`.
+    await session.execute(
+        text("UPDATE call SET status = :s, responder_id = :r WHERE id = :id"),
+        {"s": status.value, "r": resident if status in HAS_RESPONDER else None, "id": call_id},
+    )
+    locked = await state.lock_call(session, call_id)
+    assert locked is not None
+    assert locked.status is status
+    return locked
+
+
+async def _row(session: AsyncSession, call_id: uuid.UUID) -> tuple[str, bool, bool, str]:
+    row = (
+        await session.execute(
+            text(
+                "SELECT status, closed_at IS NOT NULL AS closed, "
+                "escalated_at IS NOT NULL AS escalated, escalation_level FROM call WHERE id = :id"
+            ),
+            {"id": call_id},
+        )
+    ).one()
+    return row.status, row.closed, row.escalated, row.escalation_level
+
+
+HAS_RESPONDER = (*ACTIVE_RESPONSE, CallStatus.resolved)
+PAIRS = list(itertools.product(CallStatus, CallStatus))
+
+
+@pytest.mark.parametrize(("current", "target"), PAIRS, ids=[f"{a}->{b}" for a, b in PAIRS])
+async def test_transition_writes_exactly_what_the_table_allows(
+    session: AsyncSession, current: CallStatus, target: CallStatus
+) -> None:
+    call = await _call_in(session, current)
+    allowed = target in TRANSITIONS[current]
+    if not allowed:
+        async with session.begin_nested() as savepoint:
+            with pytest.raises(InvalidTransition) as refused:
+                await state.transition(session, call, target)
+            await savepoint.rollback()
+        assert refused.value.status == 409
+        assert refused.value.code == "invalid_transition"
+        assert (await _row(session, call.id))[0] == current.value
+        return
+    changes: dict[str, object] = {}
+    if target is CallStatus.escalated:
+        changes["escalation_level"] = "community"
+    if target is CallStatus.accepted:
+        changes["responder_id"] = (
+            await session.execute(
+                text("SELECT resident_id FROM call WHERE id = :id"), {"id": call.id}
+            )
+        ).scalar_one()
+    moved = await state.transition(session, call, target, **changes)
+    status, closed, escalated, level = await _row(session, call.id)
+    assert moved.status is target
+    assert status == target.value
+    assert closed == (target in state.CLOSED)
+    assert escalated == (target is CallStatus.escalated)
+    assert level == ("community" if target is CallStatus.escalated else "grid")
+
+
+async def test_a_transition_changes_only_what_it_may(session: AsyncSession) -> None:
+    call = await _call_in(session, CallStatus.searching)
+    with pytest.raises(ValueError, match="note"):
+        await state.transition(session, call, CallStatus.offered, note="overwritten")
+    assert (await _row(session, call.id))[0] == "searching"
+
+
+def test_every_status_is_in_the_table_and_closed_ones_lead_nowhere() -> None:
+    assert set(TRANSITIONS) == set(CallStatus)
+    for closed in state.CLOSED:
+        assert TRANSITIONS[closed] == frozenset()
+    assert state.INITIAL not in state.CLOSED
+    # The models' notion of an open call is the state machine's.
+    assert set(OPEN_CALL) == set(CallStatus) - state.CLOSED
+    assert set(ACTIVE_RESPONSE) < set(OPEN_CALL)
