@@ -11,10 +11,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.logging import JsonFormatter
 from app.main import create_app
+from tests.principals import make_cast
 from tests.problems import assert_problem
 
 
@@ -118,3 +120,28 @@ async def test_access_log_is_json_with_the_route_and_no_secrets(
     everything = "\n".join(lines)
     for secret in ("sekrit", "8613800001111", "token=", resident_token):
         assert secret not in everything
+
+
+async def test_outside_the_service_area_is_one_problem_type(
+    anon_client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    """A point no area covers: one code and one title wherever it is met; 404
+    for a lookup (API.md), 422 for a point to act on (a call, a team's base)."""
+    cast = await make_cast(session, settings)
+    beijing = {"lat": 39.9, "lng": 116.4}
+    admin = cast.headers["admin"]
+    answers = [
+        (404, await anon_client.get("/api/v1/areas/locate", params=beijing, headers=admin)),
+        (422, await anon_client.post("/api/v1/calls", json={"location": beijing}, headers=admin)),
+        (
+            422,
+            await anon_client.post(
+                "/api/v1/admin/teams", json={"name": "x", "base": beijing}, headers=admin
+            ),
+        ),
+    ]
+    titles = {
+        assert_problem(response, status, "outside_service_area")["title"]
+        for status, response in answers
+    }
+    assert titles == {"Outside the service area"}

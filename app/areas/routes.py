@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.areas import service as areas
+from app.core.errors import OutsideServiceArea
 from app.http.deps import AreasReader, SessionDep
 from app.http.prefix import API_PREFIX
 from app.http.problems import problem_responses
@@ -43,4 +44,7 @@ async def locate_area(
 ) -> AreaLocation:
     """The street, community, grid branch and grid that contain the point;
     404 `outside_service_area` when none does."""
-    return await areas.locate(session, lat, lng)
+    try:
+        return await areas.locate(session, lat, lng)
+    except OutsideServiceArea as exc:
+        raise OutsideServiceArea(exc.detail, status=404) from exc

@@ -38,11 +38,6 @@ from app.offers import lifecycle
 S = CallStatus
 
 
-class OutsideServiceArea(Unprocessable):
-    code = "outside_service_area"
-    title = "Outside the service area"
-
-
 # ---- opening a call ------------------------------------------------------------------
 
 
@@ -162,10 +157,7 @@ async def open_call(
             code="too_many_open_calls",
         )
 
-    try:
-        where = await areas.locate_ids(session, body.location.lat, body.location.lng)
-    except NotFound as exc:
-        raise OutsideServiceArea("The point lies outside every area this service covers.") from exc
+    where = await areas.locate_ids(session, body.location.lat, body.location.lng)
 
     call_id = uuid.uuid4()
     await state.insert(

@@ -20,6 +20,7 @@ class AppError(Exception):
         detail: str,
         *,
         code: str | None = None,
+        status: int | None = None,
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
@@ -27,6 +28,8 @@ class AppError(Exception):
         self.detail = detail
         if code is not None:
             self.code = code
+        if status is not None:
+            self.status = status
         self.headers = headers or {}
         self.extra = extra
 
@@ -81,6 +84,10 @@ class ServiceUnavailable(AppError):
     title = "Service unavailable"
 
 
-class OutsideServiceArea(NotFound):
+class OutsideServiceArea(Unprocessable):
+    """A point that no area of the service covers: 422 where the point is
+    something to act on (a call, a team's base); a lookup of the point
+    (GET /areas/locate) answers it as 404 (API.md)."""
+
     code = "outside_service_area"
     title = "Outside the service area"

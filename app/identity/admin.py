@@ -16,7 +16,7 @@ from app.areas import service as areas
 from app.audit import log as audit
 from app.audit.log import RequestOrigin
 from app.core.config import AppEnv, Settings
-from app.core.errors import Conflict, Forbidden, NotFound, OutsideServiceArea, Unprocessable
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.phones import mask_phone, normalize_phone
 from app.identity.auth import PersonPrincipal, revoke_session
 from app.models.area import AreaRef
@@ -69,12 +69,7 @@ async def _upsert_person(
 async def create_team(
     session: AsyncSession, actor: PersonPrincipal, body: TeamCreate, origin: RequestOrigin
 ) -> TeamPublic:
-    try:
-        location = await areas.locate(session, body.base.lat, body.base.lng)
-    except OutsideServiceArea as exc:
-        raise Unprocessable(
-            "The base lies outside every area this service covers.", code="outside_service_area"
-        ) from exc
+    location = await areas.locate(session, body.base.lat, body.base.lng)
     if not await _within_scope(session, actor, location.grid.id):
         raise Forbidden("The base lies outside your area.", code="outside_your_area")
     row = (
