@@ -14,8 +14,9 @@ from app.dispatch import routes as dispatch
 from app.duty import routes as duty
 from app.events import ws
 from app.health import routes as health
-from app.identity import admin_routes
+from app.identity import admin_routes, me_routes
 from app.identity import routes as identity
+from app.notifications import device_routes
 from app.notifications import routes as notifications
 from app.offers import routes as offers
 from app.teams import routes as teams
@@ -23,6 +24,8 @@ from app.teams import routes as teams
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     identity.router,
+    me_routes.router,
+    device_routes.router,
     duty.router,
     notifications.router,
     areas.router,

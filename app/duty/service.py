@@ -1,4 +1,4 @@
-"""A person's own things: devices, and a volunteer's duty and position.
+"""A volunteer's duty and position.
 
 Only the latest position is kept (no movement history), and it is dropped
 when the volunteer goes off duty. While responding (on the way or on site)
@@ -24,39 +24,6 @@ from app.models.team import DutyState, DutyUpdate
 class NotOnDuty(Conflict):
     code = "not_on_duty"
     title = "Not on duty"
-
-
-async def register_device(
-    session: AsyncSession,
-    person: PersonPrincipal,
-    token: str,
-    platform: str,
-    locale: str | None = None,
-) -> None:
-    # A token belongs to one phone: registering it again, by anyone, moves it.
-    await session.execute(
-        text(
-            """
-            INSERT INTO device (token, person_id, platform) VALUES (:token, :person_id, :platform)
-            ON CONFLICT (token) DO UPDATE
-               SET person_id = excluded.person_id, platform = excluded.platform,
-                   updated_at = now()
-            """
-        ),
-        {"token": token, "person_id": person.person_id, "platform": platform},
-    )
-    if locale is not None:
-        await session.execute(
-            text("UPDATE person SET locale = :locale WHERE id = :id"),
-            {"locale": locale, "id": person.person_id},
-        )
-
-
-async def remove_device(session: AsyncSession, person: PersonPrincipal, token: str) -> None:
-    await session.execute(
-        text("DELETE FROM device WHERE token = :token AND person_id = :person_id"),
-        {"token": token, "person_id": person.person_id},
-    )
 
 
 _POINT = "ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography"
