@@ -341,7 +341,9 @@ async def test_widening_past_64_members_nearer_than_the_first_eligible_team(
             layout.stand(person_id, "fresh", *spot, age_s=age_s, call_status=status)
         return team_id
 
-    skipped = crowd(50, 60)  # a team already offered the call
+    # Busy and stale members are not available, so the KNN scan passes them
+    # by; the skipped team alone fills the first 64.
+    skipped = crowd(70, 60)  # a team already offered the call
     busy = crowd(20, 60, "en_route")  # every one of them responding elsewhere
     stale = crowd(15, 5000)  # on duty, positions too old to count
     far: list[uuid.UUID] = []

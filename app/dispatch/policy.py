@@ -3,7 +3,8 @@
 Policy (API.md; every number is a setting): a call is offered to the
 nearest on-duty team within SEARCH_RADIUS_M, measured to the team's on-duty
 members' latest positions (positions older than DUTY_POSITION_MAX_AGE_SECONDS
-do not count, nor do members already responding to a call); OFFER_FANOUT
+do not count, nor do disabled people and members already responding to a
+call: `app.duty.availability`, the one rule); OFFER_FANOUT
 teams per round (default 1); teams already offered this call are skipped. An
 offer that lapses or that every on-duty member declines moves the call to
 the next round; after MAX_OFFER_ROUNDS rounds, or when no team is in range,
@@ -24,7 +25,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -33,24 +33,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calls import state
 from app.calls.state import LockedCall
 from app.core.config import Settings
+from app.duty import availability
+from app.duty.availability import available_member
 from app.models.call import CallStatus, EscalationLevel
 from app.offers import lifecycle
 
 log = logging.getLogger("hulian.dispatch")
 
-# KNN over the partial GiST index of on-duty positions (`on_duty = true`
-# written literally, or PostgreSQL cannot use the partial index), bounded by
-# the radius; the k nearest members are grouped to their teams. When k
-# members came back but too few teams (the nearest were busy, or all of
-# teams already offered), k grows until the radius is exhausted.
+# KNN over the partial GiST index of on-duty positions (the availability
+# rule says `on_duty = true` literally, or PostgreSQL cannot use the partial
+# index), bounded by the radius; the k nearest available members are
+# grouped to their teams. When k members came back but too few teams (all
+# of teams already offered), k grows until the radius is exhausted.
 _NEAREST_TEAMS = text(
-    """
+    f"""
     WITH here AS (SELECT ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography AS pt),
     nearest AS (
         SELECT d.person_id, ST_Distance(d.location, here.pt, false) AS distance_m
         FROM duty d, here
-        WHERE d.on_duty = true
-          AND d.located_at > now() - CAST(:max_age AS interval)
+        WHERE {available_member("d")}
           AND ST_DWithin(d.location, here.pt, :radius_m, false)
         ORDER BY d.location <-> here.pt
         LIMIT :k
@@ -59,10 +60,6 @@ _NEAREST_TEAMS = text(
         SELECT m.team_id, min(n.distance_m) AS distance_m
         FROM nearest n JOIN team_member m ON m.person_id = n.person_id
         WHERE NOT (m.team_id = ANY(CAST(:skip AS uuid[])))
-          AND NOT EXISTS (
-              SELECT 1 FROM call busy
-              WHERE busy.responder_id = n.person_id
-                AND busy.status IN ('accepted', 'en_route', 'on_site'))
         GROUP BY m.team_id
         ORDER BY min(n.distance_m), m.team_id
         LIMIT :want
@@ -72,7 +69,7 @@ _NEAREST_TEAMS = text(
                                                        'distance_m', distance_m)
                                      ORDER BY distance_m, team_id)
                      FROM teams), '[]'::json) AS teams
-    """
+    """  # noqa: S608 - a constant fragment, values are bound
 )
 MAX_K = 1 << 20
 
@@ -102,7 +99,7 @@ async def nearest_teams(
                     "lat": lat,
                     "lng": lng,
                     "radius_m": float(settings.search_radius_m),
-                    "max_age": timedelta(seconds=settings.duty_position_max_age_seconds),
+                    **availability.params(settings),
                     "k": k,
                     "skip": skip,
                     "want": want,
@@ -160,32 +157,27 @@ async def escalate(
     return await state.publish_call(session, call.id)
 
 
+_TEAM_HAS_TAKERS = text(
+    f"""
+    SELECT EXISTS (
+        SELECT 1 FROM offer o
+        JOIN team_member m ON m.team_id = o.team_id
+        JOIN duty d ON d.person_id = m.person_id
+        WHERE o.id = :offer
+          AND {available_member("d")}
+          AND NOT EXISTS (SELECT 1 FROM offer_decline x
+                          WHERE x.offer_id = o.id AND x.person_id = m.person_id))
+    """  # noqa: S608 - a constant fragment, values are bound
+)
+
+
 async def team_has_takers(session: AsyncSession, settings: Settings, offer_id: uuid.UUID) -> bool:
-    """Whether someone of the offer's team can still take it: on duty with a
-    fresh position, not busy with another call, and not having declined."""
+    """Whether someone of the offer's team can still take it: an available
+    member (`app.duty.availability`) who has not declined it."""
     return bool(
         (
             await session.execute(
-                text(
-                    """
-                    SELECT EXISTS (
-                        SELECT 1 FROM offer o
-                        JOIN team_member m ON m.team_id = o.team_id
-                        JOIN duty d ON d.person_id = m.person_id
-                        WHERE o.id = :offer
-                          AND d.on_duty = true
-                          AND d.located_at > now() - CAST(:max_age AS interval)
-                          AND NOT EXISTS (SELECT 1 FROM offer_decline x
-                                          WHERE x.offer_id = o.id AND x.person_id = m.person_id)
-                          AND NOT EXISTS (SELECT 1 FROM call busy
-                                          WHERE busy.responder_id = m.person_id
-                                            AND busy.status IN ('accepted', 'en_route', 'on_site')))
-                    """
-                ),
-                {
-                    "offer": offer_id,
-                    "max_age": timedelta(seconds=settings.duty_position_max_age_seconds),
-                },
+                _TEAM_HAS_TAKERS, {"offer": offer_id, **availability.params(settings)}
             )
         ).scalar_one()
     )

@@ -8,6 +8,7 @@ events that are deleted when the call ends.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -27,6 +28,11 @@ class NotOnDuty(Conflict):
 
 
 _POINT = "ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography"
+# What going off duty writes: the position is dropped with it.
+_OFF_DUTY = """
+    since = CASE WHEN duty.on_duty THEN now() ELSE duty.since END,
+    on_duty = false, location = NULL, accuracy_m = NULL, located_at = NULL
+"""
 _STATE = """
     RETURNING on_duty, since, ST_Y(location::geometry) AS lat, ST_X(location::geometry) AS lng,
               accuracy_m
@@ -64,9 +70,7 @@ async def set_duty(session: AsyncSession, person: PersonPrincipal, update: DutyU
                 text(
                     f"""
                     INSERT INTO duty (person_id, on_duty, since) VALUES (:person_id, false, now())
-                    ON CONFLICT (person_id) DO UPDATE
-                       SET since = CASE WHEN duty.on_duty THEN now() ELSE duty.since END,
-                           on_duty = false, location = NULL, accuracy_m = NULL, located_at = NULL
+                    ON CONFLICT (person_id) DO UPDATE SET {_OFF_DUTY}
                     {_STATE}
                     """  # noqa: S608 - constant fragments, values are bound
                 ),
@@ -77,6 +81,14 @@ async def set_duty(session: AsyncSession, person: PersonPrincipal, update: DutyU
         Point(lat=row.lat, lng=row.lng, accuracy_m=row.accuracy_m) if row.lat is not None else None
     )
     return DutyState(on_duty=row.on_duty, since=row.since, location=location)
+
+
+async def take_off_duty(session: AsyncSession, person_id: uuid.UUID) -> None:
+    """Take someone off duty, as going off duty does (disabling a person)."""
+    await session.execute(
+        text(f"UPDATE duty SET {_OFF_DUTY} WHERE person_id = :person_id"),  # noqa: S608 - constant
+        {"person_id": person_id},
+    )
 
 
 async def set_location(session: AsyncSession, person: PersonPrincipal, point: Point) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import Settings
 from app.models.call import EventType
 from app.notifications import alerts
 
@@ -51,6 +52,7 @@ async def append(
     *,
     offer_id: uuid.UUID | None = None,
     event_id: int | None = None,
+    settings: Settings | None = None,
 ) -> int:
     if event_id is None:
         event_id = await next_event_id(session)
@@ -67,7 +69,7 @@ async def append(
     await session.execute(_MARK_CALL, {"id": event_id, "call_id": call_id})
     # Who is alerted (in-app notifications, pushes) is decided in the same
     # transaction: nothing is sent before the change commits.
-    await alerts.on_event(session, event_type, call_id, data, offer_id)
+    await alerts.on_event(session, event_type, call_id, data, offer_id, settings=settings)
     payload = {"id": event_id, "call_id": str(call_id), "type": event_type.value}
     if offer_id is not None:
         payload["offer_id"] = str(offer_id)

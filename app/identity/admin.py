@@ -18,12 +18,14 @@ from app.audit.log import RequestOrigin
 from app.core.config import AppEnv, Settings
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.phones import mask_phone, normalize_phone
+from app.duty import service as duty
 from app.identity.auth import PersonPrincipal, revoke_session
 from app.models.area import AreaRef
 from app.models.auth import DispatcherArea, DispatcherCreate, DispatcherPublic, PersonDisabled
 from app.models.enums import AreaLevel
 from app.models.geo import Point
 from app.models.team import MemberCreate, MemberPublic, PersonPublic, TeamCreate, TeamPublic
+from app.offers import service as offers
 
 # The areas a grid lies in, itself included: grid, branch, community, street.
 _ANCESTORS = text(
@@ -209,8 +211,16 @@ async def create_dispatcher(
 
 
 async def disable_person(
-    session: AsyncSession, actor: PersonPrincipal, person_id: uuid.UUID, origin: RequestOrigin
+    session: AsyncSession,
+    settings: Settings,
+    actor: PersonPrincipal,
+    person_id: uuid.UUID,
+    origin: RequestOrigin,
 ) -> PersonDisabled:
+    """Disable a person: every session ends, and the person is off duty and
+    offered nothing (API.md). Offers that only this person could have taken
+    are withdrawn now and their calls move on, rather than waiting out their
+    deadline for someone who will never answer."""
     if person_id == actor.person_id:
         raise Conflict("Admins cannot disable themselves.", code="cannot_disable_self")
     row = (
@@ -232,6 +242,18 @@ async def disable_person(
     )
     for (session_id,) in sessions.all():
         await revoke_session(session, session_id, "disabled")
+    # Off duty, so the partial index of on-duty positions that dispatch scans
+    # no longer holds them; the availability rule checks `disabled_at` too.
+    await duty.take_off_duty(session, person_id)
+    teams = (
+        await session.execute(
+            text("SELECT team_id FROM team_member WHERE person_id = :id ORDER BY team_id"),
+            {"id": person_id},
+        )
+    ).scalars()
+    await offers.release_offers_nobody_can_take(
+        session, settings, list(teams), holding_a_call=False
+    )
     await audit.record(
         session,
         "person_disabled",

@@ -61,7 +61,11 @@ async def create_dispatcher(
 
 @router.post("/persons/{person_id}/disable", responses=problem_responses(401, 403, 404, 409, 422))
 async def disable_person(
-    person_id: uuid.UUID, user: AdminUser, session: SessionDep, origin: OriginDep
+    person_id: uuid.UUID,
+    user: AdminUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    origin: OriginDep,
 ) -> PersonDisabled:
     """Disable a person (admin only): every session of theirs ends at once."""
-    return await admin.disable_person(session, user, person_id, origin)
+    return await admin.disable_person(session, settings, user, person_id, origin)

@@ -4,8 +4,10 @@ deliveries (rows the push worker sends after commit).
 
 The rules (docs/live.md, "Push notifications"):
 
-- `offer.created`: every on-duty member of the offered team who is not busy
-  (not responding to a call) gets kind `offer`, pushed with high priority,
+- `offer.created`: every available member of the offered team (on duty,
+  position fresh, not disabled, not responding to a call: the one rule of
+  `app.duty.availability`, the same dispatch chose the team by) gets kind
+  `offer`, pushed with high priority,
   a time to live equal to the offer's time left and the collapse key
   `call-<call id>`.
 - `offer.closed`: those alerted of the offer (but the member who took it)
@@ -33,6 +35,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import Settings
+from app.duty import availability
+from app.duty.availability import available_member
 from app.models.call import CallStatus, EscalationLevel, EventType
 from app.models.notification import NotificationKind
 
@@ -136,13 +141,18 @@ async def on_event(
     call_id: uuid.UUID,
     data: dict[str, Any],
     offer_id: uuid.UUID | None,
+    *,
+    settings: Settings | None = None,
 ) -> None:
     """Turn one event into alerts, in the event's transaction. Called by
     `events.append` after the event row is written and `call.last_event_id`
-    points at it."""
+    points at it. `offer.created` needs the settings (the availability rule
+    depends on DUTY_POSITION_MAX_AGE_SECONDS)."""
     kind = EventType(event_type)
     if kind is EventType.offer_created and offer_id is not None:
-        await _offer_created(session, call_id, offer_id)
+        if settings is None:
+            raise ValueError("offer.created needs the settings to tell who is available")
+        await _offer_created(session, settings, call_id, offer_id)
     elif kind is EventType.offer_closed and offer_id is not None:
         await _offer_closed(session, call_id, offer_id)
     elif kind is EventType.call_updated:
@@ -159,25 +169,28 @@ _OFFER = text(
     """
 )
 
-# On duty, not disabled, and not responding to a call.
 _FREE_MEMBERS = text(
-    """
+    f"""
     SELECT m.person_id
     FROM team_member m
     JOIN duty d ON d.person_id = m.person_id
-    JOIN person p ON p.id = m.person_id
-    WHERE m.team_id = :team AND d.on_duty = true AND p.disabled_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM call busy
-                      WHERE busy.responder_id = m.person_id
-                        AND busy.status IN ('accepted', 'en_route', 'on_site'))
+    WHERE m.team_id = :team AND {available_member("d")}
     ORDER BY m.person_id
-    """
+    """  # noqa: S608 - a constant fragment, values are bound
 )
 
 
-async def _offer_created(session: AsyncSession, call_id: uuid.UUID, offer_id: uuid.UUID) -> None:
+async def _offer_created(
+    session: AsyncSession, settings: Settings, call_id: uuid.UUID, offer_id: uuid.UUID
+) -> None:
     offer = (await session.execute(_OFFER, {"offer": offer_id})).one()
-    people = list((await session.execute(_FREE_MEMBERS, {"team": offer.team_id})).scalars())
+    people = list(
+        (
+            await session.execute(
+                _FREE_MEMBERS, {"team": offer.team_id, **availability.params(settings)}
+            )
+        ).scalars()
+    )
     await _send(
         session,
         people,

@@ -44,9 +44,19 @@ async def offer_view(session: AsyncSession, offer_id: uuid.UUID) -> dict[str, An
     return offer_from_row((await session.execute(_OFFER_VIEW, {"id": offer_id})).one())
 
 
-async def publish_offer(session: AsyncSession, offer_id: uuid.UUID, event: EventType) -> None:
+async def publish_offer(
+    session: AsyncSession,
+    offer_id: uuid.UUID,
+    event: EventType,
+    *,
+    settings: Settings | None = None,
+) -> None:
+    """Append an offer event; `offer.created` needs the settings (who is
+    alerted of it depends on DUTY_POSITION_MAX_AGE_SECONDS)."""
     view = await offer_view(session, offer_id)
-    await events.append(session, event, uuid.UUID(view["call_id"]), view, offer_id=offer_id)
+    await events.append(
+        session, event, uuid.UUID(view["call_id"]), view, offer_id=offer_id, settings=settings
+    )
 
 
 async def create_offer(
@@ -79,7 +89,7 @@ async def create_offer(
             "timeout": timedelta(seconds=settings.offer_timeout_seconds),
         },
     )
-    await publish_offer(session, offer_id, EventType.offer_created)
+    await publish_offer(session, offer_id, EventType.offer_created, settings=settings)
     return offer_id
 
 

@@ -11,6 +11,7 @@ call cannot accept another: the partial unique index on
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import text
@@ -154,6 +155,22 @@ async def _release_offers_only_i_could_take(
     a decline, the sweeper, a cancel) is settling it anyway, and an offer left
     open here still lapses at its deadline. Waiting instead deadlocks when two
     members who are the last possible takers accept two such offers at once."""
+    await release_offers_nobody_can_take(session, settings, person.team_ids, holding_a_call=True)
+
+
+async def release_offers_nobody_can_take(
+    session: AsyncSession,
+    settings: Settings,
+    team_ids: Iterable[uuid.UUID],
+    *,
+    holding_a_call: bool,
+) -> None:
+    """Withdraw the open offers of these teams that no member can take any
+    more (their last available member became busy, or was disabled), and
+    move those calls on. A path that holds no call's lock yet waits for the
+    first call it needs; after that (or when `holding_a_call`) it only takes
+    a call's lock if it is free (`state.try_lock_call`): see the module
+    docstring of `app.calls.state`."""
     others = (
         await session.execute(
             text(
@@ -163,14 +180,21 @@ async def _release_offers_only_i_could_take(
                 ORDER BY call_id
                 """
             ),
-            {"teams": list(person.team_ids)},
+            {"teams": list(team_ids)},
         )
     ).all()
     for other in others:
         if await dispatch.team_has_takers(session, settings, other.id):
             continue
-        if await state.try_lock_call(session, other.call_id) is None:
-            continue
+        if holding_a_call:
+            if await state.try_lock_call(session, other.call_id) is None:
+                continue
+        else:
+            await state.lock_call(session, other.call_id)
+            holding_a_call = True
+            # Whoever held the call may have changed who can take the offer.
+            if await dispatch.team_has_takers(session, settings, other.id):
+                continue
         if await lifecycle.close_offer(session, other.id, OfferStatus.withdrawn):
             await dispatch.move_on(session, settings, other.call_id, other.id)
 
