@@ -1,6 +1,6 @@
 """The authorization matrix: every route × every kind of caller → status.
 
-`tests/test_authz_matrix.py` checks each cell against the running app and
+`tests/http/test_authz_matrix.py` checks each cell against the running app and
 fails when a route has no row. `docs/security.md` shows this table; refresh
 it with `python -m tests.authz_matrix --write`.
 """

@@ -9,7 +9,7 @@
 A call is born `searching` (`insert`) and changes status only through
 `transition`, which checks `TRANSITIONS` against the status of the row it
 holds locked, and writes the status with whatever else the move changes in
-one UPDATE. `tests/calls/test_state.py` fails when any other module writes
+one UPDATE. `tests/calls/test_call_state.py` fails when any other module writes
 the column.
 
 Every path that changes a call first takes its row lock (`lock_call`): the

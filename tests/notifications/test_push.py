@@ -568,6 +568,7 @@ def committed_url() -> Iterator[str]:
     drop_database(url)
 
 
+@pytest.mark.processes
 async def test_two_workers_never_send_one_delivery_twice(committed_url: str) -> None:
     settings = make_settings(committed_url)
     engines = [create_async_engine(committed_url) for _ in range(2)]

@@ -16,7 +16,7 @@ import yaml
 
 from app.core.config import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # The settings the product's API.md lists under "Command line and settings".
 DOCUMENTED_SETTINGS = frozenset(
@@ -214,6 +214,7 @@ def test_dockerignore_keeps_the_venv_caches_and_git_out() -> None:
     assert {".venv", ".git", ".env", "**/__pycache__", ".mypy_cache"} <= entries
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("name", ["", "a;b", "hulian test", "1abc"])
 def test_local_db_script_refuses_a_bad_database_name(name: str) -> None:
     result = subprocess.run(

@@ -22,6 +22,8 @@ from app.core.config import Settings
 from tests.conftest import make_settings
 from tests.live import Ledger, LiveServer, committed_person, park, spots
 
+pytestmark = pytest.mark.processes
+
 SLOW_COMMIT_S = 0.5
 RADIUS_M = 400
 TRIGGER_FN = "test_commit_before_answer_fn"

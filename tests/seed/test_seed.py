@@ -376,6 +376,7 @@ def twin(database_url: str) -> Iterator[str]:
         drop_database(url)
 
 
+@pytest.mark.processes
 async def test_the_same_seed_gives_the_same_rows(
     twin: str, seven: dict[str, tuple[int, str]]
 ) -> None:
@@ -384,6 +385,7 @@ async def test_the_same_seed_gives_the_same_rows(
     assert seven["team"][0] == 300
 
 
+@pytest.mark.processes
 async def test_seeding_again_does_not_duplicate(
     scratch: str, seven: dict[str, tuple[int, str]]
 ) -> None:
@@ -392,6 +394,7 @@ async def test_seeding_again_does_not_duplicate(
     assert await fingerprint(scratch) == seven
 
 
+@pytest.mark.processes
 async def test_seeding_again_brings_on_duty_positions_up_to_date(
     scratch: str, seven: dict[str, tuple[int, str]]
 ) -> None:
@@ -410,6 +413,7 @@ async def test_seeding_again_brings_on_duty_positions_up_to_date(
     assert await fingerprint(scratch) == seven, "nothing else changed"
 
 
+@pytest.mark.processes
 async def test_other_params_are_refused_without_replace(
     scratch: str, seven: dict[str, tuple[int, str]]
 ) -> None:
@@ -419,6 +423,7 @@ async def test_other_params_are_refused_without_replace(
     assert await fingerprint(scratch) == seven
 
 
+@pytest.mark.processes
 async def test_production_refuses_replace_and_foreign_rows(
     scratch: str, seven: dict[str, tuple[int, str]]
 ) -> None:
@@ -446,6 +451,7 @@ async def test_production_refuses_replace_and_foreign_rows(
     assert await fingerprint(scratch) == seven
 
 
+@pytest.mark.processes
 async def test_replace_reseeds_at_scale_with_nobody_on_duty(
     scratch: str, seven: dict[str, tuple[int, str]]
 ) -> None:

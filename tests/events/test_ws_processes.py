@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import make_settings
 from tests.live import Ledger, LiveServer, committed_person, committed_team, park, spots
 
+pytestmark = pytest.mark.processes
+
 
 @pytest.fixture
 async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from app.main import openapi_document
 from tests.dbutil import PROJECT_ROOT
 
@@ -29,6 +31,7 @@ def test_committed_spec_matches_the_app() -> None:
     )
 
 
+@pytest.mark.processes
 def test_cli_prints_the_same_spec() -> None:
     printed = subprocess.run(
         [sys.executable, "-m", "app", "openapi"],

@@ -16,6 +16,8 @@ from app.main import create_app
 from tests.dbutil import PROJECT_ROOT, run_app_command
 from tests.problems import assert_problem
 
+pytestmark = pytest.mark.processes
+
 
 async def test_create_admin_creates_then_promotes(database_url: str, engine: AsyncEngine) -> None:
     phone = "+86 100 9999 0001"

@@ -20,10 +20,10 @@ from app.models.call import CallStatus, EscalationLevel, OfferStatus
 from app.notifications import alerts
 from app.notifications.push import LogPushSender
 from app.notifications.push.worker import push_in_session
+from tests.notifications.test_push import register
 from tests.principals import bearer, make_person, token_for
 from tests.problems import assert_problem
 from tests.scene import Member, SceneTeam, clear_duty_near, make_resident, make_team, offset
-from tests.test_push import register
 
 LAT, LNG = 22.77, 113.93
 POINT = {"lat": LAT, "lng": LNG, "accuracy_m": 8}

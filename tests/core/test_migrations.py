@@ -24,6 +24,8 @@ from app.core import migrations
 from app.models import metadata
 from tests.dbutil import database_url, drop_database, migrated_database, recreate_database
 
+pytestmark = pytest.mark.processes
+
 
 @pytest.fixture(scope="module")
 def scratch_url() -> Iterator[str]:

@@ -33,6 +33,8 @@ from tests.live import (
 )
 from tests.scene import Member, SceneTeam, offset
 
+pytestmark = pytest.mark.processes
+
 RADIUS_M = 400
 
 Start = Callable[..., LiveServer]

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import asyncpg
 import psutil
+import pytest
 
 from bench.infra import PROJECT_ROOT, admin_url_from_env
+
+pytestmark = pytest.mark.processes
 
 
 async def _databases_named(name: str) -> int:

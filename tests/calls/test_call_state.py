@@ -18,7 +18,7 @@ from app.calls.state import TRANSITIONS, InvalidTransition
 from app.models.call import ACTIVE_RESPONSE, OPEN_CALL, CallStatus
 from tests.principals import make_person
 
-APP = Path(__file__).resolve().parents[1] / "app"
+APP = Path(__file__).resolve().parents[2] / "app"
 STATE_MODULE = APP / "calls" / "state.py"
 # SQL that writes the status column of `call`: an UPDATE of call that sets
 # status, or an INSERT into call (which names its status).
