@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import locks
 from app.models.call import EventType
 from app.notifications import alerts
 
@@ -19,13 +20,8 @@ CHANNEL = "hulian_events"
 
 # The id, and a shared advisory lock on it held until the transaction ends:
 # the live hub tells a hole left by a rollback from one still being written
-# by trying that lock (app/events/hub.py).
-_NEXT_ID = text(
-    """
-    SELECT id FROM (SELECT nextval(pg_get_serial_sequence('event', 'id')) AS id) AS n,
-                   LATERAL pg_advisory_xact_lock_shared(n.id) AS locked
-    """
-)
+# by trying that lock (app/events/hub.py, app/core/locks.py).
+_NEXT_ID = locks.NEXT_EVENT_ID
 _INSERT = text(
     """
     INSERT INTO event (id, call_id, offer_id, type, data)
