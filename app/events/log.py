@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import locks
+from app.events import subscribers
 from app.models.call import EventType
-from app.notifications import alerts
 
 CHANNEL = "hulian_events"
 
@@ -48,6 +48,8 @@ async def append(
     offer_id: uuid.UUID | None = None,
     event_id: int | None = None,
 ) -> int:
+    """Write one event and announce it on commit; what else runs with it is
+    the list in app/events/subscribers.py."""
     if event_id is None:
         event_id = await next_event_id(session)
     await session.execute(
@@ -61,9 +63,10 @@ async def append(
         },
     )
     await session.execute(_MARK_CALL, {"id": event_id, "call_id": call_id})
-    # Who is alerted (in-app notifications, pushes) is decided in the same
-    # transaction: nothing is sent before the change commits.
-    await alerts.on_event(session, event_type, call_id, data, offer_id)
+    # In the event's transaction, once its row is written and the call points
+    # at it, and before the NOTIFY: what they write commits (or not) with it.
+    for subscriber in subscribers.SUBSCRIBERS:
+        await subscriber(session, event_type, call_id, data, offer_id)
     payload = {"id": event_id, "call_id": str(call_id), "type": event_type.value}
     if offer_id is not None:
         payload["offer_id"] = str(offer_id)

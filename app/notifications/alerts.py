@@ -137,9 +137,9 @@ async def on_event(
     data: dict[str, Any],
     offer_id: uuid.UUID | None,
 ) -> None:
-    """Turn one event into alerts, in the event's transaction. Called by
-    `events.append` after the event row is written and `call.last_event_id`
-    points at it."""
+    """Turn one event into alerts, in the event's transaction. A subscriber
+    of every event (app/events/subscribers.py): `events.append` calls it after
+    the event row is written and `call.last_event_id` points at it."""
     kind = EventType(event_type)
     if kind is EventType.offer_created and offer_id is not None:
         await _offer_created(session, call_id, offer_id)
