@@ -19,9 +19,10 @@ from app.calls import state
 from app.calls import visibility as call_view
 from app.calls.state import InvalidTransition, LockedCall
 from app.calls.visibility import Viewer
-from app.core import cursors
+from app.core import cursors, locks
 from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
+from app.core.locks import Lock
 from app.dispatch import policy as dispatch
 from app.identity.auth import PersonPrincipal
 from app.models.call import (
@@ -87,13 +88,8 @@ async def open_call(
     if idempotency_key is not None:
         # Held until commit: a second request with the key while this one runs
         # is told so at once rather than waiting.
-        acquired = (
-            await session.execute(
-                text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 7))"),
-                {"k": f"idem:{person.person_id}:{idempotency_key}"},
-            )
-        ).scalar_one()
-        if not acquired:
+        key = f"{person.person_id}:{idempotency_key}"
+        if not await locks.try_xact_lock(session, Lock.idempotency_key, key):
             raise Conflict(
                 "A request with this Idempotency-Key is still in flight.",
                 code="idempotency_key_in_flight",
@@ -104,10 +100,7 @@ async def open_call(
 
     # One resident's calls are opened one at a time: the open-call limit and
     # the double-tap check below cannot both pass for two requests at once.
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
-        {"k": f"calls:{person.person_id}"},
-    )
+    await locks.xact_lock(session, Lock.resident_calls, str(person.person_id))
     duplicate = None
     if settings.double_tap_seconds > 0 and settings.double_tap_meters > 0:
         duplicate = (

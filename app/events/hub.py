@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 
 from app.calls import visibility as call_view
 from app.calls.visibility import CallFacts, Viewer
+from app.core import locks
 from app.events import log as events
 from app.identity.auth import PersonPrincipal
 
@@ -157,13 +158,7 @@ _LIVE_SESSIONS = """
 
 # Which ids of a hole are still held by their writers (each holds a shared
 # advisory lock on its ids until it ends): the first such id, or NULL.
-_HOLE_WRITERS = """
-    WITH tried AS MATERIALIZED (
-        SELECT x, pg_try_advisory_lock(x) AS got FROM generate_series($1::bigint, $2::bigint) x
-    ),
-    released AS MATERIALIZED (SELECT pg_advisory_unlock(x) FROM tried WHERE got)
-    SELECT (SELECT min(x) FROM tried WHERE NOT got) + 0 * (SELECT count(*) FROM released)
-"""
+_HOLE_WRITERS = locks.HELD_EVENT_IDS
 _ANY_EVENT = "SELECT EXISTS (SELECT 1 FROM event WHERE id BETWEEN $1 AND $2)"
 HOLE_BATCH = 1000
 

@@ -12,21 +12,17 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import locks
 from app.core.config import Settings
+from app.events import subscribers
 from app.models.call import EventType
-from app.notifications import alerts
 
 CHANNEL = "hulian_events"
 
 # The id, and a shared advisory lock on it held until the transaction ends:
 # the live hub tells a hole left by a rollback from one still being written
-# by trying that lock (app/events/hub.py).
-_NEXT_ID = text(
-    """
-    SELECT id FROM (SELECT nextval(pg_get_serial_sequence('event', 'id')) AS id) AS n,
-                   LATERAL pg_advisory_xact_lock_shared(n.id) AS locked
-    """
-)
+# by trying that lock (app/events/hub.py, app/core/locks.py).
+_NEXT_ID = locks.NEXT_EVENT_ID
 _INSERT = text(
     """
     INSERT INTO event (id, call_id, offer_id, type, data)
@@ -54,6 +50,8 @@ async def append(
     event_id: int | None = None,
     settings: Settings | None = None,
 ) -> int:
+    """Write one event and announce it on commit; what else runs with it is
+    the list in app/events/subscribers.py."""
     if event_id is None:
         event_id = await next_event_id(session)
     await session.execute(
@@ -67,9 +65,10 @@ async def append(
         },
     )
     await session.execute(_MARK_CALL, {"id": event_id, "call_id": call_id})
-    # Who is alerted (in-app notifications, pushes) is decided in the same
-    # transaction: nothing is sent before the change commits.
-    await alerts.on_event(session, event_type, call_id, data, offer_id, settings=settings)
+    # In the event's transaction, once its row is written and the call points
+    # at it, and before the NOTIFY: what they write commits (or not) with it.
+    for subscriber in subscribers.SUBSCRIBERS:
+        await subscriber(session, event_type, call_id, data, offer_id, settings=settings)
     payload = {"id": event_id, "call_id": str(call_id), "type": event_type.value}
     if offer_id is not None:
         payload["offer_id"] = str(offer_id)

@@ -10,9 +10,10 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import locks
 from app.core.errors import TooManyRequests
+from app.core.locks import Lock
 
-_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:bucket, 0))")
 _FORGET = text(
     "DELETE FROM rate_limit_hit WHERE bucket = :bucket AND at <= now() - CAST(:window AS interval)"
 )
@@ -32,7 +33,7 @@ async def hit(
     """Count one request against `bucket`, or raise TooManyRequests (with the
     seconds until a place frees up) when `limit` are already in the window."""
     params = {"bucket": bucket, "window": window}
-    await session.execute(_LOCK, params)
+    await locks.xact_lock(session, Lock.rate_limit, bucket)
     await session.execute(_FORGET, params)
     row = (await session.execute(_WINDOW, params)).one()
     if row.hits >= limit:

@@ -144,10 +144,11 @@ async def on_event(
     *,
     settings: Settings | None = None,
 ) -> None:
-    """Turn one event into alerts, in the event's transaction. Called by
-    `events.append` after the event row is written and `call.last_event_id`
-    points at it. `offer.created` needs the settings (the availability rule
-    depends on DUTY_POSITION_MAX_AGE_SECONDS)."""
+    """Turn one event into alerts, in the event's transaction. A subscriber
+    of every event (app/events/subscribers.py): `events.append` calls it after
+    the event row is written and `call.last_event_id` points at it.
+    `offer.created` needs the settings (the availability rule depends on
+    DUTY_POSITION_MAX_AGE_SECONDS)."""
     kind = EventType(event_type)
     if kind is EventType.offer_created and offer_id is not None:
         if settings is None:

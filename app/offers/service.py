@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calls import state
 from app.calls import visibility as call_view
 from app.calls.visibility import Viewer
-from app.core import cursors
+from app.core import cursors, locks
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound
+from app.core.locks import Lock
 from app.dispatch import policy as dispatch
 from app.identity.auth import PersonPrincipal
 from app.models.call import CallStatus, EventType, OfferStatus
@@ -103,10 +104,7 @@ async def accept(
     # the other wants the first's call to withdraw the offer only this member
     # could take. With it, the second accept finds the member busy (or that
     # offer withdrawn), as if it had come a moment later.
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
-        {"k": f"accept:{person.person_id}"},
-    )
+    await locks.xact_lock(session, Lock.accept, str(person.person_id))
     call = await state.lock_call(session, offer.call_id)
     if call is None:
         raise NotFound("No such offer.")

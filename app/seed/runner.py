@@ -10,7 +10,9 @@ from typing import Any
 import asyncpg
 import shapely
 
+from app.core import locks
 from app.core.config import AppEnv, Settings
+from app.core.locks import Lock
 from app.core.phones import DEMO_PHONE_PREFIX
 from app.seed.geometry import District, build_district
 from app.seed.ids import IdSpace
@@ -26,8 +28,8 @@ from app.seed.population import (
 )
 from app.seed.writer import Connection, CopyWriter, asyncpg_dsn, connect
 
-# Serialises seeders on one database (pg_advisory_xact_lock key: "hulianSD").
-_LOCK_KEY = 0x68756C69616E5344
+# Serialises seeders on one database.
+_LOCK_KEY = "demo"
 
 # What --replace wipes (CASCADE: and whatever references them).
 SEED_TABLES = (
@@ -66,7 +68,7 @@ async def _seed(
     production = settings.app_env is AppEnv.production
     async with conn.transaction():
         await conn.execute("SET LOCAL statement_timeout = 0")
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+        await locks.xact_lock_asyncpg(conn, Lock.seed, _LOCK_KEY)
         stored = await conn.fetchval("SELECT params FROM seed_state WHERE name = $1", options.scale)
         if stored is not None:
             previous: dict[str, Any] = json.loads(stored)

@@ -1,0 +1,39 @@
+"""What runs when an event is appended: the whole list is `SUBSCRIBERS`.
+
+`events.append` writes the event row, points `call.last_event_id` at it,
+calls every subscriber in this order in the same transaction, then NOTIFYs.
+A subscriber's writes commit or roll back with the event, so nothing it
+decides (a notification, a push) exists for a change that did not happen;
+an error in one fails the change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.models.call import EventType
+from app.notifications import alerts
+
+
+class Subscriber(Protocol):
+    async def __call__(
+        self,
+        session: AsyncSession,
+        event_type: EventType,
+        call_id: uuid.UUID,
+        data: dict[str, Any],
+        offer_id: uuid.UUID | None,
+        /,
+        *,
+        settings: Settings | None = None,
+    ) -> None: ...
+
+
+SUBSCRIBERS: tuple[Subscriber, ...] = (
+    # Who is alerted: in-app notifications and push deliveries.
+    alerts.on_event,
+)
