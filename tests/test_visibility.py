@@ -305,19 +305,12 @@ async def build_world(session: AsyncSession, settings: Settings) -> World:
 
 
 async def sql_sees(
-    session: AsyncSession, person: PersonPrincipal, ids: list[uuid.UUID], *, staff_only: bool
+    session: AsyncSession, person: PersonPrincipal, ids: list[uuid.UUID], condition: str
 ) -> set[uuid.UUID]:
-    """The calls among `ids` that list_calls' SQL condition lets through."""
-    condition = calls_service._STAFF_VISIBLE if staff_only else calls_service._VISIBLE
+    """The calls among `ids` that an SQL condition of call_view lets through."""
     rows = await session.execute(
         text(f"SELECT c.id FROM call c WHERE c.id = ANY(:ids) AND {condition}"),
-        {
-            "ids": ids,
-            "me": person.person_id,
-            "admin": person.is_admin,
-            "area": person.dispatcher_area.id if person.dispatcher_area else None,
-            "teams": list(person.team_ids),
-        },
+        {"ids": ids, **call_view.NAMED.values(person)},
     )
     return set(rows.scalars())
 
@@ -326,21 +319,7 @@ async def replayed(
     conn: asyncpg.Connection, person: PersonPrincipal, after: int, upto: int
 ) -> list[dict[str, Any]]:
     """What the WebSocket `resume` sends this person."""
-    out = []
-    for row in await conn.fetch(
-        hub._REPLAY,
-        after,
-        upto,
-        person.person_id,
-        person.is_admin,
-        person.dispatcher_area.id if person.dispatcher_area else None,
-        list(person.team_ids),
-        hub.BATCH,
-    ):
-        message = hub.LiveEvent.from_record(row).message_for(person)
-        if message is not None:
-            out.append(message)
-    return out
+    return await hub.replay_on(conn, person, after, upto)
 
 
 async def live(
@@ -400,8 +379,13 @@ async def test_every_path_agrees_on_who_sees_a_call(
             continue
 
         person = world.people[who]
-        sql_all = await sql_sees(session, person, ids, staff_only=False)
-        sql_staff = await sql_sees(session, person, ids, staff_only=True)
+        # The very conditions list_calls runs (GET /calls, GET /dispatch/calls).
+        sql_all = await sql_sees(session, person, ids, calls_service._VISIBLE)
+        sql_staff = await sql_sees(session, person, ids, calls_service._STAFF_VISIBLE)
+        sql_part = {
+            viewer: await sql_sees(session, person, ids, call_view.visible_sql(viewers={viewer}))
+            for viewer in call_view.Viewer
+        }
         listed = {
             names[uuid.UUID(i)]
             for i in await _listed(anon_client, "/api/v1/calls", headers)
@@ -416,6 +400,12 @@ async def test_every_path_agrees_on_who_sees_a_call(
             want = LETTER[expected[0]].value if expected else None
             if python != want:
                 wrong.append(f"{who} × {name}: viewer_of says {python}, the table {want}")
+            roles = [LETTER[letter] for letter in expected]
+            if call_view.roles_of(person, facts) != roles:
+                wrong.append(f"{who} × {name}: roles_of says {call_view.roles_of(person, facts)}")
+            for part, seen in sql_part.items():
+                if (world.calls[name] in seen) != (part in roles):
+                    wrong.append(f"{who} × {name}: the SQL of the {part} rules disagrees")
             if (world.calls[name] in sql_all) != bool(expected):
                 wrong.append(f"{who} × {name}: list_calls' SQL says {not expected}")
             if (world.calls[name] in sql_staff) != ("S" in expected):
@@ -458,11 +448,41 @@ async def test_every_path_agrees_on_which_events_each_sees(
     world = await build_world(session, settings)
     after, upto = min(world.labels) - 1, max(world.labels)
     raw = (await connection.get_raw_connection()).driver_connection
+    ids = {"ids": list(world.labels)}
+    facts = {
+        row.id: call_view.EventFacts(row.type, row.offer_id, row.offer_team)
+        for row in await session.execute(
+            text(
+                "SELECT e.id, e.type, e.offer_id, o.team_id AS offer_team "
+                "FROM event e LEFT JOIN offer o ON o.id = e.offer_id WHERE e.id = ANY(:ids)"
+            ),
+            ids,
+        )
+    }
     wrong: list[str] = []
     for who in EVERYONE:
         if who in NOT_PEOPLE:
             continue  # refused by every path (the test above)
         person = world.people[who]
+        # Each part's filter, in SQL and in Python, whether or not the person
+        # plays that part in these calls.
+        for viewer in call_view.Viewer:
+            check = call_view.event_filter(viewer)
+            in_sql = set(
+                (
+                    await session.execute(
+                        text(
+                            "SELECT e.id FROM event e LEFT JOIN offer o ON o.id = e.offer_id "
+                            f"WHERE e.id = ANY(:ids) AND {check.sql()}"
+                        ),
+                        {**ids, **call_view.NAMED.values(person)},
+                    )
+                ).scalars()
+            )
+            in_python = {i for i, event in facts.items() if check.admits(person, event)}
+            if in_sql != in_python:
+                odd = sorted(world.labels[i] for i in in_sql ^ in_python)
+                wrong.append(f"{who} as {viewer}: the event filter's SQL and Python differ: {odd}")
         by_path: dict[str, dict[str, list[dict[str, Any]]]] = {}
         for path, read in (("resume", replayed), ("live", live)):
             got: dict[str, list[dict[str, Any]]] = {name: [] for name in CALLS}
