@@ -207,20 +207,10 @@ async def read_call(
     return call_view.redact(await call_view.snapshot(session, call_id), viewer)
 
 
-# Who sees which calls, as one SQL condition over `c` (the call).
-_VISIBLE = """
-    (c.resident_id = :me
-     OR c.responder_id = :me
-     OR CAST(:admin AS boolean)
-     OR c.community_id = CAST(:area AS uuid) OR c.street_id = CAST(:area AS uuid)
-     OR EXISTS (SELECT 1 FROM offer o WHERE o.call_id = c.id
-                AND o.team_id = ANY(CAST(:teams AS uuid[]))))
-"""
-
-_STAFF_VISIBLE = """
-    (CAST(:admin AS boolean)
-     OR c.community_id = CAST(:area AS uuid) OR c.street_id = CAST(:area AS uuid))
-"""
+# Who sees which calls (call_view.CALL_RULES), as SQL over `c` (the call);
+# the dispatch list keeps only the staff rules.
+_VISIBLE = call_view.visible_sql()
+_STAFF_VISIBLE = call_view.visible_sql(viewers={Viewer.staff})
 
 
 async def list_calls(
@@ -250,10 +240,7 @@ async def list_calls(
                 """
             ),
             {
-                "me": person.person_id,
-                "admin": person.is_admin,
-                "area": person.dispatcher_area.id if person.dispatcher_area else None,
-                "teams": list(person.team_ids),
+                **call_view.NAMED.values(person),
                 "status": status.value if status else None,
                 **cursors.bounds(cursor),
                 "limit": limit + 1,
@@ -279,25 +266,23 @@ async def list_events(
     limit: int,
 ) -> tuple[list[dict[str, Any]], str | None]:
     viewer = await call_view.require_viewer(session, person, call_id)
+    # The same filter the live stream applies event by event.
+    seen = call_view.event_filter(viewer).sql()
     rows = (
         await session.execute(
             text(
-                """
-                SELECT e.id, e.type, e.call_id, e.at, e.data, o.team_id AS offer_team
+                f"""
+                SELECT e.id, e.type, e.call_id, e.at, e.data
                 FROM event e LEFT JOIN offer o ON o.id = e.offer_id
-                WHERE e.call_id = :call AND e.id > :after AND e.type = ANY(:types)
-                  AND (e.offer_id IS NULL OR CAST(:staff AS boolean)
-                       OR o.team_id = ANY(CAST(:teams AS uuid[])))
+                WHERE e.call_id = :call AND e.id > :after AND {seen}
                 ORDER BY e.id
                 LIMIT :limit
-                """
+                """  # noqa: S608 - the filter is built from constants, values are bound
             ),
             {
                 "call": call_id,
                 "after": after or 0,
-                "types": sorted(call_view.EVENT_TYPES_FOR[viewer]),
-                "staff": viewer is Viewer.staff,
-                "teams": list(person.team_ids),
+                **call_view.NAMED.values(person),
                 "limit": limit + 1,
             },
         )

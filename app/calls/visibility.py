@@ -12,14 +12,22 @@ reader gets it through `redact`, by the part they play:
 | team (offered, not responding) | rounded to ~100 m | no | no | no |
 
 Anyone else is told the call does not exist (404).
+
+Who plays which part is written once, in `CALL_RULES`: each condition
+there writes itself as SQL (`visible_sql`: list_calls, the dispatch list,
+the WebSocket resume) and as Python (`viewer_of`, compiled from the rules:
+reading one call, the live stream). Which events each part gets is written
+once, in `EVENT_FILTERS` (the event log's SQL, the live stream's check).
+tests/test_visibility.py holds every form to the same verdicts.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,19 +71,226 @@ class CallFacts:
     offered_team_ids: frozenset[uuid.UUID]
 
 
-def viewer_of(person: PersonPrincipal, call: CallFacts) -> Viewer | None:
-    if call.resident_id == person.person_id:
-        return Viewer.caller
-    if call.responder_id is not None and call.responder_id == person.person_id:
-        return Viewer.responder
-    if person.is_admin:
-        return Viewer.staff
-    area = person.dispatcher_area
-    if area is not None and area.id in (call.community_id, call.street_id):
-        return Viewer.staff
-    if person.team_ids & call.offered_team_ids:
-        return Viewer.team
-    return None
+@dataclass(frozen=True)
+class EventFacts:
+    """What an event's visibility is decided on, besides its call."""
+
+    type: str
+    offer_id: uuid.UUID | None
+    offer_team: uuid.UUID | None  # the team the offer was made to
+
+
+# ---- the rules: each condition as SQL and as Python -----------------------------------
+
+
+def _compiled(source: str, name: str) -> Any:
+    """`name` as defined by Python `source` written from the rules below."""
+    namespace: dict[str, Any] = {"Viewer": Viewer}
+    exec(compile(source, f"<{__name__} rules>", "exec"), namespace)  # noqa: S102 - our own text
+    return namespace[name]
+
+
+@dataclass(frozen=True)
+class PersonValue:
+    """Something of the person that a condition compares a call with. In SQL
+    it is a bound parameter, so the text is the same for everyone."""
+
+    name: str
+    sql_type: str
+    py: str  # the value in Python, an expression over the person `p`
+    of: Callable[[PersonPrincipal], Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        of = _compiled(f"def of(p):\n    return {self.py}\n", "of")
+        object.__setattr__(self, "of", of)
+
+
+ME = PersonValue("me", "uuid", "p.person_id")
+ADMIN = PersonValue("admin", "boolean", "p.is_admin")
+AREA = PersonValue(
+    "area", "uuid", "(p.dispatcher_area.id if p.dispatcher_area is not None else None)"
+)
+TEAMS = PersonValue("teams", "uuid[]", "p.team_ids")
+PERSON_VALUES = (ME, ADMIN, AREA, TEAMS)
+
+
+def _bound(value: Any) -> Any:
+    return sorted(value) if isinstance(value, frozenset) else value
+
+
+class ParamStyle(Protocol):
+    def ref(self, value: PersonValue) -> str:
+        """How the SQL refers to the person's `value`."""
+        ...
+
+
+class Named:
+    """SQLAlchemy text(): `:vis_me`, ...; bind `values(person)`."""
+
+    def ref(self, value: PersonValue) -> str:
+        return f":vis_{value.name}"
+
+    def values(self, person: PersonPrincipal) -> dict[str, Any]:
+        return {f"vis_{value.name}": _bound(value.of(person)) for value in PERSON_VALUES}
+
+
+@dataclass(frozen=True)
+class Positional:
+    """asyncpg: the person's values are `$first`, `$first + 1`, ... in the
+    order of PERSON_VALUES; pass `values(person)` there. Render all of
+    CALL_RULES with it (PostgreSQL must see each of those numbers used)."""
+
+    first: int
+
+    def ref(self, value: PersonValue) -> str:
+        return f"${self.first + PERSON_VALUES.index(value)}"
+
+    def values(self, person: PersonPrincipal) -> list[Any]:
+        return [_bound(value.of(person)) for value in PERSON_VALUES]
+
+
+NAMED = Named()
+
+
+def _param(style: ParamStyle, value: PersonValue) -> str:
+    return f"CAST({style.ref(value)} AS {value.sql_type})"
+
+
+# The conditions: SQL over the call `c`; Python over the person `p` and the
+# call's facts `c`.
+
+
+@dataclass(frozen=True)
+class CallIs:
+    """The call's `column` is the person's `value` (never when either is unset)."""
+
+    column: str  # a field of CallFacts and a column of `call`
+    value: PersonValue
+
+    def sql(self, style: ParamStyle, c: str) -> str:
+        return f"{c}.{self.column} = {_param(style, self.value)}"
+
+    def py(self) -> str:
+        return f"((mine := {self.value.py}) is not None and c.{self.column} == mine)"
+
+
+@dataclass(frozen=True)
+class PersonIs:
+    """The person's flag `value` is set, whatever the call."""
+
+    value: PersonValue
+
+    def sql(self, style: ParamStyle, c: str) -> str:
+        return _param(style, self.value)
+
+    def py(self) -> str:
+        return f"bool({self.value.py})"
+
+
+@dataclass(frozen=True)
+class OfferedToOneOf:
+    """The call was offered (at any time, in any state) to one of the teams `value`."""
+
+    value: PersonValue
+
+    def sql(self, style: ParamStyle, c: str) -> str:
+        return (
+            f"EXISTS (SELECT 1 FROM offer vis_o WHERE vis_o.call_id = {c}.id"  # noqa: S608
+            f" AND vis_o.team_id = ANY({_param(style, self.value)}))"
+        )
+
+    def py(self) -> str:
+        return f"not c.offered_team_ids.isdisjoint({self.value.py})"
+
+
+Condition = CallIs | PersonIs | OfferedToOneOf
+
+# Who sees a call, as which part: the first rule that holds decides the part
+# (and so what they see, `redact`); any rule that holds lets them see it.
+CALL_RULES: tuple[tuple[Viewer, Condition], ...] = (
+    (Viewer.caller, CallIs("resident_id", ME)),
+    (Viewer.responder, CallIs("responder_id", ME)),
+    (Viewer.staff, PersonIs(ADMIN)),
+    (Viewer.staff, CallIs("community_id", AREA)),
+    (Viewer.staff, CallIs("street_id", AREA)),
+    (Viewer.team, OfferedToOneOf(TEAMS)),
+)
+
+
+def _python_of_rules() -> str:
+    """`viewer_of` and `roles_of`, written out from CALL_RULES. The live
+    stream asks `viewer_of` for every event and socket, so it is one plain
+    function of comparisons rather than a walk over the rules."""
+    first = ["def viewer_of(p, c):"]
+    every = ["def roles_of(p, c):", "    roles = []"]
+    for viewer, condition in CALL_RULES:
+        first += [f"    if {condition.py()}:", f"        return Viewer.{viewer.name}"]
+        every += [f"    if {condition.py()}:", f"        roles.append(Viewer.{viewer.name})"]
+    first.append("    return None")
+    every.append("    return list(dict.fromkeys(roles))")
+    return "\n".join([*first, "", *every]) + "\n"
+
+
+RULES_PYTHON = _python_of_rules()
+
+# The part the person plays in the call (the first rule that holds), or None.
+viewer_of: Callable[[PersonPrincipal, CallFacts], Viewer | None] = _compiled(
+    RULES_PYTHON, "viewer_of"
+)
+# Every part the person plays in the call, the one that counts first.
+roles_of: Callable[[PersonPrincipal, CallFacts], list[Viewer]] = _compiled(RULES_PYTHON, "roles_of")
+
+
+def visible_sql(
+    style: ParamStyle = NAMED, *, c: str = "c", viewers: Collection[Viewer] = tuple(Viewer)
+) -> str:
+    """The SQL condition over the call `c` that holds when the person plays
+    one of `viewers` in it: the rules of CALL_RULES for those parts."""
+    terms = [condition.sql(style, c) for viewer, condition in CALL_RULES if viewer in viewers]
+    return "(" + "\n     OR ".join(terms) + ")"
+
+
+# ---- which events of a call each part gets ---------------------------------------------
+
+# Which parts get the events of every offer of a call; the others get only
+# those of offers to one of their own teams.
+SEES_EVERY_OFFER = frozenset({Viewer.staff})
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events of a call one part gets: the types it receives
+    (EVENT_TYPES_FOR) and, of an offer's events, all or only those of offers
+    to the person's teams (SEES_EVERY_OFFER)."""
+
+    types: frozenset[str]
+    every_offer: bool
+
+    def admits(self, person: PersonPrincipal, event: EventFacts) -> bool:
+        if event.type not in self.types:
+            return False
+        return self.every_offer or event.offer_id is None or event.offer_team in TEAMS.of(person)
+
+    def sql(self, style: ParamStyle = NAMED, *, e: str = "e", o: str = "o") -> str:
+        """The condition over the event `e` and its offer `o` (a LEFT JOIN on
+        `e.offer_id`)."""
+        # The types are this module's constants, written out as literals.
+        types = ", ".join("'" + kind.replace("'", "''") + "'" for kind in sorted(self.types))
+        offers = (
+            "TRUE"
+            if self.every_offer
+            else f"({e}.offer_id IS NULL OR {o}.team_id = ANY({_param(style, TEAMS)}))"
+        )
+        return f"({e}.type IN ({types}) AND {offers})"
+
+
+EVENT_FILTERS = {
+    viewer: EventFilter(EVENT_TYPES_FOR[viewer], viewer in SEES_EVERY_OFFER) for viewer in Viewer
+}
+
+
+def event_filter(viewer: Viewer) -> EventFilter:
+    return EVENT_FILTERS[viewer]
 
 
 _FACTS = text(

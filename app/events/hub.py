@@ -38,7 +38,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from app.calls import visibility as call_view
-from app.calls.visibility import CallFacts, Viewer
+from app.calls.visibility import CallFacts, EventFacts
 from app.core import locks
 from app.events import log as events
 from app.identity.auth import PersonPrincipal
@@ -52,7 +52,8 @@ BATCH = 500
 QUEUE_SIZE = 256
 
 _READ = """
-    SELECT e.id, e.type, e.call_id, e.at, e.data::text AS data, o.team_id AS offer_team,
+    SELECT e.id, e.type, e.call_id, e.at, e.data::text AS data,
+           e.offer_id, o.team_id AS offer_team,
            c.resident_id, c.responder_id, c.community_id, c.street_id,
            ARRAY(SELECT DISTINCT x.team_id FROM offer x WHERE x.call_id = c.id) AS offered_teams
     FROM event e
@@ -60,15 +61,16 @@ _READ = """
     LEFT JOIN offer o ON o.id = e.offer_id
 """
 _NEW = _READ + " WHERE e.id > $1 ORDER BY e.id LIMIT $2"
+# $1, $2: the id range; $3: the batch; from $4 on, the person's values for
+# the calls they may see (call_view.CALL_RULES). Which of those events each
+# gets is then decided by `LiveEvent.message_for`, as for the live stream.
+_REPLAY_PERSON = call_view.Positional(first=4)
 _REPLAY = (
-    _READ  # noqa: S608 - constant fragments, values are bound
-    + """
+    _READ  # constant fragments, values are bound
+    + f"""
     WHERE e.id > $1 AND e.id <= $2
-      AND (c.resident_id = $3 OR c.responder_id = $3 OR $4
-           OR c.community_id = $5 OR c.street_id = $5
-           OR EXISTS (SELECT 1 FROM offer y WHERE y.call_id = c.id
-                      AND y.team_id = ANY($6::uuid[])))
-    ORDER BY e.id LIMIT $7
+      AND {call_view.visible_sql(_REPLAY_PERSON)}
+    ORDER BY e.id LIMIT $3
     """
 )
 
@@ -80,7 +82,7 @@ class LiveEvent:
     call_id: uuid.UUID
     at: str
     data: dict[str, Any]
-    offer_team: uuid.UUID | None
+    event: EventFacts
     facts: CallFacts
 
     @classmethod
@@ -91,7 +93,9 @@ class LiveEvent:
             call_id=row["call_id"],
             at=row["at"].isoformat(),
             data=json.loads(row["data"]),
-            offer_team=row["offer_team"],
+            event=EventFacts(
+                type=row["type"], offer_id=row["offer_id"], offer_team=row["offer_team"]
+            ),
             facts=CallFacts(
                 id=row["call_id"],
                 resident_id=row["resident_id"],
@@ -105,10 +109,7 @@ class LiveEvent:
     def message_for(self, person: PersonPrincipal) -> dict[str, Any] | None:
         """The message this person gets, or None when it is not theirs to see."""
         viewer = call_view.viewer_of(person, self.facts)
-        if viewer is None or self.type not in call_view.EVENT_TYPES_FOR[viewer]:
-            return None
-        hidden_offer = self.offer_team is not None and self.offer_team not in person.team_ids
-        if hidden_offer and viewer is not Viewer.staff:
+        if viewer is None or not call_view.event_filter(viewer).admits(person, self.event):
             return None
         data = self.data
         if self.type == "call.updated":
@@ -335,26 +336,24 @@ async def replay(
     order: what a reconnecting socket missed."""
     conn: asyncpg.Connection = await asyncpg.connect(pool_dsn, timeout=5)
     try:
-        out: list[dict[str, Any]] = []
-        cursor = after
-        while cursor < upto:
-            rows = await conn.fetch(
-                _REPLAY,
-                cursor,
-                upto,
-                person.person_id,
-                person.is_admin,
-                person.dispatcher_area.id if person.dispatcher_area else None,
-                list(person.team_ids),
-                BATCH,
-            )
-            if not rows:
-                break
-            for row in rows:
-                message = LiveEvent.from_record(row).message_for(person)
-                if message is not None:
-                    out.append(message)
-            cursor = rows[-1]["id"]
-        return out
+        return await replay_on(conn, person, after, upto)
     finally:
         await conn.close()
+
+
+async def replay_on(
+    conn: asyncpg.Connection, person: PersonPrincipal, after: int, upto: int
+) -> list[dict[str, Any]]:
+    """`replay` on a connection the caller holds."""
+    out: list[dict[str, Any]] = []
+    cursor = after
+    while cursor < upto:
+        rows = await conn.fetch(_REPLAY, cursor, upto, BATCH, *_REPLAY_PERSON.values(person))
+        if not rows:
+            break
+        for row in rows:
+            message = LiveEvent.from_record(row).message_for(person)
+            if message is not None:
+                out.append(message)
+        cursor = rows[-1]["id"]
+    return out
