@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Query, Response, status
 
 from app.calls import service as calls
+from app.calls.deps import CurrentCall
 from app.http.deps import CurrentUser, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
 from app.http.problems import problem_responses
@@ -50,8 +49,9 @@ async def create_call(
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> CallPublic:
     """The one-tap button: open a call at the resident's position. It is
     offered at once to the nearest on-duty team. The same Idempotency-Key and
     body again answer the same call; with another body, 422
@@ -60,7 +60,9 @@ async def create_call(
     `outside_service_area`; more than 3 open calls: 429
     `too_many_open_calls`."""
     opened = await calls.open_call(session, settings, user, body, idempotency_key)
-    return JSONResponse(opened.body, status_code=opened.status_code)
+    if not opened.created:
+        response.status_code = status.HTTP_200_OK
+    return opened.call
 
 
 @router.get("", responses=problem_responses(401, 403, 422))
@@ -75,31 +77,28 @@ async def list_calls(
     data, next_cursor = await calls.list_calls(
         session, user, status=status_filter, limit=limit, cursor=cursor
     )
-    return CallList.model_validate({"data": data, "next_cursor": next_cursor})
+    return CallList(data=data, next_cursor=next_cursor)
 
 
 @router.get("/{call_id}", responses=problem_responses(401, 403, 404, 422))
-async def get_call(call_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> CallPublic:
+async def get_call(call: CurrentCall, session: SessionDep) -> CallPublic:
     """One call; one the caller may not see answers 404."""
-    return CallPublic.model_validate(await calls.read_call(session, user, call_id))
+    return await calls.read_call(session, call)
 
 
 @router.post("/{call_id}/cancel", responses=problem_responses(401, 403, 404, 409, 422))
 async def cancel_call(
-    call_id: uuid.UUID, user: CurrentUser, session: SessionDep, body: CallCancel | None = None
+    call: CurrentCall, session: SessionDep, body: CallCancel | None = None
 ) -> CallPublic:
     """Cancel (the resident who called, or a dispatcher); open offers are withdrawn."""
-    view: dict[str, Any] = await calls.cancel(session, user, call_id, body or CallCancel())
-    return CallPublic.model_validate(view)
+    return await calls.cancel(session, call, body or CallCancel())
 
 
 @router.post("/{call_id}/progress", responses=problem_responses(401, 403, 404, 409, 422))
-async def report_progress(
-    call_id: uuid.UUID, body: CallProgress, user: CurrentUser, session: SessionDep
-) -> CallPublic:
+async def report_progress(call: CurrentCall, body: CallProgress, session: SessionDep) -> CallPublic:
     """en_route, on_site, resolved (the responder or a dispatcher); out of
-    order → 409 `invalid_transition`."""
-    return CallPublic.model_validate(await calls.progress(session, user, call_id, body))
+    order → 409 `invalid_transition`. A `note` stays on the step's event."""
+    return await calls.progress(session, call, body)
 
 
 @router.post(
@@ -107,22 +106,19 @@ async def report_progress(
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def rate_call(
-    call_id: uuid.UUID, body: RatingCreate, user: CurrentUser, session: SessionDep
-) -> RatingPublic:
+async def rate_call(call: CurrentCall, body: RatingCreate, session: SessionDep) -> RatingPublic:
     """Rate a resolved call, once (the resident who called); again → 409 `already_rated`."""
-    return await calls.rate(session, user, call_id, body)
+    return await calls.rate(session, call, body)
 
 
 @router.get("/{call_id}/events", responses=problem_responses(401, 403, 404, 422))
 async def list_call_events(
-    call_id: uuid.UUID,
-    user: CurrentUser,
+    call: CurrentCall,
     session: SessionDep,
     after: Annotated[int | None, Query(ge=0, description="an event id")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EventList:
     """The call's events the caller may see, oldest first: the same objects
     the live stream carries."""
-    data, next_cursor = await calls.list_events(session, user, call_id, after, limit)
-    return EventList.model_validate({"data": data, "next_cursor": next_cursor})
+    data, next_cursor = await calls.list_events(session, call, after, limit)
+    return EventList(data=data, next_cursor=next_cursor)

@@ -3,25 +3,22 @@ Statuses change only through `app.calls.state` (the state machine)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.areas import service as areas
-from app.calls import state
+from app.calls import idempotency, state
 from app.calls import visibility as call_view
+from app.calls.idempotency import Opened
 from app.calls.state import InvalidTransition, LockedCall
-from app.calls.visibility import Viewer
+from app.calls.visibility import Viewer, VisibleCall
 from app.core import cursors, locks
 from app.core.config import Settings
-from app.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
+from app.core.errors import Conflict, Forbidden, NotFound, TooManyRequests
 from app.core.locks import Lock
 from app.dispatch import policy as dispatch
 from app.identity.auth import PersonPrincipal
@@ -29,8 +26,9 @@ from app.models.call import (
     CallCancel,
     CallCreate,
     CallProgress,
+    CallPublic,
     CallStatus,
-    EventType,
+    EventPublic,
     RatingCreate,
     RatingPublic,
 )
@@ -42,41 +40,6 @@ S = CallStatus
 # ---- opening a call ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Opened:
-    status_code: int
-    body: dict[str, Any]
-
-
-def request_hash(body: CallCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-async def _replay(
-    session: AsyncSession, person_id: uuid.UUID, key: str, digest: str
-) -> Opened | None:
-    row = (
-        await session.execute(
-            text(
-                """
-                SELECT request_hash, response_status, response_body FROM idempotency_key
-                WHERE person_id = :p AND key = :k AND expires_at > now()
-                """
-            ),
-            {"p": person_id, "k": key},
-        )
-    ).first()
-    if row is None:
-        return None
-    if row.request_hash != digest:
-        raise Unprocessable(
-            "This Idempotency-Key was used with another request body.",
-            code="idempotency_key_reused",
-        )
-    return Opened(row.response_status, row.response_body)
-
-
 async def open_call(
     session: AsyncSession,
     settings: Settings,
@@ -84,17 +47,13 @@ async def open_call(
     body: CallCreate,
     idempotency_key: str | None,
 ) -> Opened:
-    digest = request_hash(body)
+    """Open a call at the resident's position and offer it at once; or, for a
+    double tap (the same resident, moments ago, metres away), the call
+    already open. `Opened.created` tells which."""
+    digest = idempotency.request_hash(body)
     if idempotency_key is not None:
-        # Held until commit: a second request with the key while this one runs
-        # is told so at once rather than waiting.
-        key = f"{person.person_id}:{idempotency_key}"
-        if not await locks.try_xact_lock(session, Lock.idempotency_key, key):
-            raise Conflict(
-                "A request with this Idempotency-Key is still in flight.",
-                code="idempotency_key_in_flight",
-            )
-        replay = await _replay(session, person.person_id, idempotency_key, digest)
+        await idempotency.claim(session, person.person_id, idempotency_key)
+        replay = await idempotency.replay(session, person.person_id, idempotency_key, digest)
         if replay is not None:
             return replay
 
@@ -128,9 +87,9 @@ async def open_call(
             )
         ).scalar()
     if duplicate is not None:
-        # A double tap: the same call, answered 200 (nothing new was made).
+        # A double tap: the same call (nothing new was made).
         full = await call_view.snapshot(session, duplicate)
-        return Opened(200, call_view.redact(full, Viewer.caller))
+        return Opened(call_view.redacted(full, Viewer.caller), created=False)
 
     open_calls = (
         await session.execute(
@@ -170,41 +129,19 @@ async def open_call(
     call = await state.lock_call(session, call_id)
     assert call is not None  # inserted just above, in this transaction
     full = await dispatch.run_round(session, settings, call)
-    answer = Opened(201, call_view.redact(full, Viewer.caller))
+    opened = Opened(call_view.redacted(full, Viewer.caller), created=True)
     if idempotency_key is not None:
-        await session.execute(
-            text(
-                """
-                INSERT INTO idempotency_key (person_id, key, request_hash, response_status,
-                                             response_body, expires_at)
-                VALUES (:p, :k, :h, :s, CAST(:b AS jsonb), now() + CAST(:ttl AS interval))
-                ON CONFLICT (person_id, key) DO UPDATE
-                   SET request_hash = excluded.request_hash,
-                       response_status = excluded.response_status,
-                       response_body = excluded.response_body,
-                       created_at = now(), expires_at = excluded.expires_at
-                """
-            ),
-            {
-                "p": person.person_id,
-                "k": idempotency_key,
-                "h": digest,
-                "s": answer.status_code,
-                "b": json.dumps(answer.body),
-                "ttl": timedelta(hours=settings.idempotency_ttl_hours),
-            },
+        await idempotency.remember(
+            session, settings, person.person_id, idempotency_key, digest, opened
         )
-    return answer
+    return opened
 
 
 # ---- reading --------------------------------------------------------------------------
 
 
-async def read_call(
-    session: AsyncSession, person: PersonPrincipal, call_id: uuid.UUID
-) -> dict[str, Any]:
-    viewer = await call_view.require_viewer(session, person, call_id)
-    return call_view.redact(await call_view.snapshot(session, call_id), viewer)
+async def read_call(session: AsyncSession, call: VisibleCall) -> CallPublic:
+    return call_view.redacted(await call_view.snapshot(session, call.id), call.viewer)
 
 
 # Who sees which calls (call_view.CALL_RULES), as SQL over `c` (the call);
@@ -221,7 +158,7 @@ async def list_calls(
     limit: int,
     cursor: str | None,
     staff_only: bool = False,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[CallPublic], str | None]:
     """Calls the person may see, newest first. `staff_only`: only those of
     the dispatcher's area (or all, for an admin)."""
     visible = _STAFF_VISIBLE if staff_only else _VISIBLE
@@ -248,31 +185,26 @@ async def list_calls(
         )
     ).all()
     page = rows[:limit]
-    views: list[dict[str, Any]] = []
+    views: list[CallPublic] = []
     for row in page:
         viewer = call_view.viewer_of(person, call_view.facts_from_row(row))
         if viewer is None:
             continue  # the SQL and viewer_of disagree: show nothing rather than too much
-        views.append(call_view.redact(call_view.snapshot_from_row(row), viewer))
+        views.append(call_view.redacted(call_view.snapshot_from_row(row), viewer))
     next_cursor = cursors.next_cursor(rows, limit)
     return views, next_cursor
 
 
 async def list_events(
-    session: AsyncSession,
-    person: PersonPrincipal,
-    call_id: uuid.UUID,
-    after: int | None,
-    limit: int,
-) -> tuple[list[dict[str, Any]], str | None]:
-    viewer = await call_view.require_viewer(session, person, call_id)
+    session: AsyncSession, call: VisibleCall, after: int | None, limit: int
+) -> tuple[list[EventPublic], str | None]:
     # The same filter the live stream applies event by event.
-    seen = call_view.event_filter(viewer).sql()
+    seen = call_view.event_filter(call.viewer).sql()
     rows = (
         await session.execute(
             text(
                 f"""
-                SELECT e.id, e.type, e.call_id, e.at, e.data
+                SELECT e.id, e.type, e.call_id, e.at, e.data, e.note
                 FROM event e LEFT JOIN offer o ON o.id = e.offer_id
                 WHERE e.call_id = :call AND e.id > :after AND {seen}
                 ORDER BY e.id
@@ -280,22 +212,28 @@ async def list_events(
                 """  # noqa: S608 - the filter is built from constants, values are bound
             ),
             {
-                "call": call_id,
+                "call": call.id,
                 "after": after or 0,
-                **call_view.NAMED.values(person),
+                **call_view.NAMED.values(call.person),
                 "limit": limit + 1,
             },
         )
     ).all()
     page = rows[:limit]
-    out = []
-    for row in page:
-        data = row.data
-        if row.type == EventType.call_updated.value:
-            data = call_view.redact(data, viewer)
-        out.append(
-            {"id": row.id, "type": row.type, "call_id": row.call_id, "at": row.at, "data": data}
+    out = [
+        EventPublic.model_validate(
+            call_view.event_view(
+                call.viewer,
+                event_id=row.id,
+                event_type=row.type,
+                call_id=row.call_id,
+                at=row.at,
+                data=row.data,
+                note=row.note,
+            )
         )
+        for row in page
+    ]
     return out, (str(page[-1].id) if len(rows) > limit else None)
 
 
@@ -329,29 +267,24 @@ async def forget_track(session: AsyncSession, call_id: uuid.UUID) -> None:
     )
 
 
-async def cancel(
-    session: AsyncSession, person: PersonPrincipal, call_id: uuid.UUID, body: CallCancel
-) -> dict[str, Any]:
-    viewer = await call_view.require_viewer(session, person, call_id)
-    if viewer not in (Viewer.caller, Viewer.staff):
+async def cancel(session: AsyncSession, visible: VisibleCall, body: CallCancel) -> CallPublic:
+    if not visible.plays(Viewer.caller, Viewer.staff):
         raise Forbidden("Only the caller or a dispatcher can cancel a call.", code="not_allowed")
-    call = await _locked(session, call_id)
+    call = await _locked(session, visible.id)
     state.check_transition(call.status, S.cancelled)
-    await lifecycle.withdraw_open_offers(session, call_id)
+    await lifecycle.withdraw_open_offers(session, call.id)
     await state.transition(session, call, S.cancelled, cancel_reason=body.reason)
-    await forget_track(session, call_id)
-    full = await state.publish_call(session, call_id)
-    return call_view.redact(full, viewer)
+    await forget_track(session, call.id)
+    full = await state.publish_call(session, call.id, note=body.reason)
+    return call_view.redacted(full, visible.viewer)
 
 
-async def progress(
-    session: AsyncSession, person: PersonPrincipal, call_id: uuid.UUID, body: CallProgress
-) -> dict[str, Any]:
-    viewer = await call_view.require_viewer(session, person, call_id)
-    if viewer not in (Viewer.responder, Viewer.staff):
+async def progress(session: AsyncSession, visible: VisibleCall, body: CallProgress) -> CallPublic:
+    if not visible.plays(Viewer.responder, Viewer.staff):
         raise Forbidden(
             "Only the responder or a dispatcher can report progress.", code="not_allowed"
         )
+    call_id = visible.id
     call = await _locked(session, call_id)
     target = CallStatus(body.status)
     await state.transition(session, call, target)
@@ -368,16 +301,15 @@ async def progress(
             {"aid": uuid.uuid4(), "id": call_id},
         )
         await forget_track(session, call_id)
-    full = await state.publish_call(session, call_id)
-    return call_view.redact(full, viewer)
+    # What the responder or dispatcher said of the step stays on its event.
+    full = await state.publish_call(session, call_id, note=body.note)
+    return call_view.redacted(full, visible.viewer)
 
 
-async def rate(
-    session: AsyncSession, person: PersonPrincipal, call_id: uuid.UUID, body: RatingCreate
-) -> RatingPublic:
-    viewer = await call_view.require_viewer(session, person, call_id)
-    if viewer is not Viewer.caller:
+async def rate(session: AsyncSession, visible: VisibleCall, body: RatingCreate) -> RatingPublic:
+    if not visible.plays(Viewer.caller):
         raise Forbidden("Only the resident who called can rate it.", code="not_the_caller")
+    call_id = visible.id
     call = await _locked(session, call_id)
     if call.status is not S.resolved:
         raise InvalidTransition("A call can be rated once it is resolved.")

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calls import visibility
 from app.core.errors import Conflict
 from app.events import log as events
-from app.models.call import CallCategory, CallStatus, EscalationLevel, EventType
+from app.models.call import CallCategory, CallPublic, CallStatus, EscalationLevel, EventType
 
 S = CallStatus
 # Which status may follow which; anything else is 409 `invalid_transition`.
@@ -171,13 +171,23 @@ async def transition(
     return LockedCall(**{**call.__dict__, **fields})
 
 
-async def publish_call(session: AsyncSession, call_id: uuid.UUID) -> dict[str, Any]:
-    """Append a `call.updated` event carrying the call as it now is."""
+async def publish_call(
+    session: AsyncSession, call_id: uuid.UUID, *, note: str | None = None
+) -> CallPublic:
+    """Append a `call.updated` event carrying the call as it now is (and what
+    was said of the step, `note`); the full view, for `visibility.redacted`."""
     event_id = await events.next_event_id(session)
     await session.execute(
         text("UPDATE call SET last_event_id = :e, updated_at = now() WHERE id = :id"),
         {"e": event_id, "id": call_id},
     )
     full = await visibility.snapshot(session, call_id)
-    await events.append(session, EventType.call_updated, call_id, full, event_id=event_id)
+    await events.append(
+        session,
+        EventType.call_updated,
+        call_id,
+        full.model_dump(mode="json"),
+        event_id=event_id,
+        note=note,
+    )
     return full

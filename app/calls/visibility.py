@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import NotFound
 from app.core.phones import mask_phone
 from app.identity.auth import PersonPrincipal
-from app.models.call import CallStatus
+from app.models.call import CallPublic, CallStatus, EventType
 
 # About 100 m: three decimals of a degree of latitude are 111 m.
 ROUND_DECIMALS = 3
@@ -310,15 +310,35 @@ async def facts(session: AsyncSession, call_id: uuid.UUID) -> CallFacts | None:
     return facts_from_row(row) if row is not None else None
 
 
-async def require_viewer(
+@dataclass(frozen=True)
+class VisibleCall:
+    """A call the person may see, with every part they play in it (an admin
+    who called plays caller and staff): what they may do is asked of
+    `plays`, what they see is decided by `viewer`, the part that counts
+    first."""
+
+    id: uuid.UUID
+    person: PersonPrincipal
+    roles: tuple[Viewer, ...]
+
+    @property
+    def viewer(self) -> Viewer:
+        return self.roles[0]
+
+    def plays(self, *viewers: Viewer) -> bool:
+        return any(viewer in self.roles for viewer in viewers)
+
+
+async def require_visible(
     session: AsyncSession, person: PersonPrincipal, call_id: uuid.UUID
-) -> Viewer:
-    """The part the person plays in the call; 404 when none."""
+) -> VisibleCall:
+    """The call as this person may see it; 404, as if it did not exist, when
+    they play no part in it."""
     call = await facts(session, call_id)
-    viewer = viewer_of(person, call) if call is not None else None
-    if viewer is None:
+    roles = roles_of(person, call) if call is not None else []
+    if not roles:
         raise NotFound("No such call.")
-    return viewer
+    return VisibleCall(call_id, person, tuple(roles))
 
 
 SNAPSHOT_SQL = """
@@ -354,8 +374,9 @@ def facts_from_row(row: Any) -> CallFacts:
     )
 
 
-def snapshot_from_row(row: Any) -> dict[str, Any]:
-    """The full view of a call, as JSON-ready data."""
+def snapshot_from_row(row: Any) -> CallPublic:
+    """The full view of a call: what its `call.updated` event carries, and
+    what each reader gets through `redacted`."""
     responder = None
     if row.responder_id is not None:
         position = None
@@ -371,23 +392,25 @@ def snapshot_from_row(row: Any) -> dict[str, Any]:
             "phone_masked": mask_phone(row.responder_phone),
             "location": position,
         }
-    return {
-        "id": str(row.id),
-        "status": row.status,
-        "category": row.category,
-        "note": row.note,
-        "location": {"lat": row.lat, "lng": row.lng, "accuracy_m": row.accuracy_m},
-        "grid": {"id": str(row.grid_id), "name": row.grid_name},
-        "team": {"id": str(row.team_id), "name": row.team_name} if row.team_id else None,
-        "responder": responder,
-        "escalation_level": row.escalation_level,
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-        "last_event_id": row.last_event_id,
-    }
+    return CallPublic.model_validate(
+        {
+            "id": str(row.id),
+            "status": row.status,
+            "category": row.category,
+            "note": row.note,
+            "location": {"lat": row.lat, "lng": row.lng, "accuracy_m": row.accuracy_m},
+            "grid": {"id": str(row.grid_id), "name": row.grid_name},
+            "team": {"id": str(row.team_id), "name": row.team_name} if row.team_id else None,
+            "responder": responder,
+            "escalation_level": row.escalation_level,
+            "created_at": row.created_at.isoformat(),
+            "updated_at": row.updated_at.isoformat(),
+            "last_event_id": row.last_event_id,
+        }
+    )
 
 
-async def snapshot(session: AsyncSession, call_id: uuid.UUID) -> dict[str, Any]:
+async def snapshot(session: AsyncSession, call_id: uuid.UUID) -> CallPublic:
     row = (await session.execute(_ONE, {"id": call_id})).one()
     return snapshot_from_row(row)
 
@@ -400,15 +423,51 @@ def rounded(point: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Who reads what people wrote: the call's note, a step's progress note.
+SHOWS_NOTES = frozenset({Viewer.caller, Viewer.responder, Viewer.staff})
+
+
 def redact(full: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
-    """What `viewer` may see of a full snapshot."""
+    """What `viewer` may see of a full snapshot, as JSON-ready data (the
+    form the event log stores and the live stream sends)."""
     view = dict(full)
     if viewer is Viewer.caller:
         return view
     if view.get("responder") is not None:
         view["responder"] = {**view["responder"], "location": None}
+    if viewer not in SHOWS_NOTES:
+        view["note"] = None
     if viewer is Viewer.team:
         view["location"] = rounded(view["location"])
-        view["note"] = None
         view["responder"] = None
     return view
+
+
+def redacted(full: CallPublic, viewer: Viewer) -> CallPublic:
+    """`redact`, for the typed snapshot."""
+    return CallPublic.model_validate(redact(full.model_dump(mode="json"), viewer))
+
+
+def event_view(
+    viewer: Viewer,
+    *,
+    event_id: int,
+    event_type: str,
+    call_id: uuid.UUID,
+    at: Any,
+    data: dict[str, Any],
+    note: str | None,
+) -> dict[str, Any]:
+    """An event as `viewer` gets it, the same on the live stream, on resume
+    and from GET /calls/{id}/events (which events they get at all is
+    `event_filter`'s)."""
+    if event_type == EventType.call_updated.value:
+        data = redact(data, viewer)
+    return {
+        "id": event_id,
+        "type": event_type,
+        "call_id": str(call_id),
+        "at": at,
+        "data": data,
+        "note": note if viewer in SHOWS_NOTES else None,
+    }

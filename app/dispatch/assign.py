@@ -5,31 +5,26 @@ that team lets it lapse, the call comes back to the dispatchers
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import state
 from app.calls import visibility as call_view
-from app.calls.visibility import Viewer
+from app.calls.visibility import Viewer, VisibleCall
 from app.core.config import Settings
 from app.core.errors import NotFound, Unprocessable
-from app.identity.auth import PersonPrincipal
-from app.models.call import CallStatus
+from app.models.call import CallPublic, CallStatus
 from app.offers import lifecycle
 
 
 async def assign(
-    session: AsyncSession,
-    settings: Settings,
-    person: PersonPrincipal,
-    call_id: uuid.UUID,
-    team_id: uuid.UUID,
-) -> dict[str, Any]:
-    viewer = await call_view.require_viewer(session, person, call_id)
-    if viewer is not Viewer.staff:
+    session: AsyncSession, settings: Settings, visible: VisibleCall, team_id: uuid.UUID
+) -> CallPublic:
+    # Only the staff of the call's area may; to anyone else it does not exist.
+    if not visible.plays(Viewer.staff):
         raise NotFound("No such call.")
+    person, call_id = visible.person, visible.id
     team = (
         await session.execute(
             text(
@@ -74,4 +69,4 @@ async def assign(
         session, call, CallStatus.offered, team_id=team_id, rounds=call.rounds + 1
     )
     full = await state.publish_call(session, call_id)
-    return call_view.redact(full, Viewer.staff)
+    return call_view.redacted(full, Viewer.staff)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +34,7 @@ from app.calls.state import LockedCall
 from app.core.config import Settings
 from app.duty import availability
 from app.duty.availability import available_member
-from app.models.call import CallStatus, EscalationLevel
+from app.models.call import CallPublic, CallStatus, EscalationLevel
 from app.offers import lifecycle
 
 log = logging.getLogger("hulian.dispatch")
@@ -114,7 +113,7 @@ async def nearest_teams(
         k *= 8
 
 
-async def run_round(session: AsyncSession, settings: Settings, call: LockedCall) -> dict[str, Any]:
+async def run_round(session: AsyncSession, settings: Settings, call: LockedCall) -> CallPublic:
     """Offer the call (locked, in searching/offered state) to the next teams,
     or escalate it when the rounds are spent or nobody is in range."""
     if call.rounds >= settings.max_offer_rounds:
@@ -149,7 +148,7 @@ async def run_round(session: AsyncSession, settings: Settings, call: LockedCall)
 
 async def escalate(
     session: AsyncSession, call: LockedCall, level: EscalationLevel, why: str
-) -> dict[str, Any]:
+) -> CallPublic:
     await state.transition(
         session, call, CallStatus.escalated, escalation_level=level.value, team_id=None
     )

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from app.calls import service as calls
+from app.calls.deps import CurrentCall
 from app.dispatch import assign as assignment
 from app.http.deps import SessionDep, SettingsDep, StaffUser
 from app.http.prefix import API_PREFIX
@@ -28,19 +28,17 @@ async def list_dispatch_calls(
     data, next_cursor = await calls.list_calls(
         session, user, status=status, limit=limit, cursor=cursor, staff_only=True
     )
-    return CallList.model_validate({"data": data, "next_cursor": next_cursor})
+    return CallList(data=data, next_cursor=next_cursor)
 
 
 @router.post("/calls/{call_id}/assign", responses=problem_responses(401, 403, 404, 409, 422))
 async def assign_call(
-    call_id: uuid.UUID,
+    _: StaffUser,
+    call: CurrentCall,
     body: AssignBody,
-    user: StaffUser,
     session: SessionDep,
     settings: SettingsDep,
 ) -> CallPublic:
     """Offer the call to a team of the dispatcher's choice (within its area);
     if that team lets it lapse, the call comes back to the dispatchers."""
-    return CallPublic.model_validate(
-        await assignment.assign(session, settings, user, call_id, body.team_id)
-    )
+    return await assignment.assign(session, settings, call, body.team_id)

@@ -52,7 +52,7 @@ BATCH = 500
 QUEUE_SIZE = 256
 
 _READ = """
-    SELECT e.id, e.type, e.call_id, e.at, e.data::text AS data,
+    SELECT e.id, e.type, e.call_id, e.at, e.data::text AS data, e.note,
            e.offer_id, o.team_id AS offer_team,
            c.resident_id, c.responder_id, c.community_id, c.street_id,
            ARRAY(SELECT DISTINCT x.team_id FROM offer x WHERE x.call_id = c.id) AS offered_teams
@@ -82,6 +82,7 @@ class LiveEvent:
     call_id: uuid.UUID
     at: str
     data: dict[str, Any]
+    note: str | None
     event: EventFacts
     facts: CallFacts
 
@@ -93,6 +94,7 @@ class LiveEvent:
             call_id=row["call_id"],
             at=row["at"].isoformat(),
             data=json.loads(row["data"]),
+            note=row["note"],
             event=EventFacts(
                 type=row["type"], offer_id=row["offer_id"], offer_team=row["offer_team"]
             ),
@@ -111,16 +113,15 @@ class LiveEvent:
         viewer = call_view.viewer_of(person, self.facts)
         if viewer is None or not call_view.event_filter(viewer).admits(person, self.event):
             return None
-        data = self.data
-        if self.type == "call.updated":
-            data = call_view.redact(data, viewer)
-        return {
-            "id": self.id,
-            "type": self.type,
-            "call_id": str(self.call_id),
-            "at": self.at,
-            "data": data,
-        }
+        return call_view.event_view(
+            viewer,
+            event_id=self.id,
+            event_type=self.type,
+            call_id=self.call_id,
+            at=self.at,
+            data=self.data,
+            note=self.note,
+        )
 
 
 @dataclass(eq=False)

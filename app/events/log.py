@@ -25,9 +25,9 @@ CHANNEL = "hulian_events"
 _NEXT_ID = locks.NEXT_EVENT_ID
 _INSERT = text(
     """
-    INSERT INTO event (id, call_id, offer_id, type, data)
+    INSERT INTO event (id, call_id, offer_id, type, data, note)
     OVERRIDING SYSTEM VALUE
-    VALUES (:id, :call_id, :offer_id, :type, CAST(:data AS jsonb))
+    VALUES (:id, :call_id, :offer_id, :type, CAST(:data AS jsonb), :note)
     """
 )
 _MARK_CALL = text("UPDATE call SET last_event_id = :id WHERE id = :call_id")
@@ -48,10 +48,12 @@ async def append(
     *,
     offer_id: uuid.UUID | None = None,
     event_id: int | None = None,
+    note: str | None = None,
     settings: Settings | None = None,
 ) -> int:
-    """Write one event and announce it on commit; what else runs with it is
-    the list in app/events/subscribers.py."""
+    """Write one event (`data`: the Call or Offer as JSON-ready data, `note`:
+    what was said of the step) and announce it on commit; what else runs with
+    it is the list in app/events/subscribers.py."""
     if event_id is None:
         event_id = await next_event_id(session)
     await session.execute(
@@ -62,6 +64,7 @@ async def append(
             "offer_id": offer_id,
             "type": event_type.value,
             "data": json.dumps(data, default=str),
+            "note": note,
         },
     )
     await session.execute(_MARK_CALL, {"id": event_id, "call_id": call_id})

@@ -189,6 +189,8 @@ class Event(SQLModel, table=True):
     type: str = Field(max_length=32)
     at: datetime = created_at_field()
     data: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    # What was said of a step: a progress `note`, a cancel `reason`.
+    note: str | None = Field(default=None, max_length=500)
 
 
 class Rating(SQLModel, table=True):
@@ -319,6 +321,12 @@ class EventPublic(BaseModel):
     call_id: uuid.UUID
     at: datetime
     data: dict[str, Any]
+    note: str | None = PydanticField(
+        default=None,
+        description="what was said of this step: the `note` of POST /calls/{id}/progress, "
+        "the `reason` of POST /calls/{id}/cancel; not shown to a team that was only offered "
+        "the call",
+    )
 
 
 class CallList(BaseModel):

@@ -30,4 +30,4 @@ async def list_notifications(
     data, next_cursor = await notifications.list_notifications(
         session, user, limit=limit, cursor=cursor
     )
-    return NotificationList.model_validate({"data": data, "next_cursor": next_cursor})
+    return NotificationList(data=data, next_cursor=next_cursor)

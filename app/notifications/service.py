@@ -3,13 +3,12 @@ with how its push fared."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import cursors
 from app.identity.auth import PersonPrincipal
+from app.models.notification import NotificationPublic, NotificationPush
 
 # The push summary of a notification: `sent` when any device got it, else
 # `pending`, `withdrawn`, `failed`; `none` when there was no device.
@@ -38,7 +37,7 @@ _LIST = text(
 
 async def list_notifications(
     session: AsyncSession, person: PersonPrincipal, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[NotificationPublic], str | None]:
     rows = (
         await session.execute(
             _LIST,
@@ -51,15 +50,15 @@ async def list_notifications(
     ).all()
     page = rows[:limit]
     data = [
-        {
-            "id": row.id,
-            "kind": row.kind,
-            "title": row.title,
-            "body": row.body,
-            "call_id": row.call_id,
-            "created_at": row.created_at,
-            "push": {"backend": row.backend, "status": row.status},
-        }
+        NotificationPublic(
+            id=row.id,
+            kind=row.kind,
+            title=row.title,
+            body=row.body,
+            call_id=row.call_id,
+            created_at=row.created_at,
+            push=NotificationPush(backend=row.backend, status=row.status),
+        )
         for row in page
     ]
     next_cursor = cursors.next_cursor(rows, limit)

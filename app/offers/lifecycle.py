@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calls import visibility
 from app.core.config import Settings
 from app.events import log as events
-from app.models.call import EventType, OfferStatus
+from app.models.call import EventType, OfferPublic, OfferStatus
 
 _OFFER_VIEW = text(
     """
@@ -27,20 +27,22 @@ _OFFER_VIEW = text(
 )
 
 
-def offer_from_row(row: Any) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "call_id": str(row.call_id),
-        "team": {"id": str(row.team_id), "name": row.team_name},
-        "status": row.status,
-        "category": row.category,
-        "distance_m": round(float(row.distance_m), 1),
-        "expires_at": row.expires_at.isoformat(),
-        "approx_location": visibility.rounded({"lat": row.lat, "lng": row.lng}),
-    }
+def offer_from_row(row: Any) -> OfferPublic:
+    return OfferPublic.model_validate(
+        {
+            "id": str(row.id),
+            "call_id": str(row.call_id),
+            "team": {"id": str(row.team_id), "name": row.team_name},
+            "status": row.status,
+            "category": row.category,
+            "distance_m": round(float(row.distance_m), 1),
+            "expires_at": row.expires_at.isoformat(),
+            "approx_location": visibility.rounded({"lat": row.lat, "lng": row.lng}),
+        }
+    )
 
 
-async def offer_view(session: AsyncSession, offer_id: uuid.UUID) -> dict[str, Any]:
+async def offer_view(session: AsyncSession, offer_id: uuid.UUID) -> OfferPublic:
     return offer_from_row((await session.execute(_OFFER_VIEW, {"id": offer_id})).one())
 
 
@@ -55,7 +57,12 @@ async def publish_offer(
     alerted of it depends on DUTY_POSITION_MAX_AGE_SECONDS)."""
     view = await offer_view(session, offer_id)
     await events.append(
-        session, event, uuid.UUID(view["call_id"]), view, offer_id=offer_id, settings=settings
+        session,
+        event,
+        view.call_id,
+        view.model_dump(mode="json"),
+        offer_id=offer_id,
+        settings=settings,
     )
 
 

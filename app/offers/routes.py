@@ -25,7 +25,7 @@ async def list_offers(
     """Offers made to the caller's teams, newest first (an open offer past its
     deadline is not listed); empty for someone on no team."""
     data, next_cursor = await offers.list_offers(session, user, status, limit=limit, cursor=cursor)
-    return OfferList.model_validate({"data": data, "next_cursor": next_cursor})
+    return OfferList(data=data, next_cursor=next_cursor)
 
 
 @router.post("/{offer_id}/accept", responses=problem_responses(401, 403, 404, 409, 422))
@@ -35,7 +35,7 @@ async def accept_offer(
     """Take the call: the caller becomes its responder. Already taken, expired
     or withdrawn → 409 `offer_closed`; already responding to an open call →
     409 `responder_busy`."""
-    return CallPublic.model_validate(await offers.accept(session, settings, user, offer_id))
+    return await offers.accept(session, settings, user, offer_id)
 
 
 @router.post("/{offer_id}/decline", responses=problem_responses(401, 403, 404, 409, 422))
@@ -49,6 +49,4 @@ async def decline_offer(
     """Decline for oneself; when every on-duty member of the team has declined,
     the call moves on to the next team at once."""
     reason = body.reason if body else None
-    return OfferPublic.model_validate(
-        await offers.decline(session, settings, user, offer_id, reason)
-    )
+    return await offers.decline(session, settings, user, offer_id, reason)

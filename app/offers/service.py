@@ -27,7 +27,7 @@ from app.core.errors import Conflict, NotFound
 from app.core.locks import Lock
 from app.dispatch import policy as dispatch
 from app.identity.auth import PersonPrincipal
-from app.models.call import CallStatus, EventType, OfferStatus
+from app.models.call import CallPublic, CallStatus, EventType, OfferPublic, OfferStatus
 from app.offers import lifecycle
 
 
@@ -48,7 +48,7 @@ async def list_offers(
     *,
     limit: int = 50,
     cursor: str | None = None,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[OfferPublic], str | None]:
     """Offers to the person's teams, newest first, a page at a time."""
     rows = (
         await session.execute(
@@ -96,7 +96,7 @@ async def _offer_of_mine(
 
 async def accept(
     session: AsyncSession, settings: Settings, person: PersonPrincipal, offer_id: uuid.UUID
-) -> dict[str, Any]:
+) -> CallPublic:
     offer = await _offer_of_mine(session, person, offer_id)
     # One accept per person at a time, taken before any call's lock. Without
     # it, one member accepting two offers at once deadlocks: each transaction
@@ -139,7 +139,7 @@ async def accept(
     await lifecycle.withdraw_open_offers(session, offer.call_id)
     full = await state.publish_call(session, offer.call_id)
     await _release_offers_only_i_could_take(session, settings, person)
-    return call_view.redact(full, Viewer.responder)
+    return call_view.redacted(full, Viewer.responder)
 
 
 async def _release_offers_only_i_could_take(
@@ -203,7 +203,7 @@ async def decline(
     person: PersonPrincipal,
     offer_id: uuid.UUID,
     reason: str | None,
-) -> dict[str, Any]:
+) -> OfferPublic:
     offer = await _offer_of_mine(session, person, offer_id)
     await state.lock_call(session, offer.call_id)
     offer_state = (

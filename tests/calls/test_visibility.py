@@ -279,7 +279,7 @@ async def build_world(session: AsyncSession, settings: Settings) -> World:
         call_id = calls[name]
         for label in kinds:
             if label == "upd":
-                data = await call_view.snapshot(session, call_id)
+                data = (await call_view.snapshot(session, call_id)).model_dump(mode="json")
                 if data["responder"] is not None:
                     # On the way: only the caller may see where the responder is.
                     data["responder"]["location"] = {"lat": 22.7, "lng": 113.9, "accuracy_m": 5}

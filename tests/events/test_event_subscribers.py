@@ -44,7 +44,12 @@ async def test_offer_alerts_come_from_the_registered_subscriber(
     view = await lifecycle.offer_view(session, offer_id)
     call_id = uuid.UUID(call["id"])
     await events.append(
-        session, EventType.offer_created, call_id, view, offer_id=offer_id, settings=settings
+        session,
+        EventType.offer_created,
+        call_id,
+        view.model_dump(mode="json"),
+        offer_id=offer_id,
+        settings=settings,
     )
     sent = await alerted(session, offer_id=offer_id)
     assert {n.person_id for n in sent} == {m.person_id for m in team.members}

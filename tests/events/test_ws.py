@@ -395,7 +395,7 @@ async def test_ids_stay_in_order_across_commit_order_and_rollbacks(
     resident: Member = scene["resident"]
 
     async def append_in(session: AsyncSession, call_id: uuid.UUID) -> int:
-        data = await call_view.snapshot(session, call_id)
+        data = (await call_view.snapshot(session, call_id)).model_dump(mode="json")
         return await events.append(session, EventType.call_updated, call_id, data)
 
     async with live_app() as lv:
