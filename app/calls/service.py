@@ -32,9 +32,12 @@ from app.models.call import (
     RatingCreate,
     RatingPublic,
 )
+from app.models.enums import sql_values
 from app.offers import lifecycle
 
 S = CallStatus
+# A call that is still open: not in one of the state machine's closed states.
+_CLOSED = sql_values(state.CLOSED)
 
 
 # ---- opening a call ------------------------------------------------------------------
@@ -65,17 +68,17 @@ async def open_call(
         duplicate = (
             await session.execute(
                 text(
-                    """
+                    f"""
                     SELECT id FROM call
                     WHERE resident_id = :p
                       AND created_at > clock_timestamp() - CAST(:window AS interval)
-                      AND status NOT IN ('cancelled', 'resolved')
+                      AND status NOT IN {_CLOSED}
                       AND ST_DWithin(
                           location,
                           ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography,
                           :meters, false)
                     ORDER BY created_at DESC LIMIT 1
-                    """
+                    """  # noqa: S608 - constant literals, values are bound
                 ),
                 {
                     "p": person.person_id,
@@ -94,10 +97,10 @@ async def open_call(
     open_calls = (
         await session.execute(
             text(
-                """
+                f"""
                 SELECT count(*) FROM call WHERE resident_id = :p
-                AND status NOT IN ('cancelled', 'resolved')
-                """
+                AND status NOT IN {_CLOSED}
+                """  # noqa: S608 - constant literals, values are bound
             ),
             {"p": person.person_id},
         )

@@ -40,7 +40,7 @@ from app.models.call import CallPublic, CallStatus, EventType
 # About 100 m: three decimals of a degree of latitude are 111 m.
 ROUND_DECIMALS = 3
 ROUNDED_ACCURACY_M = 100.0
-SHOWS_RESPONDER_POSITION = (CallStatus.en_route.value, CallStatus.on_site.value)
+SHOWS_RESPONDER_POSITION = (CallStatus.en_route, CallStatus.on_site)
 
 
 class Viewer(StrEnum):

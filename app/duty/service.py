@@ -14,10 +14,12 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.calls.visibility import SHOWS_RESPONDER_POSITION
 from app.core.errors import Conflict, Unprocessable
 from app.events import log as events
 from app.identity.auth import PersonPrincipal
 from app.models.call import EventType
+from app.models.enums import sql_values
 from app.models.geo import Point
 from app.models.team import DutyState, DutyUpdate
 
@@ -114,6 +116,8 @@ async def set_location(session: AsyncSession, person: PersonPrincipal, point: Po
     await _share_with_caller(session, person, point)
 
 
+# While the responder is on the way or on site (the caller is shown where).
+_SHOWS_POSITION = sql_values(SHOWS_RESPONDER_POSITION)
 # The caller of a call follows the responder's position, at most this often.
 POSITION_EVENT_INTERVAL = timedelta(seconds=5)
 
@@ -124,15 +128,15 @@ async def _share_with_caller(session: AsyncSession, person: PersonPrincipal, poi
     calls = (
         await session.execute(
             text(
-                """
+                f"""
                 SELECT c.id FROM call c
-                WHERE c.responder_id = :me AND c.status IN ('en_route', 'on_site')
+                WHERE c.responder_id = :me AND c.status IN {_SHOWS_POSITION}
                   AND NOT EXISTS (
                       SELECT 1 FROM event e
                       WHERE e.call_id = c.id AND e.type = 'responder.location'
                         AND e.at > now() - CAST(:interval AS interval))
                 FOR UPDATE OF c
-                """
+                """  # noqa: S608 - constant literals, values are bound
             ),
             {"me": person.person_id, "interval": POSITION_EVENT_INTERVAL},
         )

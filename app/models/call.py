@@ -27,7 +27,7 @@ from sqlmodel import Field, SQLModel
 
 from app.models.area import AreaRef
 from app.models.base import SRID, created_at_field, uuid_pk
-from app.models.enums import sql_in
+from app.models.enums import sql_in, sql_values
 from app.models.geo import Point
 
 
@@ -82,10 +82,6 @@ OPEN_CALL = (
 )
 
 
-def _sql_values(values: tuple[StrEnum, ...]) -> str:
-    return "(" + ", ".join(f"'{v.value}'" for v in values) + ")"
-
-
 class Call(SQLModel, table=True):
     __tablename__ = "call"
     __table_args__ = (
@@ -93,7 +89,7 @@ class Call(SQLModel, table=True):
         CheckConstraint(f"category IN {sql_in(CallCategory)}", name="category"),
         CheckConstraint(f"escalation_level IN {sql_in(EscalationLevel)}", name="escalation_level"),
         CheckConstraint(
-            f"responder_id IS NOT NULL OR status NOT IN {_sql_values(ACTIVE_RESPONSE)}",
+            f"responder_id IS NOT NULL OR status NOT IN {sql_values(ACTIVE_RESPONSE)}",
             name="active_has_responder",
         ),
         Index("ix_call_resident_id_created_at", "resident_id", "created_at"),
@@ -104,7 +100,7 @@ class Call(SQLModel, table=True):
             "uq_call_responder_active",
             "responder_id",
             unique=True,
-            postgresql_where=text(f"status IN {_sql_values(ACTIVE_RESPONSE)}"),
+            postgresql_where=text(f"status IN {sql_values(ACTIVE_RESPONSE)}"),
         ),
         # The sweeper's work: escalated calls waiting to rise to the street.
         Index(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -59,7 +60,15 @@ class Vulnerability(StrEnum):
 
 def sql_in(values: type[StrEnum]) -> str:
     """`('a', 'b')` for a CHECK constraint."""
-    return "(" + ", ".join(f"'{v.value}'" for v in values) + ")"
+    return sql_values(tuple(values))
+
+
+def sql_values(values: Iterable[StrEnum]) -> str:
+    """`('a', 'b')`: values of an enum as SQL literals, in the order given
+    (a set in sorted order), so that a predicate that a partial index must
+    match is always written the same."""
+    members = values if isinstance(values, tuple | list) else sorted(values, key=str)
+    return "(" + ", ".join(f"'{v.value}'" for v in members) + ")"
 
 
 def sql_array(values: type[StrEnum]) -> str:
