@@ -34,3 +34,21 @@ def test_dispatch_doc_has_the_state_machine_of_the_code() -> None:
         for target in targets:
             arrow = f"{source.value} --> {target.value}"
             assert re.search(rf"\b{arrow}\b", doc), arrow
+
+
+def test_the_architecture_page_names_every_domain_package() -> None:
+    doc = (PROJECT_ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    packages = sorted(path.parent.name for path in (PROJECT_ROOT / "app").glob("*/__init__.py"))
+    missing = [name for name in packages if f"  {name}/" not in doc]
+    assert missing == []
+
+
+def test_code_paths_named_in_the_docs_exist() -> None:
+    """A file the docs point a reader to (`app/…`, `tests/…`) must be there."""
+    stale = []
+    for page in [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for path in re.findall(r"`((?:app|tests|bench|migrations)/[\w./]+\.py)", text):
+            if not (PROJECT_ROOT / path).is_file():
+                stale.append(f"{page.name}: {path}")
+    assert stale == []
