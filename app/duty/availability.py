@@ -39,11 +39,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.core.config import Settings
 from app.models.call import ACTIVE_RESPONSE
+from app.models.enums import sql_values
 
-# The statuses of a call whose responder is busy, as SQL literals.
-BUSY_STATUSES_SQL = ", ".join(f"'{status.value}'" for status in ACTIVE_RESPONSE)
+
+def busy(person_id: str) -> str:
+    """The part of the rule that says a person is busy: a call of theirs is
+    accepted, en route or on site. `person_id` is a SQL expression."""
+    return f"""EXISTS (SELECT 1 FROM call busy
+                       WHERE busy.responder_id = {person_id}
+                         AND busy.status IN {sql_values(ACTIVE_RESPONSE)})"""  # noqa: S608
 
 
 def available_member(duty: str = "d") -> str:
@@ -56,12 +65,28 @@ def available_member(duty: str = "d") -> str:
         AND {duty}.located_at > now() - CAST(:max_age AS interval)
         AND (SELECT disabled.disabled_at FROM person disabled
              WHERE disabled.id = {duty}.person_id) IS NULL
-        AND NOT EXISTS (SELECT 1 FROM call busy
-                        WHERE busy.responder_id = {duty}.person_id
-                          AND busy.status IN ({BUSY_STATUSES_SQL}))
+        AND NOT {busy(f"{duty}.person_id")}
     )"""  # noqa: S608 - an alias checked above and constant literals
 
 
 def params(settings: Settings) -> dict[str, Any]:
     """The values `available_member` binds."""
     return {"max_age": timedelta(seconds=settings.duty_position_max_age_seconds)}
+
+
+_ONE_MEMBER = text(
+    f"""
+    SELECT EXISTS (SELECT 1 FROM duty d WHERE d.person_id = :person
+                   AND {available_member("d")}) AS available,
+           {busy(":person")} AS busy
+    """  # noqa: S608 - constant fragments, values are bound
+)
+
+
+async def member_state(
+    session: AsyncSession, settings: Settings, person_id: object
+) -> tuple[bool, bool]:
+    """(available, busy) for one person, by the rule above: busy is said
+    apart because it answers differently (`responder_busy`)."""
+    row = (await session.execute(_ONE_MEMBER, {"person": person_id, **params(settings)})).one()
+    return bool(row.available), bool(row.busy)

@@ -26,6 +26,8 @@ from app.core.config import Settings
 from app.core.errors import Conflict, NotFound
 from app.core.locks import Lock
 from app.dispatch import policy as dispatch
+from app.duty import availability
+from app.duty.service import NotOnDuty
 from app.identity.auth import PersonPrincipal
 from app.models.call import CallPublic, CallStatus, EventType, OfferPublic, OfferStatus
 from app.offers import lifecycle
@@ -39,6 +41,44 @@ class OfferClosed(Conflict):
 class ResponderBusy(Conflict):
     code = "responder_busy"
     title = "Already responding"
+
+
+class OfferDeclined(Conflict):
+    code = "offer_declined"
+    title = "Offer declined"
+
+
+_DECLINED = text(
+    "SELECT EXISTS (SELECT 1 FROM offer_decline WHERE offer_id = :o AND person_id = :p)"
+)
+
+
+async def _check_may_take(
+    session: AsyncSession, settings: Settings, person: PersonPrincipal, offer: Any
+) -> None:
+    """Who may take an offer (asked under the call's lock, so a decline of
+    the same offer comes either before, refused here, or after, finding it
+    taken):
+
+    - never a member who declined it;
+    - never a member already responding to a call (`responder_busy`);
+    - for an offer of dispatch's rounds, only a member available now by the
+      rule of app/duty/availability.py, which chose the team and alerted its
+      members: off duty, or with a position too old to have counted, is
+      409 `not_on_duty`;
+    - for an offer a dispatcher assigned, any member of the team: the
+      dispatcher chose the team knowing who is on duty, and may have
+      reached its members by phone."""
+    declined = await session.execute(_DECLINED, {"o": offer.id, "p": person.person_id})
+    if declined.scalar_one():
+        raise OfferDeclined("You declined this offer; the rest of your team may still take it.")
+    available, busy = await availability.member_state(session, settings, person.person_id)
+    if busy:
+        raise ResponderBusy("You are already responding to another call.")
+    if not available and offer.assigned_by is None:
+        raise NotOnDuty(
+            "Go on duty with a current position (PUT /me/duty, PUT /me/location) to take a call."
+        )
 
 
 async def list_offers(
@@ -86,7 +126,8 @@ async def _offer_of_mine(
 ) -> Any:
     row = (
         await session.execute(
-            text("SELECT id, call_id, team_id FROM offer WHERE id = :id"), {"id": offer_id}
+            text("SELECT id, call_id, team_id, assigned_by FROM offer WHERE id = :id"),
+            {"id": offer_id},
         )
     ).first()
     if row is None or row.team_id not in person.team_ids:
@@ -108,6 +149,7 @@ async def accept(
     call = await state.lock_call(session, offer.call_id)
     if call is None:
         raise NotFound("No such offer.")
+    await _check_may_take(session, settings, person, offer)
     try:
         # Both changes stand or fall together: a busy responder leaves the
         # offer open for the rest of the team.
