@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -41,7 +42,7 @@ from app.calls import visibility as call_view
 from app.calls.visibility import CallFacts, EventFacts
 from app.core import locks
 from app.events import log as events
-from app.identity.auth import PersonPrincipal
+from app.identity.auth import Access, PersonPrincipal
 
 log = logging.getLogger("hulian.live")
 
@@ -124,6 +125,13 @@ class LiveEvent:
         )
 
 
+class Ending(StrEnum):
+    """Why the hub ends a socket's subscription."""
+
+    session = "session"  # logged out, revoked, disabled
+    access = "access"  # roles, area or teams changed
+
+
 @dataclass(eq=False)
 class Subscriber:
     """One socket's view of the stream."""
@@ -133,8 +141,14 @@ class Subscriber:
         default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE)
     )
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
-    # Set when the person's session was logged out, revoked or disabled.
+    # Set when the person's session was logged out, revoked or disabled, or
+    # what they may see changed (`ending` says which).
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    ending: Ending | None = None
+
+    def end(self, why: Ending) -> None:
+        self.ending = why
+        self.ended.set()
 
     def offer(self, event: LiveEvent) -> None:
         message = event.message_for(self.person)
@@ -152,8 +166,14 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     )
 
 
+# The sessions still alive, with what their person may now see by
+# (`PersonPrincipal.access`).
 _LIVE_SESSIONS = """
-    SELECT s.id FROM auth_session s JOIN person p ON p.id = s.person_id
+    SELECT s.id, p.is_admin, d.area_id,
+           ARRAY(SELECT m.team_id FROM team_member m WHERE m.person_id = p.id
+                 ORDER BY m.team_id) AS team_ids
+    FROM auth_session s JOIN person p ON p.id = s.person_id
+    LEFT JOIN dispatcher d ON d.person_id = p.id
     WHERE s.id = ANY($1::uuid[]) AND s.revoked_at IS NULL AND p.disabled_at IS NULL
 """
 
@@ -196,7 +216,10 @@ class EventHub:
 
     async def _check_sessions(self) -> None:
         """Every socket's session, checked in one query per process: a
-        logout, a revocation or a disabled person ends its sockets."""
+        logout, a revocation or a disabled person ends its sockets, and so
+        does a change of what the person may see (admin, a dispatcher's
+        area, teams): the client reconnects, with `resume`, under the new
+        access, and loses nothing."""
         while True:
             await asyncio.sleep(self._session_check_seconds)
             watched = {s.person.session_id for s in self._subscribers}
@@ -207,15 +230,26 @@ class EventHub:
                     self._dsn, timeout=5, server_settings={"jit": "off"}
                 )
                 try:
-                    alive = {row["id"] for row in await conn.fetch(_LIVE_SESSIONS, list(watched))}
+                    rows = await conn.fetch(_LIVE_SESSIONS, list(watched))
                 finally:
                     await conn.close()
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("session check failed", extra={"error": type(exc).__name__})
                 continue
+            alive = {
+                row["id"]: Access(
+                    is_admin=row["is_admin"],
+                    dispatcher_area_id=row["area_id"],
+                    team_ids=tuple(row["team_ids"]),
+                )
+                for row in rows
+            }
             for subscriber in list(self._subscribers):
-                if subscriber.person.session_id not in alive:
-                    subscriber.ended.set()
+                access = alive.get(subscriber.person.session_id)
+                if access is None:
+                    subscriber.end(Ending.session)
+                elif access != subscriber.person.access:
+                    subscriber.end(Ending.access)
 
     async def _close_conn(self) -> None:
         if self._conn is not None:

@@ -23,7 +23,7 @@ from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.errors import AppError
 from app.events import hub as live
-from app.events.hub import EventHub, Subscriber
+from app.events.hub import Ending, EventHub, Subscriber
 from app.http.prefix import API_PREFIX
 from app.identity import auth, tokens
 from app.identity.auth import PersonPrincipal
@@ -35,6 +35,7 @@ RESUME_WINDOW_S = 1.0
 # Close codes (docs/live.md).
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_SESSION_ENDED = 4001
+CLOSE_ACCESS_CHANGED = 4003
 CLOSE_TOO_SLOW = 4008
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_ORIGIN_REFUSED = 1008
@@ -190,7 +191,10 @@ class LiveSocket:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ended.wait(), wait)
             if ended.is_set():
-                self.finish(CLOSE_SESSION_ENDED, "session ended")
+                if self.subscriber.ending is Ending.access:
+                    self.finish(CLOSE_ACCESS_CHANGED, "access changed")
+                else:
+                    self.finish(CLOSE_SESSION_ENDED, "session ended")
                 return
             if loop.time() >= next_beat:
                 await self.send({"type": "heartbeat", "at": datetime.now(UTC).isoformat()})

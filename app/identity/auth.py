@@ -47,6 +47,16 @@ class AccountDisabled(Forbidden):
 
 
 @dataclass(frozen=True)
+class Access:
+    """The facts that decide what a person may see: admin, a dispatcher's
+    area, their teams."""
+
+    is_admin: bool
+    dispatcher_area_id: uuid.UUID | None
+    team_ids: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True)
 class PersonPrincipal:
     person_id: uuid.UUID
     session_id: uuid.UUID
@@ -63,6 +73,17 @@ class PersonPrincipal:
     @property
     def is_volunteer(self) -> bool:
         return bool(self.teams)
+
+    @property
+    def access(self) -> Access:
+        """What the person may see by, as the session check reads it again
+        (`app/events/hub.py`): when it changes, an open socket must not go
+        on with the old one."""
+        return Access(
+            is_admin=self.is_admin,
+            dispatcher_area_id=self.dispatcher_area.id if self.dispatcher_area else None,
+            team_ids=tuple(sorted(self.team_ids)),
+        )
 
     @property
     def roles(self) -> list[Role]:

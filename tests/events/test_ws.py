@@ -452,3 +452,33 @@ async def test_ids_stay_in_order_across_commit_order_and_rollbacks(
                 message = await _next(ws, "call.updated", wait=2)
             assert message["id"] == after
             await hold.rollback()
+
+
+async def test_a_change_of_teams_or_area_ends_the_socket_as_logout_does(
+    live_app: Factory, scene: dict[str, Any], engine: AsyncEngine
+) -> None:
+    """A socket does not go on with what its person may no longer see: a
+    member taken off a team, a dispatcher moved to another area. It is
+    closed with 4003 within the session check's interval; the client
+    reconnects (with `resume`) under its new access."""
+    team: SceneTeam = scene["team"]
+    volunteer = team.members[1]
+    async with live_app(ws_auth_recheck_seconds=0.2) as lv:
+        async with connect("/api/v1/ws", lv.sockets, headers=volunteer.headers) as ws:
+            await ws.send_text(json.dumps({"type": "ping"}))
+            assert await _next(ws) == {"type": "pong"}
+            with pytest.raises(TimeoutError):
+                await _next(ws, wait=0.6)  # unchanged access: the socket stays
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("DELETE FROM team_member WHERE person_id = :p"),
+                    {"p": volunteer.person_id},
+                )
+            assert await _close_code(ws) == ws_module.CLOSE_ACCESS_CHANGED
+
+        # Reconnected: the socket now serves the person as they are (no team).
+        async with connect("/api/v1/ws", lv.sockets, headers=volunteer.headers) as ws:
+            await ws.send_text(json.dumps({"type": "ping"}))
+            assert await _next(ws) == {"type": "pong"}
+            with pytest.raises(TimeoutError):
+                await _next(ws, wait=0.6)
