@@ -5,6 +5,7 @@ transactions in PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,9 +14,17 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.audit.log import RequestOrigin
 from app.core.config import Settings
+from app.core.db import make_sessionmaker, session_scope
+from app.core.errors import Forbidden
+from app.identity import admin
+from app.identity.auth import PersonPrincipal
 from app.main import create_app
-from tests.principals import next_phone
+from app.models.auth import DispatcherArea
+from app.models.enums import AreaLevel, MemberKind
+from app.models.team import MemberCreate
+from tests.principals import next_phone, team_in_community
 from tests.problems import assert_problem
 
 
@@ -107,3 +116,54 @@ async def test_the_per_phone_limit_holds_under_concurrency(
             )
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [202] * 5 + [429] * 4
+
+
+async def test_two_dispatchers_enrolling_one_phone_at_once_cannot_both_have_it(
+    engine: AsyncEngine, settings: Settings, cleanup: list[str]
+) -> None:
+    """Each checks that the person belongs to no other area, then enrols:
+    without a lock on the person both checks pass and both enrol."""
+    factory = make_sessionmaker(engine)
+    async with factory() as session:
+        team_x, community_1 = await team_in_community(session, 0)
+        team_y, community_2 = await team_in_community(session, 1)
+
+    def dispatcher_of(area: uuid.UUID) -> PersonPrincipal:
+        return PersonPrincipal(
+            person_id=uuid.uuid4(),
+            session_id=uuid.uuid4(),
+            display_name="调度",
+            phone=next_phone(),
+            is_admin=False,
+            teams=(),
+            dispatcher_area=DispatcherArea(id=area, name="社区", level=AreaLevel.community),
+        )
+
+    async def enrol(actor: PersonPrincipal, team: uuid.UUID, phone: str) -> uuid.UUID | None:
+        body = MemberCreate(phone=phone, display_name="队员", kind=MemberKind.part_time)
+        try:
+            async with session_scope(factory) as session:
+                await admin.add_member(session, settings, actor, team, body, RequestOrigin())
+        except Forbidden:
+            return None
+        return team
+
+    d1, d2 = dispatcher_of(community_1), dispatcher_of(community_2)
+    for round_ in range(12):
+        phone = next_phone()
+        cleanup.append(phone)
+        if round_ % 2:  # a resident who logged in once, on no team yet
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO person (id, phone, display_name) VALUES (:i, :p, '居民')"),
+                    {"i": uuid.uuid4(), "p": phone},
+                )
+        won = await asyncio.gather(enrol(d1, team_x, phone), enrol(d2, team_y, phone))
+        assert sum(team is not None for team in won) == 1, won
+        enrolled = text(
+            "SELECT m.team_id FROM team_member m JOIN person p ON p.id = m.person_id "
+            "WHERE p.phone = :p"
+        )
+        async with engine.connect() as conn:
+            teams = (await conn.execute(enrolled, {"p": phone})).scalars().all()
+        assert teams == [team for team in won if team is not None]
