@@ -19,6 +19,7 @@ from app.dispatch.sweeper import Sweeper
 from app.events.hub import EventHub
 from app.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.http.problems import document_problems, install_problem_handlers
+from app.identity.challenge import make_send_challenge
 from app.identity.sms import make_sms_sender
 from app.notifications.push import make_push_sender
 from app.notifications.push.worker import PushWorker
@@ -44,6 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.sms = make_sms_sender(settings)
+    app.state.otp_challenge = make_send_challenge(settings)
     sweeper = Sweeper(app.state.sessionmaker, settings)
     if settings.run_sweeper:
         sweeper.start()

@@ -33,6 +33,10 @@ class PushBackend(StrEnum):
     fcm = "fcm"
 
 
+class OtpChallenge(StrEnum):
+    none = "none"
+
+
 class Settings(BaseSettings):
     """Every setting of the service; names are the environment variables."""
 
@@ -104,7 +108,24 @@ class Settings(BaseSettings):
     refresh_token_ttl_days: int = Field(default=30, gt=0, le=365)
     otp_ttl_seconds: int = Field(default=300, gt=0, le=3600)
     otp_resend_seconds: int = Field(default=60, ge=0, le=3600)
-    otp_max_attempts: int = Field(default=5, gt=0, le=20)
+    otp_max_attempts: int = Field(
+        default=5, gt=0, le=20, description="wrong tries a code is exposed to before it dies"
+    )
+    otp_live_codes: int = Field(
+        default=3,
+        gt=0,
+        le=10,
+        description="a phone's newest codes that are all accepted: a new one cancels no other",
+    )
+    otp_tries_per_phone_per_ip: int = Field(
+        default=3,
+        gt=0,
+        description="tries of a phone's codes from one address within OTP_TTL_SECONDS",
+    )
+    otp_challenge: OtpChallenge = Field(
+        default=OtpChallenge.none,
+        description="the check (CAPTCHA, proof of work) run before a code is sent; none: no check",
+    )
     max_body_bytes: int = Field(
         default=64 * 1024, gt=0, description="larger request bodies get 413"
     )
@@ -126,6 +147,9 @@ class Settings(BaseSettings):
             problems.append("SMS_BACKEND is http but SMS_HTTP_URL is not set")
         if "{code}" not in self.sms_template:
             problems.append("SMS_TEMPLATE must contain {code}")
+        if self.otp_tries_per_phone_per_ip >= self.otp_max_attempts:
+            # Else one address alone could use up the code its owner received.
+            problems.append("OTP_TRIES_PER_PHONE_PER_IP must be below OTP_MAX_ATTEMPTS")
         if self.app_env is AppEnv.production:
             if self.secret_key == DEFAULT_SECRET_KEY:
                 problems.append("SECRET_KEY is the default; set a long random secret")

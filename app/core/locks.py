@@ -47,6 +47,9 @@ class Lock(IntEnum):
     rate_limit = 4
     # Seeders of one database (key: `demo`).
     seed = 5
+    # A phone's one-time codes: made, tried and closed one request at a time
+    # (key: the phone).
+    otp_codes = 6
 
 
 _XACT_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:ns AS integer), hashtext(:key))")

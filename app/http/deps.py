@@ -21,6 +21,7 @@ from app.core.errors import Forbidden, Unauthorized
 from app.identity import api_keys
 from app.identity import auth as auth_service
 from app.identity.auth import ApiKeyPrincipal, PersonPrincipal, Principal
+from app.identity.challenge import SendChallenge
 from app.identity.sms import SmsSender
 
 
@@ -47,6 +48,11 @@ def get_sms(request: Request) -> SmsSender:
     return sender
 
 
+def get_otp_challenge(request: Request) -> SendChallenge:
+    challenge: SendChallenge = request.app.state.otp_challenge
+    return challenge
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 # scope="function": the unit of work ends (commits) when the route returns,
 # before the response is sent. In the default request scope it would end
@@ -57,6 +63,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 OriginDep = Annotated[RequestOrigin, Depends(get_origin)]
 SmsDep = Annotated[SmsSender, Depends(get_sms)]
+ChallengeDep = Annotated[SendChallenge, Depends(get_otp_challenge)]
 
 _bearer = HTTPBearer(auto_error=False, description="an access token from POST /auth/token")
 _api_key = APIKeyHeader(

@@ -39,7 +39,9 @@ async def add_team_member(
     origin: OriginDep,
 ) -> MemberPublic:
     """Put a phone on a team's roster; it then logs in by OTP as a volunteer.
-    A team outside a dispatcher's area → 404."""
+    A person who exists keeps their own name. A team outside a dispatcher's
+    area → 404; a phone whose person belongs to something outside it → 403
+    `cannot_enrol_phone`, whoever they are."""
     return await admin.add_member(session, settings, user, team_id, body, origin)
 
 
@@ -55,7 +57,8 @@ async def create_dispatcher(
     settings: SettingsDep,
     origin: OriginDep,
 ) -> DispatcherPublic:
-    """Make a phone the dispatcher of a community or of the street (admin only)."""
+    """Make a phone the dispatcher of a community or of the street (admin
+    only); a person who exists keeps their own name."""
     return await admin.create_dispatcher(session, settings, user, body, origin)
 
 

@@ -1,11 +1,22 @@
 """Logging in by one-time code, rotating refresh tokens, and who is asking.
 
 The rules (API.md, Identity): a code is 6 digits from a CSPRNG, kept only as
-an HMAC, valid OTP_TTL_SECONDS, single use, bound to its phone, dead after
-OTP_MAX_ATTEMPTS wrong tries; a new one no sooner than OTP_RESEND_SECONDS;
-per-phone and per-IP hourly limits. A refresh token is used once: presented
-again, it revokes its whole chain (the session), and every token of it
-stops working at once.
+an HMAC, valid OTP_TTL_SECONDS, single use, bound to its phone; a new one no
+sooner than OTP_RESEND_SECONDS; per-phone and per-IP hourly limits on
+sending, behind an optional challenge (app/identity/challenge.py). A refresh
+token is used once: presented again, it revokes its whole chain (the
+session), and every token of it stops working at once.
+
+Anyone may ask for codes for any phone and try codes for it, so neither may
+lock its owner out (docs/security.md, "One-time codes under attack"):
+- a new code cancels no other: the phone's OTP_LIVE_CODES newest live codes
+  are all accepted, so the owner can use whichever one reached them;
+- a wrong try is compared with each of those codes and counts against each:
+  no code is exposed to more than OTP_MAX_ATTEMPTS guesses;
+- one address may try a phone's codes OTP_TRIES_PER_PHONE_PER_IP times per
+  OTP_TTL_SECONDS, fewer than a code allows, so one address alone cannot
+  use up the code the owner received; tries while the phone has no live
+  code expose nothing and are not counted.
 """
 
 from __future__ import annotations
@@ -20,10 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import log as audit
 from app.audit.log import RequestOrigin
+from app.core import locks
 from app.core.config import AppEnv, Settings
 from app.core.errors import Forbidden, TooManyRequests, Unauthorized
+from app.core.locks import Lock
 from app.core.phones import mask_phone, normalize_phone
 from app.identity import ratelimit, tokens
+from app.identity.challenge import ChallengeFailed, SendChallenge
 from app.identity.sms import SmsSender
 from app.models.auth import DispatcherArea, OtpSent, Role, TeamMembership, TokenPair, User
 from app.models.enums import AreaLevel, MemberKind
@@ -189,8 +203,13 @@ async def request_code(
     sms: SmsSender,
     raw_phone: str,
     origin: RequestOrigin,
+    challenge: SendChallenge,
+    challenge_answer: str | None,
 ) -> OtpSent:
     phone = normalize_phone(raw_phone, allow_demo=settings.app_env is not AppEnv.production)
+    # Before any limit is spent: a request that fails it costs the phone nothing.
+    if not await challenge.check(phone, origin, challenge_answer):
+        raise ChallengeFailed("Answer the challenge before asking for a code.")
     if origin.ip:
         await ratelimit.hit(
             session,
@@ -199,7 +218,6 @@ async def request_code(
             HOUR,
             what="codes from this address",
         )
-    # The phone's bucket lock also serialises the resend check below.
     await ratelimit.hit(
         session,
         f"otp:phone:{phone}",
@@ -207,6 +225,9 @@ async def request_code(
         HOUR,
         what="codes for this phone",
     )
+    # Serialises the resend check and the closing below with other requests
+    # and tries for this phone.
+    await locks.xact_lock(session, Lock.otp_codes, phone)
     last = (
         await session.execute(
             text(
@@ -227,18 +248,25 @@ async def request_code(
             retry_after=int(last) + 1,
             code="otp_resend_too_soon",
         )
-    # A new code replaces any older one still open.
+    # Room for the new code among the phone's live ones; the rest stay valid,
+    # so a code someone else asks for does not cancel the one the owner has.
     await session.execute(
-        text("UPDATE otp_code SET closed_at = now() WHERE phone = :phone AND closed_at IS NULL"),
-        {"phone": phone},
+        text(
+            """
+            UPDATE otp_code SET closed_at = now()
+            WHERE id IN (SELECT id FROM otp_code WHERE phone = :phone AND closed_at IS NULL
+                         ORDER BY created_at DESC OFFSET :keep)
+            """
+        ),
+        {"phone": phone, "keep": settings.otp_live_codes - 1},
     )
     code = f"{secrets.randbelow(1_000_000):06d}"
     code_id = uuid.uuid4()
     await session.execute(
         text(
             """
-            INSERT INTO otp_code (id, phone, code_hash, expires_at)
-            VALUES (:id, :phone, :hash, now() + CAST(:ttl AS interval))
+            INSERT INTO otp_code (id, phone, code_hash, created_at, expires_at)
+            VALUES (:id, :phone, :hash, clock_timestamp(), now() + CAST(:ttl AS interval))
             """
         ),
         {
@@ -256,39 +284,55 @@ async def request_code(
     )
 
 
-async def _check_code(session: AsyncSession, settings: Settings, phone: str, code: str) -> bool:
-    """Spend one try of the phone's open code; True when it matched."""
-    row = (
+async def _check_code(
+    session: AsyncSession, settings: Settings, phone: str, code: str, origin: RequestOrigin
+) -> bool:
+    """Try `code` against the phone's live codes; True when one matched. It
+    is then used, and the phone's other codes are closed: none is needed."""
+    # Simultaneous tries are counted one after the other, and a code asked
+    # for meanwhile waits: what is read here is what is updated below.
+    await locks.xact_lock(session, Lock.otp_codes, phone)
+    live = (
         await session.execute(
             text(
                 """
-                SELECT id, code_hash, attempts, expires_at > now() AS live
-                FROM otp_code WHERE phone = :phone AND closed_at IS NULL
-                ORDER BY created_at DESC LIMIT 1
-                FOR UPDATE
+                SELECT id, code_hash FROM otp_code
+                WHERE phone = :phone AND closed_at IS NULL AND expires_at > now()
+                ORDER BY created_at DESC LIMIT :live
                 """
+            ),
+            {"phone": phone, "live": settings.otp_live_codes},
+        )
+    ).all()
+    if not live:
+        return False
+    await ratelimit.hit(
+        session,
+        f"otp:try:{phone}:{origin.ip or '-'}",
+        settings.otp_tries_per_phone_per_ip,
+        timedelta(seconds=settings.otp_ttl_seconds),
+        what="tries of a code for this phone from this address",
+    )
+    if any(
+        tokens.same(tokens.keyed_digest(settings, "otp", phone, str(row.id), code), row.code_hash)
+        for row in live
+    ):
+        await session.execute(
+            text(
+                "UPDATE otp_code SET closed_at = now() WHERE phone = :phone AND closed_at IS NULL"
             ),
             {"phone": phone},
         )
-    ).first()
-    if row is None or not row.live:
-        return False
-    expected = tokens.keyed_digest(settings, "otp", phone, str(row.id), code)
-    if tokens.same(expected, row.code_hash):
-        await session.execute(
-            text("UPDATE otp_code SET closed_at = now() WHERE id = :id"), {"id": row.id}
-        )
         return True
-    attempts = row.attempts + 1
     await session.execute(
         text(
             """
-            UPDATE otp_code SET attempts = :attempts,
-                   closed_at = CASE WHEN CAST(:dead AS boolean) THEN now() END
-            WHERE id = :id
+            UPDATE otp_code SET attempts = attempts + 1,
+                   closed_at = CASE WHEN attempts + 1 >= :max THEN now() END
+            WHERE id = ANY(:ids)
             """
         ),
-        {"id": row.id, "attempts": attempts, "dead": attempts >= settings.otp_max_attempts},
+        {"ids": [row.id for row in live], "max": settings.otp_max_attempts},
     )
     return False
 
@@ -297,7 +341,7 @@ async def login(
     session: AsyncSession, settings: Settings, raw_phone: str, code: str, origin: RequestOrigin
 ) -> TokenPair:
     phone = normalize_phone(raw_phone, allow_demo=settings.app_env is not AppEnv.production)
-    if not await _check_code(session, settings, phone, code.strip()):
+    if not await _check_code(session, settings, phone, code.strip(), origin):
         await audit.record(
             session, "login_failed", origin, target_type="phone", target_id=mask_phone(phone)
         )

@@ -1,8 +1,17 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
 
-from app.http.deps import CurrentUser, OriginDep, SessionDep, SettingsDep, SmsDep
+from fastapi import APIRouter, Header, Response, status
+
+from app.http.deps import (
+    ChallengeDep,
+    CurrentUser,
+    OriginDep,
+    SessionDep,
+    SettingsDep,
+    SmsDep,
+)
 from app.http.prefix import API_PREFIX
 from app.http.problems import problem_responses
 from app.identity import auth
@@ -11,21 +20,41 @@ from app.models.auth import OtpRequest, OtpSent, RefreshRequest, TokenPair, Toke
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 
 
-@router.post("/otp", status_code=status.HTTP_202_ACCEPTED, responses=problem_responses(422, 429))
+@router.post(
+    "/otp", status_code=status.HTTP_202_ACCEPTED, responses=problem_responses(403, 422, 429)
+)
 async def request_otp(
-    body: OtpRequest, session: SessionDep, settings: SettingsDep, sms: SmsDep, origin: OriginDep
+    body: OtpRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    sms: SmsDep,
+    challenge: ChallengeDep,
+    origin: OriginDep,
+    x_challenge_response: Annotated[
+        str | None,
+        Header(
+            max_length=4096,
+            description="the answer to the deployment's CAPTCHA or proof of work, if it has one",
+        ),
+    ] = None,
 ) -> OtpSent:
-    """Send a six-digit login code by SMS. 429 `rate_limited` (per phone or per
-    address, per hour) or `otp_resend_too_soon`, with Retry-After."""
-    return await auth.request_code(session, settings, sms, body.phone, origin)
+    """Send a six-digit login code by SMS; earlier codes of the phone stay
+    valid. 429 `rate_limited` (per phone or per address, per hour) or
+    `otp_resend_too_soon`, with Retry-After; 403 `challenge_failed` when the
+    deployment asks for a CAPTCHA or proof of work and did not get it."""
+    return await auth.request_code(
+        session, settings, sms, body.phone, origin, challenge, x_challenge_response
+    )
 
 
-@router.post("/token", responses=problem_responses(401, 403, 422))
+@router.post("/token", responses=problem_responses(401, 403, 422, 429))
 async def create_token(
     body: TokenRequest, session: SessionDep, settings: SettingsDep, origin: OriginDep
 ) -> TokenPair:
-    """Exchange a phone and its code for tokens; the first login creates the
-    person (a resident). A wrong, expired or used code → 401 `invalid_otp`."""
+    """Exchange a phone and one of its newest codes for tokens; the first
+    login creates the person (a resident). A wrong, expired or used code →
+    401 `invalid_otp`; too many tries for the phone from one address → 429
+    `rate_limited` with Retry-After."""
     return await auth.login(session, settings, body.phone, body.code, origin)
 
 

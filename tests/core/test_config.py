@@ -24,6 +24,13 @@ def test_production_refuses_the_console_sms_backend() -> None:
         settings(app_env="production", secret_key=STRONG)
 
 
+def test_one_address_may_not_try_a_code_as_often_as_it_lives() -> None:
+    """Else one address alone could use up the code the owner received."""
+    with pytest.raises(ValidationError, match="OTP_TRIES_PER_PHONE_PER_IP must be below"):
+        settings(otp_tries_per_phone_per_ip=5, otp_max_attempts=5)
+    assert settings(otp_tries_per_phone_per_ip=4, otp_max_attempts=5).otp_live_codes == 3
+
+
 def test_development_runs_with_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
@@ -47,6 +54,8 @@ def test_development_runs_with_the_defaults(monkeypatch: pytest.MonkeyPatch) -> 
         {"search_radius_m": 0},
         {"app_env": "staging"},
         {"push_backend": "carrier-pigeon"},
+        {"otp_challenge": "captcha-nobody-wrote"},
+        {"otp_live_codes": 0},
     ],
 )
 def test_bad_values_are_refused(values: dict[str, object]) -> None:

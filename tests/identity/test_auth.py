@@ -14,9 +14,11 @@ import httpx
 import jwt
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.audit.log import RequestOrigin
 from app.core.config import Settings
 from app.core.phones import normalize_phone
 from app.identity import auth, tokens
@@ -26,22 +28,47 @@ from tests.principals import bearer, make_person, next_phone, token_for
 from tests.problems import assert_problem
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+AppFactory = Callable[..., AbstractAsyncContextManager[FastAPI]]
+
+# Client addresses: the owner of a phone, and people who are not.
+OWNER, ATTACKER, ACCOMPLICE = "198.51.100.10", "203.0.113.66", "203.0.113.77"
 
 
 @pytest.fixture
-def client_with(session: AsyncSession, database_url: str) -> ClientFactory:
+def app_with(session: AsyncSession, database_url: str) -> AppFactory:
+    """An app with other settings, in the test's transaction."""
+
+    @asynccontextmanager
+    async def factory(**overrides: object) -> AsyncIterator[FastAPI]:
+        app = create_app(make_settings(database_url, **overrides))
+        join_test_transaction(app, session)
+        async with LifespanManager(app):
+            yield app
+
+    return factory
+
+
+def client_at(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
+    """A client whose requests come from `address`."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(address, 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+
+@pytest.fixture
+def client_with(app_with: AppFactory) -> ClientFactory:
     """A client on an app with other settings, in the test's transaction."""
 
     @asynccontextmanager
     async def factory(**overrides: object) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(make_settings(database_url, **overrides))
-        join_test_transaction(app, session)
-        async with LifespanManager(app):
-            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                yield http
+        async with app_with(**overrides) as app, client_at(app) as http:
+            yield http
 
     return factory
+
+
+def other_than(*codes: str) -> str:
+    """A six-digit code that is none of `codes`."""
+    return next(f"{n:06d}" for n in range(len(codes) + 1) if f"{n:06d}" not in codes)
 
 
 async def _login(client: httpx.AsyncClient, phone: str) -> dict[str, object]:
@@ -115,25 +142,88 @@ async def test_a_code_is_single_use_and_bound_to_its_phone(
     assert_problem(again, 401, "invalid_otp")
 
 
-async def test_five_wrong_tries_kill_the_code(
-    anon_client: httpx.AsyncClient, connection: AsyncConnection
+async def test_five_wrong_tries_kill_every_code_they_were_tried_on(
+    app_with: AppFactory, connection: AsyncConnection
 ) -> None:
+    """A wrong try is compared with each live code of the phone, so it counts
+    against each: no code is ever exposed to more than five guesses."""
     phone = next_phone()
-    code = (await anon_client.post("/api/v1/auth/otp", json={"phone": phone})).json()["debug_code"]
-    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-    for _ in range(5):
-        response = await anon_client.post(
-            "/api/v1/auth/token", json={"phone": phone, "code": wrong}
+    async with (
+        app_with(otp_resend_seconds=0) as app,
+        client_at(app, OWNER) as owner,
+        client_at(app, ATTACKER) as attacker,
+        client_at(app, ACCOMPLICE) as accomplice,
+    ):
+        codes = [
+            (await owner.post("/api/v1/auth/otp", json={"phone": phone})).json()["debug_code"]
+            for _ in range(2)
+        ]
+        wrong = other_than(*codes)
+        # Two addresses: one alone may not try five times (see below).
+        for http in (attacker, attacker, attacker, accomplice, accomplice):
+            response = await http.post("/api/v1/auth/token", json={"phone": phone, "code": wrong})
+            assert_problem(response, 401, "invalid_otp")
+        for code in codes:
+            right = await owner.post("/api/v1/auth/token", json={"phone": phone, "code": code})
+            assert_problem(right, 401, "invalid_otp")
+    tries = (
+        await connection.execute(
+            text(
+                "SELECT attempts, closed_at IS NOT NULL FROM otp_code WHERE phone = :p "
+                "ORDER BY created_at"
+            ),
+            {"p": phone},
         )
-        assert_problem(response, 401, "invalid_otp")
-    right = await anon_client.post("/api/v1/auth/token", json={"phone": phone, "code": code})
-    assert_problem(right, 401, "invalid_otp")
+    ).all()
+    assert [tuple(row) for row in tries] == [(5, True), (5, True)]
     failures = (
         await connection.execute(
             text("SELECT count(*) FROM audit_log WHERE action = 'login_failed'")
         )
     ).scalar_one()
-    assert failures >= 6
+    assert failures >= 7
+
+
+async def test_one_address_cannot_use_up_the_owners_code(app_with: AppFactory) -> None:
+    phone = next_phone()
+    async with (
+        app_with() as app,
+        client_at(app, OWNER) as owner,
+        client_at(app, ATTACKER) as attacker,
+    ):
+        code = (await owner.post("/api/v1/auth/otp", json={"phone": phone})).json()["debug_code"]
+        wrong = other_than(code)
+        for _ in range(3):
+            response = await attacker.post(
+                "/api/v1/auth/token", json={"phone": phone, "code": wrong}
+            )
+            assert_problem(response, 401, "invalid_otp")
+        for guess in (wrong, code):  # from this address, even the right code waits
+            limited = await attacker.post(
+                "/api/v1/auth/token", json={"phone": phone, "code": guess}
+            )
+            assert_problem(limited, 429, "rate_limited")
+            assert 0 < int(limited.headers["retry-after"]) <= 300
+        login = await owner.post("/api/v1/auth/token", json={"phone": phone, "code": code})
+        assert login.status_code == 200, login.text
+
+
+async def test_tries_on_a_phone_with_no_live_code_spend_nothing(
+    client_with: ClientFactory,
+) -> None:
+    """Nothing can be guessed, so nothing is counted: no address is held up."""
+    async with client_with() as http:
+        for _ in range(8):
+            response = await http.post(
+                "/api/v1/auth/token", json={"phone": next_phone(), "code": "000000"}
+            )
+            assert_problem(response, 401, "invalid_otp")
+        phone = next_phone()
+        for _ in range(8):
+            response = await http.post(
+                "/api/v1/auth/token", json={"phone": phone, "code": "000000"}
+            )
+            assert_problem(response, 401, "invalid_otp")
 
 
 async def test_an_expired_code_fails(
@@ -149,7 +239,9 @@ async def test_an_expired_code_fails(
     assert_problem(response, 401, "invalid_otp")
 
 
-async def test_resend_waits_and_a_new_code_replaces_the_old(client_with: ClientFactory) -> None:
+async def test_resend_waits_and_the_newest_three_codes_stay_valid(
+    client_with: ClientFactory,
+) -> None:
     phone = next_phone()
     async with client_with() as http:
         await http.post("/api/v1/auth/otp", json={"phone": phone})
@@ -157,14 +249,70 @@ async def test_resend_waits_and_a_new_code_replaces_the_old(client_with: ClientF
         body = assert_problem(response, 429, "otp_resend_too_soon")
         assert 55 <= int(response.headers["retry-after"]) <= 61
         assert body["retry_after"] == int(response.headers["retry-after"])
+    phone = next_phone()
     async with client_with(otp_resend_seconds=0) as http:
-        first = (await http.post("/api/v1/auth/otp", json={"phone": phone})).json()["debug_code"]
-        second = (await http.post("/api/v1/auth/otp", json={"phone": phone})).json()["debug_code"]
-        if first != second:
-            old = await http.post("/api/v1/auth/token", json={"phone": phone, "code": first})
+        codes = [
+            (await http.post("/api/v1/auth/otp", json={"phone": phone})).json()["debug_code"]
+            for _ in range(4)
+        ]
+        oldest, used, *others = codes
+        if oldest not in codes[1:]:
+            old = await http.post("/api/v1/auth/token", json={"phone": phone, "code": oldest})
             assert_problem(old, 401, "invalid_otp")
-        new = await http.post("/api/v1/auth/token", json={"phone": phone, "code": second})
-        assert new.status_code == 200
+        login = await http.post("/api/v1/auth/token", json={"phone": phone, "code": used})
+        assert login.status_code == 200, login.text
+        # A login closes the phone's other codes: none is needed any more.
+        for code in others:
+            if code != used:
+                after = await http.post("/api/v1/auth/token", json={"phone": phone, "code": code})
+                assert_problem(after, 401, "invalid_otp")
+
+
+async def test_codes_someone_else_asks_for_do_not_cancel_the_owners(
+    app_with: AppFactory,
+) -> None:
+    phone = next_phone()
+    async with (
+        app_with(otp_resend_seconds=0) as app,
+        client_at(app, OWNER) as owner,
+        client_at(app, ATTACKER) as attacker,
+    ):
+        code = (await owner.post("/api/v1/auth/otp", json={"phone": phone})).json()["debug_code"]
+        for _ in range(2):
+            sent = await attacker.post("/api/v1/auth/otp", json={"phone": phone})
+            assert sent.status_code == 202, sent.text
+        login = await owner.post("/api/v1/auth/token", json={"phone": phone, "code": code})
+        assert login.status_code == 200, login.text
+
+
+async def test_a_send_challenge_guards_the_phones_codes(
+    app_with: AppFactory, connection: AsyncConnection
+) -> None:
+    """The hook runs before anything is spent: a bot that fails it uses up
+    neither the phone's codes for the hour nor its address's."""
+
+    class Riddle:
+        async def check(self, phone_e164: str, origin: RequestOrigin, answer: str | None) -> bool:
+            return answer == "42"
+
+    phone = next_phone()
+    async with app_with() as app, client_at(app, ATTACKER) as http:
+        app.state.otp_challenge = Riddle()
+        for answer in ({}, {"X-Challenge-Response": "41"}):
+            refused = await http.post("/api/v1/auth/otp", json={"phone": phone}, headers=answer)
+            assert_problem(refused, 403, "challenge_failed")
+        spent = await connection.execute(
+            text(
+                "SELECT (SELECT count(*) FROM rate_limit_hit WHERE bucket LIKE :phone "
+                "OR bucket LIKE :ip), (SELECT count(*) FROM otp_code WHERE phone = :p)"
+            ),
+            {"phone": f"%{phone}%", "ip": f"%{ATTACKER}%", "p": phone},
+        )
+        assert tuple(spent.one()) == (0, 0)
+        sent = await http.post(
+            "/api/v1/auth/otp", json={"phone": phone}, headers={"X-Challenge-Response": "42"}
+        )
+        assert sent.status_code == 202, sent.text
 
 
 async def test_per_phone_and_per_ip_hourly_limits(client_with: ClientFactory) -> None:

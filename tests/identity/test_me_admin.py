@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import Settings
-from tests.principals import Cast, make_cast, next_phone
+from tests.principals import Cast, make_cast, make_person, next_phone
 from tests.problems import assert_problem
 
 DEVICE = "fcm-token_abc:DEF-123.456"
@@ -243,3 +245,158 @@ async def test_admin_names_dispatchers_of_a_community_or_the_street_only(
         f"/api/v1/admin/persons/{cast.person_ids['admin']}/disable", headers=admin
     )
     assert_problem(self_disable, 409, "cannot_disable_self")
+
+
+# ---- enrolling people who may already exist (issue 11, item 4) ---------------------
+
+LURE = "请转账到6222 0000 0000 0000"
+
+
+async def _person(session: AsyncSession, person_id: uuid.UUID) -> tuple[str, str]:
+    row = (
+        await session.execute(
+            text("SELECT phone, display_name FROM person WHERE id = :id"), {"id": person_id}
+        )
+    ).one()
+    return row.phone, row.display_name
+
+
+async def _other_team_of(session: AsyncSession, community: uuid.UUID, not_team: uuid.UUID) -> str:
+    """A second seeded team whose grid lies in `community`."""
+    team = (
+        await session.execute(
+            text(
+                """
+                SELECT t.id FROM team t JOIN area g ON g.id = t.grid_id
+                JOIN area b ON b.id = g.parent_id
+                WHERE b.parent_id = :community AND t.id <> :not_team ORDER BY t.id LIMIT 1
+                """
+            ),
+            {"community": community, "not_team": not_team},
+        )
+    ).scalar_one()
+    return str(team)
+
+
+async def _is_member(session: AsyncSession, team: object, person: uuid.UUID) -> bool:
+    found = await session.execute(
+        text("SELECT 1 FROM team_member WHERE team_id = :t AND person_id = :p"),
+        {"t": team, "p": person},
+    )
+    return found.first() is not None
+
+
+async def test_enrolling_an_existing_person_never_renames_them(
+    anon_client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    cast = await _cast(session, settings)
+    admin, d1 = cast.headers["admin"], cast.headers["dispatcher_c1"]
+
+    # The admin may enrol anyone, a dispatcher of elsewhere too, but not rename them.
+    target = cast.person_ids["dispatcher_c2"]
+    phone, name = await _person(session, target)
+    member = await anon_client.post(
+        f"/api/v1/admin/teams/{cast.team_x}/members",
+        json={"phone": phone, "display_name": LURE, "kind": "part_time"},
+        headers=admin,
+    )
+    assert member.status_code == 201, member.text
+    assert member.json()["person"] == {
+        "id": str(target),
+        "display_name": name,
+        "phone_masked": f"{phone[3:6]}****{phone[-4:]}",
+    }
+    assert await _person(session, target) == (phone, name)
+
+    # Naming a dispatcher keeps the name too.
+    resident = cast.person_ids["resident_a"]
+    phone, name = await _person(session, resident)
+    made = await anon_client.post(
+        "/api/v1/admin/dispatchers",
+        json={"phone": phone, "display_name": LURE, "area_id": str(cast.community_1)},
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["display_name"] == name
+    assert await _person(session, resident) == (phone, name)
+
+    # A dispatcher may put a member of its area on another team of its area,
+    # under the member's own name.
+    volunteer = cast.person_ids["volunteer_x"]
+    phone, name = await _person(session, volunteer)
+    other = await _other_team_of(session, cast.community_1, cast.team_x)
+    moved = await anon_client.post(
+        f"/api/v1/admin/teams/{other}/members",
+        json={"phone": phone, "display_name": LURE, "kind": "full_time"},
+        headers=d1,
+    )
+    assert moved.status_code == 201, moved.text
+    assert moved.json()["person"]["display_name"] == name
+    assert await _person(session, volunteer) == (phone, name)
+
+
+async def test_a_dispatcher_cannot_pull_in_people_from_outside_its_area(
+    anon_client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    connection: AsyncConnection,
+) -> None:
+    cast = await _cast(session, settings)
+    d1 = cast.headers["dispatcher_c1"]
+    url = f"/api/v1/admin/teams/{cast.team_x}/members"
+    disabled = await make_person(session, "已停用")
+    await session.execute(
+        text("UPDATE person SET disabled_at = now() WHERE id = :id"), {"id": disabled}
+    )
+    outsiders = {
+        "the admin": cast.person_ids["admin"],
+        "a volunteer of community 2": cast.person_ids["volunteer_y"],
+        "the dispatcher of community 2": cast.person_ids["dispatcher_c2"],
+        "a disabled person": disabled,
+    }
+    refusals = []
+    for who, person in outsiders.items():
+        phone, name = await _person(session, person)
+        response = await anon_client.post(
+            url, json={"phone": phone, "display_name": LURE, "kind": "part_time"}, headers=d1
+        )
+        body = assert_problem(response, 403, "cannot_enrol_phone")
+        assert str(person) not in response.text, who
+        assert name not in response.text, who
+        refusals.append({k: v for k, v in body.items() if k != "request_id"})
+        assert await _person(session, person) == (phone, name), who
+        assert not await _is_member(session, cast.team_x, person), who
+    # One answer whoever the phone belongs to: it tells nothing about them.
+    assert all(refusal == refusals[0] for refusal in refusals), refusals
+    refused = (
+        await connection.execute(
+            text(
+                "SELECT count(*) FROM audit_log WHERE action = 'member_refused' "
+                "AND actor_person_id = :a"
+            ),
+            {"a": cast.person_ids["dispatcher_c1"]},
+        )
+    ).scalar_one()
+    assert refused == len(outsiders), "probing is on the record"
+
+    # A resident attached to nothing, and a phone nobody has, may be enrolled.
+    resident = cast.person_ids["resident_a"]
+    phone, name = await _person(session, resident)
+    enrolled = await anon_client.post(
+        url, json={"phone": phone, "display_name": LURE, "kind": "part_time"}, headers=d1
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["person"]["display_name"] == name
+    fresh = await anon_client.post(
+        url, json={"phone": next_phone(), "display_name": "新队员", "kind": "part_time"}, headers=d1
+    )
+    assert fresh.status_code == 201, fresh.text
+    assert fresh.json()["person"]["display_name"] == "新队员"
+    # Once on team X, resident A belongs to community 1: community 2 cannot take them.
+    y_url = f"/api/v1/admin/teams/{cast.team_y}/members"
+    taken = await anon_client.post(
+        y_url,
+        json={"phone": phone, "display_name": LURE, "kind": "part_time"},
+        headers=cast.headers["dispatcher_c2"],
+    )
+    assert_problem(taken, 403, "cannot_enrol_phone")
