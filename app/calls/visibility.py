@@ -4,20 +4,28 @@ One full snapshot of a call is built (what the caller sees, responder
 position included while the responder is on the way or on site); every
 reader gets it through `redact`, by the part they play:
 
-| viewer | location | note | responder | responder's position |
-|---|---|---|---|---|
-| caller (the resident) | exact | yes | yes | while en route / on site |
-| responder | exact | yes | yes | no |
-| staff (dispatcher of the area, admin) | exact | yes | yes | no |
-| team (offered, not responding) | rounded to ~100 m | no | no | no |
+| viewer | location | note | responder | team | responder's position |
+|---|---|---|---|---|---|
+| caller (the resident) | exact | yes | yes | yes | while en route / on site |
+| responder | exact | yes | yes | yes | no |
+| staff (dispatcher of the area, admin) | exact | yes | yes | yes | no |
+| team (an offer to one of its teams is open) | rounded to ~100 m | no | no | yes | no |
+| former responder (`RESPONDER_ACCESS_HOURS` after closing) | rounded | no | yes | yes | no |
+| former team (offered once, no offer open now) | rounded | no | no | no | no |
 
-Anyone else is told the call does not exist (404).
+Anyone else is told the call does not exist (404). What a part needs ends
+with its task: the responder needs the exact point and the note to help, not
+once the call is long over (the sweeper stamps `responder_released_at`); an
+offered team needs the call to decide, and once its offer is closed it only
+learns that (its offer's events), nothing more of the call.
 
 Who plays which part is written once, in `CALL_RULES`: each condition
 there writes itself as SQL (`visible_sql`: list_calls, the dispatch list,
 the WebSocket resume) and as Python (`viewer_of`, compiled from the rules:
-reading one call, the live stream). Which events each part gets is written
-once, in `EVENT_FILTERS` (the event log's SQL, the live stream's check).
+reading one call, the live stream). The conditions look at columns and
+rows only, never at the clock: what time changes, a job writes
+(app/calls/retention.py). Which events each part gets is written once, in
+`EVENT_FILTERS` (the event log's SQL, the live stream's check).
 tests/test_visibility.py holds every form to the same verdicts.
 """
 
@@ -26,6 +34,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -35,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import NotFound
 from app.core.phones import mask_phone
 from app.identity.auth import PersonPrincipal
-from app.models.call import CallPublic, CallStatus, EventType
+from app.models.call import CallPublic, CallStatus, EventType, OfferStatus
 
 # About 100 m: three decimals of a degree of latitude are 111 m.
 ROUND_DECIMALS = 3
@@ -48,14 +57,20 @@ class Viewer(StrEnum):
     responder = "responder"
     staff = "staff"
     team = "team"
+    former_responder = "former_responder"
+    former_team = "former_team"
 
 
 # Which events each part in a call receives (the event log, the live stream).
+# A former team gets its own offers' events only: it learns that its offer
+# closed, and nothing of what the call did since.
 EVENT_TYPES_FOR: dict[Viewer, frozenset[str]] = {
     Viewer.caller: frozenset({"call.updated", "responder.location"}),
     Viewer.responder: frozenset({"call.updated"}),
     Viewer.staff: frozenset({"call.updated", "offer.created", "offer.closed"}),
     Viewer.team: frozenset({"call.updated", "offer.created", "offer.closed"}),
+    Viewer.former_responder: frozenset({"call.updated"}),
+    Viewer.former_team: frozenset({"offer.created", "offer.closed"}),
 }
 
 
@@ -68,7 +83,10 @@ class CallFacts:
     responder_id: uuid.UUID | None
     community_id: uuid.UUID
     street_id: uuid.UUID
-    offered_team_ids: frozenset[uuid.UUID]
+    offered_team_ids: frozenset[uuid.UUID]  # every team the call was ever offered to
+    open_offer_team_ids: frozenset[uuid.UUID]  # the teams with an open offer of it now
+    # Set by the sweeper RESPONDER_ACCESS_HOURS after the call closed.
+    responder_released_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -203,17 +221,85 @@ class OfferedToOneOf:
         return f"not c.offered_team_ids.isdisjoint({self.value.py})"
 
 
-Condition = CallIs | PersonIs | OfferedToOneOf
+@dataclass(frozen=True)
+class OpenOfferToOneOf:
+    """An offer of the call to one of the teams `value` is open now."""
+
+    value: PersonValue
+
+    def sql(self, style: ParamStyle, c: str) -> str:
+        return (
+            f"EXISTS (SELECT 1 FROM offer vis_oo WHERE vis_oo.call_id = {c}.id"  # noqa: S608
+            f" AND vis_oo.status = '{OfferStatus.open.value}'"
+            f" AND vis_oo.team_id = ANY({_param(style, self.value)}))"
+        )
+
+    def py(self) -> str:
+        return f"not c.open_offer_team_ids.isdisjoint({self.value.py})"
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """The call's timestamp `column` is set (`present`) or not. A job writes
+    it when the time comes, so the rule itself never reads the clock."""
+
+    column: str  # a field of CallFacts and a column of `call`
+    present: bool = True
+
+    def sql(self, style: ParamStyle, c: str) -> str:
+        return f"{c}.{self.column} IS {'NOT ' if self.present else ''}NULL"
+
+    def py(self) -> str:
+        return f"(c.{self.column} is {'not ' if self.present else ''}None)"
+
+
+@dataclass(frozen=True)
+class NoneOf:
+    """None of `condition` holds. Only over EXISTS conditions, which are
+    true or false in SQL, never NULL: NOT NULL would not be Python's `not`."""
+
+    condition: OpenOfferToOneOf
+
+    def sql(self, style: ParamStyle, c: str) -> str:
+        return f"NOT {self.condition.sql(style, c)}"
+
+    def py(self) -> str:
+        return f"(not {self.condition.py()})"
+
+
+@dataclass(frozen=True)
+class Both:
+    """`first` and `second` hold."""
+
+    first: Condition
+    second: Condition
+
+    def sql(self, style: ParamStyle, c: str) -> str:
+        return f"({self.first.sql(style, c)} AND {self.second.sql(style, c)})"
+
+    def py(self) -> str:
+        return f"({self.first.py()} and {self.second.py()})"
+
+
+Condition = CallIs | PersonIs | OfferedToOneOf | OpenOfferToOneOf | Stamped | NoneOf | Both
+
+RESPONDER = CallIs("responder_id", ME)
+RELEASED = "responder_released_at"
 
 # Who sees a call, as which part: the first rule that holds decides the part
-# (and so what they see, `redact`); any rule that holds lets them see it.
+# (and so what they see, `redact`), the most entitled first; any rule that
+# holds lets them see it. The parts of one kind exclude each other (a
+# responder is released or not; a team's offer is open or not), so
+# `roles_of` lists what a person is, not what they once were.
 CALL_RULES: tuple[tuple[Viewer, Condition], ...] = (
     (Viewer.caller, CallIs("resident_id", ME)),
-    (Viewer.responder, CallIs("responder_id", ME)),
+    (Viewer.responder, Both(RESPONDER, Stamped(RELEASED, present=False))),
     (Viewer.staff, PersonIs(ADMIN)),
     (Viewer.staff, CallIs("community_id", AREA)),
     (Viewer.staff, CallIs("street_id", AREA)),
-    (Viewer.team, OfferedToOneOf(TEAMS)),
+    (Viewer.team, OpenOfferToOneOf(TEAMS)),
+    (Viewer.former_responder, Both(RESPONDER, Stamped(RELEASED))),
+    (Viewer.former_team, Both(OfferedToOneOf(TEAMS), NoneOf(OpenOfferToOneOf(TEAMS)))),
 )
 
 
@@ -294,14 +380,18 @@ def event_filter(viewer: Viewer) -> EventFilter:
 
 
 _FACTS = text(
-    """
+    f"""
     SELECT c.id, c.resident_id, c.responder_id, c.community_id, c.street_id,
-           coalesce(array_agg(DISTINCT o.team_id) FILTER (WHERE o.team_id IS NOT NULL), '{}')
-             AS offered_team_ids
+           c.responder_released_at,
+           coalesce(array_agg(DISTINCT o.team_id) FILTER (WHERE o.team_id IS NOT NULL), '{{}}')
+             AS offered_team_ids,
+           coalesce(array_agg(DISTINCT o.team_id)
+                      FILTER (WHERE o.status = '{OfferStatus.open.value}'), '{{}}')
+             AS open_offer_team_ids
     FROM call c LEFT JOIN offer o ON o.call_id = c.id
     WHERE c.id = :id
     GROUP BY c.id
-    """
+    """  # noqa: S608 - a constant of this module
 )
 
 
@@ -341,7 +431,7 @@ async def require_visible(
     return VisibleCall(call_id, person, tuple(roles))
 
 
-SNAPSHOT_SQL = """
+SNAPSHOT_SQL = f"""
     SELECT c.id, c.status, c.category, c.note, c.escalation_level, c.created_at, c.updated_at,
            c.last_event_id, c.accuracy_m,
            ST_Y(c.location::geometry) AS lat, ST_X(c.location::geometry) AS lng,
@@ -350,15 +440,18 @@ SNAPSHOT_SQL = """
            p.id AS responder_id, p.display_name AS responder_name, p.phone AS responder_phone,
            ST_Y(d.location::geometry) AS responder_lat, ST_X(d.location::geometry) AS responder_lng,
            d.accuracy_m AS responder_accuracy,
-           c.resident_id, c.community_id, c.street_id,
+           c.resident_id, c.community_id, c.street_id, c.responder_released_at,
            ARRAY(SELECT DISTINCT o.team_id FROM offer o WHERE o.call_id = c.id)
-             AS offered_team_ids
+             AS offered_team_ids,
+           ARRAY(SELECT DISTINCT o.team_id FROM offer o
+                 WHERE o.call_id = c.id AND o.status = '{OfferStatus.open.value}')
+             AS open_offer_team_ids
     FROM call c
     JOIN area g ON g.id = c.grid_id
     LEFT JOIN team t ON t.id = c.team_id
     LEFT JOIN person p ON p.id = c.responder_id
     LEFT JOIN duty d ON d.person_id = c.responder_id AND d.on_duty = true
-"""
+"""  # noqa: S608 - a constant of this module
 _ONE = text(SNAPSHOT_SQL + " WHERE c.id = :id")
 
 
@@ -371,6 +464,8 @@ def facts_from_row(row: Any) -> CallFacts:
         community_id=row.community_id,
         street_id=row.street_id,
         offered_team_ids=frozenset(row.offered_team_ids),
+        open_offer_team_ids=frozenset(row.open_offer_team_ids),
+        responder_released_at=row.responder_released_at,
     )
 
 
@@ -425,6 +520,14 @@ def rounded(point: dict[str, Any]) -> dict[str, Any]:
 
 # Who reads what people wrote: the call's note, a step's progress note.
 SHOWS_NOTES = frozenset({Viewer.caller, Viewer.responder, Viewer.staff})
+# Who sees the exact point; the others see it rounded (`rounded`).
+SHOWS_EXACT_LOCATION = frozenset({Viewer.caller, Viewer.responder, Viewer.staff})
+# Who sees who responds (name, masked phone); their position is the caller's alone.
+SHOWS_RESPONDER = frozenset(
+    {Viewer.caller, Viewer.responder, Viewer.staff, Viewer.former_responder}
+)
+# Who sees which team took the call.
+SHOWS_TEAM = frozenset(set(Viewer) - {Viewer.former_team})
 
 
 def redact(full: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
@@ -437,9 +540,12 @@ def redact(full: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
         view["responder"] = {**view["responder"], "location": None}
     if viewer not in SHOWS_NOTES:
         view["note"] = None
-    if viewer is Viewer.team:
+    if viewer not in SHOWS_EXACT_LOCATION:
         view["location"] = rounded(view["location"])
+    if viewer not in SHOWS_RESPONDER:
         view["responder"] = None
+    if viewer not in SHOWS_TEAM:
+        view["team"] = None
     return view
 
 

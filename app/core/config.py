@@ -85,6 +85,19 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=60, description="how often each process looks for due offers"
     )
     run_sweeper: bool = Field(default=True, description="run the offer sweeper in this process")
+    responder_access_hours: int = Field(
+        default=24,
+        ge=0,
+        le=24 * 30,
+        description="hours after a call closed that its responder still sees its exact point "
+        "and note",
+    )
+    retention_days: int = Field(
+        default=180,
+        gt=0,
+        le=3650,
+        description="days after a call closed that its exact point and notes are kept",
+    )
     ws_allowed_origins: list[str] = Field(
         default_factory=list,
         description="browser origins allowed to open the WebSocket (JSON list); empty: any",

@@ -7,7 +7,8 @@ skipped and looked at again next time), closes the offer and moves the call
 on, all in one transaction. A killed process loses nothing: its due work is
 still due, and any other process (or itself, restarted) does it at once.
 The sweeper also raises calls from the community's dispatchers to the
-street's, and forgets expired idempotency keys and rate-limit hits.
+street's, forgets expired idempotency keys and rate-limit hits, and runs
+the retention jobs of closed calls (app/calls/retention.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.calls import state
+from app.calls import retention, state
 from app.core.background import PollingLoop
 from app.core.config import Settings
 from app.core.db import session_scope
@@ -85,6 +86,27 @@ async def forget_expired(session: AsyncSession) -> None:
     await session.execute(text("DELETE FROM rate_limit_hit WHERE at <= now() - interval '1 hour'"))
 
 
+# The retention jobs run every this many passes (about a minute), each for
+# at most this many batches a run: a backlog (the first run on old data)
+# drains over a few runs without holding up the offers' deadlines.
+RETENTION_EVERY = 60
+RETENTION_BATCHES = 10
+
+
+async def retire_closed_calls(factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
+    """Release responders and anonymise old calls, a batch per transaction;
+    the number of calls changed."""
+    done = 0
+    for job in (retention.release_responders, retention.anonymise_closed):
+        for _ in range(RETENTION_BATCHES):
+            async with session_scope(factory) as session:
+                changed = await job(session, settings)
+            done += changed
+            if changed < retention.BATCH:
+                break
+    return done
+
+
 async def sweep_once(factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
     """One pass; each kind of work in its own transaction. Work done."""
     async with session_scope(factory) as session:
@@ -106,4 +128,6 @@ class Sweeper(PollingLoop):
         if self.passes % 600 == 599:
             async with session_scope(self._factory) as session:
                 await forget_expired(session)
+        if self.passes % RETENTION_EVERY == RETENTION_EVERY - 1:
+            await retire_closed_calls(self._factory, self._settings)
         return await sweep_once(self._factory, self._settings)

@@ -55,8 +55,10 @@ QUEUE_SIZE = 256
 _READ = """
     SELECT e.id, e.type, e.call_id, e.at, e.data::text AS data, e.note,
            e.offer_id, o.team_id AS offer_team,
-           c.resident_id, c.responder_id, c.community_id, c.street_id,
-           ARRAY(SELECT DISTINCT x.team_id FROM offer x WHERE x.call_id = c.id) AS offered_teams
+           c.resident_id, c.responder_id, c.community_id, c.street_id, c.responder_released_at,
+           ARRAY(SELECT DISTINCT x.team_id FROM offer x WHERE x.call_id = c.id) AS offered_teams,
+           ARRAY(SELECT DISTINCT x.team_id FROM offer x
+                 WHERE x.call_id = c.id AND x.status = 'open') AS open_offer_teams
     FROM event e
     JOIN call c ON c.id = e.call_id
     LEFT JOIN offer o ON o.id = e.offer_id
@@ -106,6 +108,8 @@ class LiveEvent:
                 community_id=row["community_id"],
                 street_id=row["street_id"],
                 offered_team_ids=frozenset(row["offered_teams"]),
+                open_offer_team_ids=frozenset(row["open_offer_teams"]),
+                responder_released_at=row["responder_released_at"],
             ),
         )
 

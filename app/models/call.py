@@ -108,6 +108,23 @@ class Call(SQLModel, table=True):
             "escalated_at",
             postgresql_where=text("status = 'escalated' AND escalation_level = 'community'"),
         ),
+        # Only a closed call loses its responder's access or its details.
+        CheckConstraint(
+            "closed_at IS NOT NULL OR (responder_released_at IS NULL AND anonymised_at IS NULL)",
+            name="forgotten_once_closed",
+        ),
+        # The retention jobs' work (app/calls/retention.py): closed calls whose
+        # responder still has access, and those not yet anonymised.
+        Index(
+            "ix_call_closed_at_unreleased",
+            "closed_at",
+            postgresql_where=text("responder_released_at IS NULL"),
+        ),
+        Index(
+            "ix_call_closed_at_not_anonymised",
+            "closed_at",
+            postgresql_where=text("anonymised_at IS NULL"),
+        ),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -129,6 +146,10 @@ class Call(SQLModel, table=True):
     escalated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     cancel_reason: str | None = Field(default=None, max_length=200)
+    # RESPONDER_ACCESS_HOURS after closing: the responder sees what a team does.
+    responder_released_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # RETENTION_DAYS after closing: point rounded, notes gone (docs/privacy.md).
+    anonymised_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     last_event_id: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
@@ -289,7 +310,8 @@ class CallPublic(BaseModel):
     note: str | None
     location: Point = PydanticField(
         description="exact for the caller, the responder and dispatchers; rounded to about 100 m "
-        "for a team that has only been offered the call"
+        "for a team that has only been offered the call, and for the responder once the call "
+        "has been closed for RESPONDER_ACCESS_HOURS"
     )
     grid: AreaRef | None
     team: TeamRef | None

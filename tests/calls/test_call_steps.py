@@ -58,8 +58,11 @@ async def test_a_progress_note_stays_on_its_event_for_those_who_read_notes(
         assert seen["note"] == "五分钟到，请开门"
     earlier = [e for e in await _events(anon_client, call["id"], resident.headers) if e["note"]]
     assert len(earlier) == 1, "only the step it was said of carries it"
-    # A teammate was only offered the call: no notes, like the call's own note.
-    assert en_route(await _events(anon_client, call["id"], teammate.headers))["note"] is None
+    # A teammate was only offered the call, and that offer is closed: its
+    # events only, no step, no note.
+    seen_by_teammate = await _events(anon_client, call["id"], teammate.headers)
+    assert {e["type"] for e in seen_by_teammate} == {"offer.created", "offer.closed"}
+    assert all(e["note"] is None for e in seen_by_teammate)
 
 
 async def test_an_admin_who_called_may_also_act_as_staff(

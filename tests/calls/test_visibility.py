@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -40,29 +41,34 @@ NOT_PEOPLE = {"anonymous": 401, "api_key": 403}
 # X (expired), then to team Y. B1a: resident B's, community 1, answered by
 # volunteer Y. B3: resident B's, community 3 (no dispatcher of the matrix).
 # BS2: resident B's, in another street. AdC2: the admin's own, community 2.
-# Xown: volunteer X's own call, offered to team X.
-CALLS = ("A1o", "A1a", "B2", "B1a", "B3", "BS2", "AdC2", "Xown")
+# Xown: volunteer X's own call, offered to team X. A1c: resident A's,
+# resolved by volunteer X an hour ago. A1r: resident A's, resolved by
+# volunteer X long enough ago that the sweeper released the responder.
+CALLS = ("A1o", "A1a", "B2", "B1a", "B3", "BS2", "AdC2", "Xown", "A1c", "A1r")
 
 # Every part each principal plays in each call, the one that counts first
-# (C caller, R responder, S staff, T offered team; "." none).
+# (C caller, R responder, S staff, T team with an open offer, r former
+# responder, t former team; "." none).
 ROLES = """
-                A1o  A1a  B2   B1a  B3   BS2  AdC2 Xown
-anonymous       .    .    .    .    .    .    .    .
-resident_a      C    C    .    .    .    .    .    .
-resident_b      .    .    C    C    C    C    .    .
-volunteer_x     T    RT   T    .    .    .    .    CT
-volunteer_y     .    .    T    RT   .    .    .    .
-dispatcher_c1   S    S    .    S    .    .    .    S
-dispatcher_c2   .    .    S    .    .    .    S    .
-admin           S    S    S    S    S    S    CS   S
-api_key         .    .    .    .    .    .    .    .
-dispatcher_s    S    S    S    S    S    .    S    S
+                A1o  A1a  B2   B1a  B3   BS2  AdC2 Xown A1c  A1r
+anonymous       .    .    .    .    .    .    .    .    .    .
+resident_a      C    C    .    .    .    .    .    .    C    C
+resident_b      .    .    C    C    C    C    .    .    .    .
+volunteer_x     T    Rt   t    .    .    .    .    CT   Rt   rt
+volunteer_y     .    .    T    Rt   .    .    .    .    .    .
+dispatcher_c1   S    S    .    S    .    .    .    S    S    S
+dispatcher_c2   .    .    S    .    .    .    S    .    .    .
+admin           S    S    S    S    S    S    CS   S    S    S
+api_key         .    .    .    .    .    .    .    .    .    .
+dispatcher_s    S    S    S    S    S    .    S    S    S    S
 """
 LETTER = {
     "C": call_view.Viewer.caller,
     "R": call_view.Viewer.responder,
     "S": call_view.Viewer.staff,
     "T": call_view.Viewer.team,
+    "r": call_view.Viewer.former_responder,
+    "t": call_view.Viewer.former_team,
 }
 
 
@@ -92,6 +98,8 @@ EVENTS = {
     "BS2": ("upd",),
     "AdC2": ("upd",),
     "Xown": ("upd", "X6+"),
+    "A1c": ("X7+", "X7-", "upd"),
+    "A1r": ("X8+", "X8-", "upd"),
 }
 STAFF_OF_C1 = ("dispatcher_c1", "admin", STREET_DISPATCHER)
 # Which of them each principal gets (anyone not named: none).
@@ -99,13 +107,16 @@ SEEN: dict[str, dict[str, str]] = {
     "A1o": {"resident_a": "upd", "volunteer_x": "upd X1+"} | dict.fromkeys(STAFF_OF_C1, "upd X1+"),
     "A1a": {"resident_a": "upd loc", "volunteer_x": "upd"}
     | dict.fromkeys(STAFF_OF_C1, "X2+ X2- upd"),
-    "B2": {"resident_b": "upd", "volunteer_x": "X3+ X3- upd", "volunteer_y": "Y4+ upd"}
+    # Team X's offer closed: volunteer X learns that, and nothing more of the call.
+    "B2": {"resident_b": "upd", "volunteer_x": "X3+ X3-", "volunteer_y": "Y4+ upd"}
     | dict.fromkeys(("dispatcher_c2", "admin", STREET_DISPATCHER), "X3+ X3- Y4+ upd"),
     "B1a": {"resident_b": "upd", "volunteer_y": "upd"} | dict.fromkeys(STAFF_OF_C1, "Y5+ Y5- upd"),
     "B3": dict.fromkeys(("resident_b", "admin", STREET_DISPATCHER), "upd"),
     "BS2": dict.fromkeys(("resident_b", "admin"), "upd"),
     "AdC2": dict.fromkeys(("admin", "dispatcher_c2", STREET_DISPATCHER), "upd"),
     "Xown": {"volunteer_x": "upd"} | dict.fromkeys(STAFF_OF_C1, "upd X6+"),
+    "A1c": {"resident_a": "upd", "volunteer_x": "upd"} | dict.fromkeys(STAFF_OF_C1, "X7+ X7- upd"),
+    "A1r": {"resident_a": "upd", "volunteer_x": "upd"} | dict.fromkeys(STAFF_OF_C1, "X8+ X8- upd"),
 }
 
 
@@ -164,15 +175,23 @@ async def _call(
     community: uuid.UUID,
     street: uuid.UUID,
     responder: uuid.UUID | None = None,
+    closed_ago: timedelta | None = None,
+    released: bool = False,
 ) -> uuid.UUID:
+    """A call; `closed_ago`: closed that long ago; `released`: the sweeper has
+    ended its responder's full view."""
     call_id = uuid.uuid4()
     await session.execute(
         text(
             """
-            INSERT INTO call (id, resident_id, status, category, location, grid_id, community_id,
-                              street_id, responder_id, escalation_level, rounds)
-            SELECT :id, :resident, :status, 'visit', ST_PointOnSurface(g.boundary)::geography,
-                   g.id, :community, :street, :responder, 'grid', 1
+            INSERT INTO call (id, resident_id, status, category, note, location, grid_id,
+                              community_id, street_id, responder_id, escalation_level, rounds,
+                              closed_at, responder_released_at)
+            SELECT :id, :resident, :status, 'visit', '门没锁',
+                   ST_PointOnSurface(g.boundary)::geography,
+                   g.id, :community, :street, :responder, 'grid', 1,
+                   now() - CAST(:closed_ago AS interval),
+                   CASE WHEN :released THEN now() END
             FROM area g WHERE g.id = :grid
             """
         ),
@@ -184,6 +203,8 @@ async def _call(
             "community": community,
             "street": street,
             "responder": responder,
+            "closed_ago": closed_ago,
+            "released": released,
         },
     )
     return call_id
@@ -264,6 +285,23 @@ async def build_world(session: AsyncSession, settings: Settings) -> World:
         "BS2": await _call(session, p["resident_b"], "escalated", s2_grid, s2_community, s2),
         "AdC2": await _call(session, p["admin"], "searching", *in_c2),
         "Xown": await _call(session, p["volunteer_x"], "offered", *in_c1),
+        "A1c": await _call(
+            session,
+            p["resident_a"],
+            "resolved",
+            *in_c1,
+            responder=p["volunteer_x"],
+            closed_ago=timedelta(hours=1),
+        ),
+        "A1r": await _call(
+            session,
+            p["resident_a"],
+            "resolved",
+            *in_c1,
+            responder=p["volunteer_x"],
+            closed_ago=timedelta(days=2),
+            released=True,
+        ),
     }
     offers = {
         "X1": await _offer(session, calls["A1o"], cast.team_x, "open"),
@@ -272,6 +310,8 @@ async def build_world(session: AsyncSession, settings: Settings) -> World:
         "Y4": await _offer(session, calls["B2"], cast.team_y, "open"),
         "Y5": await _offer(session, calls["B1a"], cast.team_y, "accepted"),
         "X6": await _offer(session, calls["Xown"], cast.team_x, "open"),
+        "X7": await _offer(session, calls["A1c"], cast.team_x, "accepted"),
+        "X8": await _offer(session, calls["A1r"], cast.team_x, "accepted"),
     }
 
     labels: dict[int, str] = {}
@@ -512,3 +552,57 @@ async def test_every_path_agrees_on_which_events_each_sees(
                 if same_ids and messages != listed_messages:
                     wrong.append(f"{who} × {name}: {path} and GET /events redact differently")
     assert not wrong, "\n".join(wrong)
+
+
+# What each part sees of a call (`redact`): the exact point or the rounded
+# one, the note, the responder (and where they are), the team.
+EXACT = {"lat": 22.765432, "lng": 113.923456, "accuracy_m": 6.0}
+ROUNDED = {"lat": 22.765, "lng": 113.923, "accuracy_m": 100.0}
+ON_THE_WAY = {"lat": 22.7, "lng": 113.9, "accuracy_m": 5.0}
+SEES_OF_A_CALL = {
+    # part: (location, note, responder, responder's position, team)
+    "caller": (EXACT, True, True, True, True),
+    "responder": (EXACT, True, True, False, True),
+    "staff": (EXACT, True, True, False, True),
+    "team": (ROUNDED, False, False, False, True),
+    "former_responder": (ROUNDED, False, True, False, True),
+    "former_team": (ROUNDED, False, False, False, False),
+}
+
+
+def test_what_each_part_sees_of_a_call() -> None:
+    assert set(SEES_OF_A_CALL) == {viewer.value for viewer in call_view.Viewer}
+    full: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "status": "en_route",
+        "note": "门没锁",
+        "location": EXACT,
+        "team": {"id": str(uuid.uuid4()), "name": "红小二"},
+        "responder": {
+            "id": str(uuid.uuid4()),
+            "display_name": "志愿者",
+            "phone_masked": "100****0001",
+            "location": ON_THE_WAY,
+        },
+    }
+    for viewer in call_view.Viewer:
+        location, note, responder, position, team = SEES_OF_A_CALL[viewer.value]
+        seen = call_view.redact(full, viewer)
+        assert seen["location"] == location, viewer
+        assert (seen["note"] is not None) == note, viewer
+        assert (seen["responder"] is not None) == responder, viewer
+        if seen["responder"] is not None:
+            assert (seen["responder"]["location"] is not None) == position, viewer
+        assert (seen["team"] is not None) == team, viewer
+        # And of the notes said of its steps, on its events.
+        event = call_view.event_view(
+            viewer,
+            event_id=1,
+            event_type="call.updated",
+            call_id=uuid.UUID(full["id"]),
+            at="now",
+            data=full,
+            note="五分钟到",
+        )
+        assert (event["note"] is not None) == note, viewer
+        assert event["data"] == seen

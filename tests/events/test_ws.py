@@ -345,6 +345,40 @@ async def test_the_caller_follows_the_responder_on_the_way(
                 await _next(tws, "responder.location", wait=0.3)
 
 
+async def test_a_teammate_hears_that_the_offer_closed_and_nothing_after(
+    live_app: Factory, scene: dict[str, Any]
+) -> None:
+    team: SceneTeam = scene["team"]
+    resident: Member = scene["resident"]
+    responder, teammate = team.members[0], team.members[1]
+    async with live_app() as lv:
+        http = lv.http
+        async with connect("/api/v1/ws", lv.sockets, headers=teammate.headers) as tws:
+            await tws.send_text(json.dumps({"type": "ping"}))
+            await _next(tws, "pong")
+            call = await _press(http, resident)
+            offer = await _next(tws, "offer.created")
+            assert offer["call_id"] == call["id"]
+            accepted = await http.post(
+                f"/api/v1/offers/{offer['data']['id']}/accept", headers=responder.headers
+            )
+            assert accepted.status_code == 200, accepted.text
+            closed = await _next(tws, "offer.closed")
+            assert closed["data"]["id"] == offer["data"]["id"]
+            assert closed["data"]["status"] == "accepted"
+            moved = await http.post(
+                f"/api/v1/calls/{call['id']}/progress",
+                json={"status": "en_route", "note": "五分钟到"},
+                headers=responder.headers,
+            )
+            assert moved.status_code == 200, moved.text
+            # Their offer is closed: the call goes on without them.
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    message = await _next(tws, "call.updated", wait=0.7)
+                    assert message["data"]["status"] in ("searching", "offered"), message
+
+
 async def test_the_track_is_forgotten_when_the_call_ends(
     live_app: Factory, scene: dict[str, Any], engine: AsyncEngine
 ) -> None:
