@@ -26,7 +26,7 @@ reading one call, the live stream). The conditions look at columns and
 rows only, never at the clock: what time changes, a job writes
 (app/calls/retention.py). Which events each part gets is written once, in
 `EVENT_FILTERS` (the event log's SQL, the live stream's check).
-tests/test_visibility.py holds every form to the same verdicts.
+tests/calls/test_visibility.py holds every form to the same verdicts.
 """
 
 from __future__ import annotations

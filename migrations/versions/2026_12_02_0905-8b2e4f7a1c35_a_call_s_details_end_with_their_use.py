@@ -8,7 +8,7 @@ Two partial indexes make both jobs index lookups (docs/privacy.md).
 
 Revision ID: 8b2e4f7a1c35
 Revises: 3f6c1d2e9a71
-Create Date: 2026-12-09 09:00:00+00:00
+Create Date: 2026-12-02 09:05:00+00:00
 """
 
 from collections.abc import Sequence
