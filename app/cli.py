@@ -86,7 +86,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # paths and query strings, which can hold tokens.
         access_log=False,
         log_config=uvicorn_log_config(get_settings().log_level.upper()),
-        proxy_headers=True,
+        # uvicorn's would believe X-Forwarded-For from 127.0.0.1, so anything
+        # that reaches us through loopback picks its own address. The app
+        # believes only FORWARDED_ALLOW_IPS (app/http/middleware.py).
+        proxy_headers=False,
         # Client messages on the live socket are small; refuse big ones early.
         ws_max_size=get_settings().ws_max_message_bytes,
         # Per-message compression costs about 40 KiB per idle socket

@@ -17,8 +17,14 @@ from app.core.db import make_engine, make_sessionmaker
 from app.core.metrics import Metrics
 from app.dispatch.sweeper import Sweeper
 from app.events.hub import EventHub
-from app.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.http.docs import install_docs
+from app.http.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    TrustedProxyMiddleware,
+)
 from app.http.problems import document_problems, install_problem_handlers
+from app.http.redirects import install_slash_redirect
 from app.identity.challenge import make_send_challenge
 from app.identity.sms import make_sms_sender
 from app.notifications.push import make_push_sender
@@ -79,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        # Ours instead (app/http/docs.py): no CDN, and off in production.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = None
@@ -88,9 +97,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The last added runs first: request context wraps the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    if settings.trusted_proxies:
+        # Outermost: every layer inside sees the client's address.
+        app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies)
     install_problem_handlers(app)
+    install_slash_redirect(app)
     for router in ROUTERS:
         app.include_router(router)
+    if settings.serve_docs:
+        install_docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

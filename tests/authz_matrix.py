@@ -257,11 +257,24 @@ DEVICE = "matrix-device-token:0123456789"
 ROWS: tuple[Row, ...] = (
     Row("GET", "/healthz", cells(200), fixed("/healthz"), "public"),
     Row("GET", "/readyz", cells(200), fixed("/readyz"), "public"),
-    Row("GET", "/metrics", cells(200), fixed("/metrics"), "public (scrape)"),
+    Row(
+        "GET",
+        "/metrics",
+        cells(200),
+        fixed("/metrics"),
+        "public unless `METRICS_TOKEN` is set (production must): then that bearer only",
+    ),
     Row("GET", "/openapi.json", cells(200), fixed("/openapi.json"), "public"),
     Row("GET", "/docs", cells(200), fixed("/docs"), "public"),
     Row("GET", "/docs/oauth2-redirect", cells(200), fixed("/docs/oauth2-redirect"), "public"),
     Row("GET", "/redoc", cells(200), fixed("/redoc"), "public"),
+    Row(
+        "GET",
+        "/docs/assets/{name}",
+        cells(200),
+        fixed("/docs/assets/swagger-ui.css"),
+        "public; the docs' files (the docs are off in production unless `DOCS_ENABLED`)",
+    ),
     Row("POST", "/api/v1/auth/otp", cells(202), _otp, "public; rate-limited"),
     Row(
         "POST",

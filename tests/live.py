@@ -319,8 +319,9 @@ class LiveServer:
         self._log.close()
 
     def log(self) -> str:
-        """Everything the process wrote (JSON lines)."""
-        self._log.flush()
+        """Everything the process wrote (JSON lines); after `stop()` too."""
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
 

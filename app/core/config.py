@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, HttpUrl, PostgresDsn, SecretStr, UrlConstraints, model_validator
+from pydantic import (
+    Field,
+    HttpUrl,
+    PostgresDsn,
+    SecretStr,
+    UrlConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The secret a fresh checkout runs with. Production refuses it.
 DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me-in-production"  # noqa: S105 - a known default, refused in production
+
+# Shorter metrics tokens are refused in production.
+MIN_METRICS_TOKEN_LENGTH = 32
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 AsyncpgDsn = Annotated[
     PostgresDsn, UrlConstraints(allowed_schemes=["postgresql+asyncpg"], host_required=True)
@@ -98,9 +112,14 @@ class Settings(BaseSettings):
         le=3650,
         description="days after a call closed that its exact point and notes are kept",
     )
+    app_origins: list[str] = Field(
+        default_factory=list,
+        description="origins the web app is served from, as scheme://host[:port] (JSON list)",
+    )
     ws_allowed_origins: list[str] = Field(
         default_factory=list,
-        description="browser origins allowed to open the WebSocket (JSON list); empty: any",
+        description="browser origins allowed to open the WebSocket (JSON list); "
+        "empty: APP_ORIGINS in production, any elsewhere",
     )
     ws_heartbeat_seconds: float = Field(default=25.0, gt=0)
     ws_auth_recheck_seconds: float = Field(
@@ -152,6 +171,24 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, gt=0)
     db_max_overflow: int = Field(default=10, ge=0)
     log_level: str = "INFO"
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="trusted reverse proxies, comma-separated addresses or networks; "
+        "their X-Forwarded-For is believed. Empty: none",
+    )
+    docs_enabled: bool | None = Field(
+        default=None, description="serve /docs and /redoc; unset: on except in production"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="GET /metrics needs `Authorization: Bearer` with it; required in production",
+    )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        _parse_networks(value)
+        return value
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
@@ -168,6 +205,12 @@ class Settings(BaseSettings):
                 problems.append("SECRET_KEY is the default; set a long random secret")
             if self.sms_backend is SmsBackend.console:
                 problems.append("SMS_BACKEND is console; configure a real SMS provider")
+            token = self.metrics_token.get_secret_value() if self.metrics_token else ""
+            if len(token) < MIN_METRICS_TOKEN_LENGTH:
+                problems.append(
+                    f"METRICS_TOKEN is unset or shorter than {MIN_METRICS_TOKEN_LENGTH} "
+                    "characters; /metrics would be open to anyone"
+                )
         if problems:
             raise ValueError("refusing to start: " + "; ".join(problems))
         return self
@@ -181,6 +224,42 @@ class Settings(BaseSettings):
     @property
     def database_url_str(self) -> str:
         return str(self.database_url)
+
+    @property
+    def trusted_proxies(self) -> tuple[IPNetwork, ...]:
+        return _parse_networks(self.forwarded_allow_ips)
+
+    @property
+    def serve_docs(self) -> bool:
+        if self.docs_enabled is not None:
+            return self.docs_enabled
+        return self.app_env is not AppEnv.production
+
+    @property
+    def ws_origins(self) -> frozenset[str] | None:
+        """Browser origins that may open the WebSocket; None: any. In
+        production an empty list lets no browser page in (a page of another
+        site would ride on its visitor's token)."""
+        if self.ws_allowed_origins:
+            return frozenset(self.ws_allowed_origins)
+        if self.app_env is AppEnv.production:
+            return frozenset(self.app_origins)
+        return None
+
+
+def _parse_networks(value: str) -> tuple[IPNetwork, ...]:
+    networks = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        try:
+            # "*" is no network: trusting every peer lets any client pick its address.
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or network"
+            ) from None
+    return tuple(networks)
 
 
 @lru_cache

@@ -27,6 +27,9 @@ def make_engine(settings: Settings, **overrides: object) -> AsyncEngine:
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_pre_ping": True,
+        # An error's text would otherwise carry the statement's parameters
+        # (phones, positions, notes) into whatever prints it.
+        "hide_parameters": True,
         # JIT off: the dispatch query's cost estimate makes PostgreSQL compile
         # it on each new connection, 230-415 ms a time (docs/benchmarks.md),
         # for queries that run in about a millisecond.

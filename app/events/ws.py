@@ -205,7 +205,8 @@ class LiveSocket:
 async def live_stream(websocket: WebSocket) -> None:
     settings: Settings = websocket.app.state.settings
     origin = websocket.headers.get("origin")
-    if settings.ws_allowed_origins and origin and origin not in settings.ws_allowed_origins:
+    allowed = settings.ws_origins
+    if allowed is not None and origin and origin not in allowed:
         await websocket.close(code=CLOSE_ORIGIN_REFUSED)  # before accept: HTTP 403
         return
     await websocket.accept()

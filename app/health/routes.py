@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import hmac
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
+from app.core.errors import Unauthorized
 from app.health.service import check_ready
+from app.http.deps import SettingsDep
 from app.http.problems import problem_responses
 
 router = APIRouter(tags=["health"])
@@ -34,6 +37,14 @@ async def get_readiness(request: Request) -> Readiness:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def get_metrics(request: Request) -> Response:
-    """Prometheus text format."""
+async def get_metrics(request: Request, settings: SettingsDep) -> Response:
+    """Prometheus text format; with METRICS_TOKEN set (production must), only
+    for `Authorization: Bearer <METRICS_TOKEN>`."""
+    if settings.metrics_token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = settings.metrics_token.get_secret_value()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), expected.encode()
+        ):
+            raise Unauthorized("The metrics need `Authorization: Bearer <METRICS_TOKEN>`.")
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

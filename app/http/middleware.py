@@ -1,13 +1,16 @@
-"""Request id, access log and metrics, as one pure ASGI middleware (cheaper
-than BaseHTTPMiddleware on every request)."""
+"""Request id, access log, metrics and the headers every answer carries, as
+one pure ASGI middleware (cheaper than BaseHTTPMiddleware on every request);
+the body limit; the client's address behind trusted proxies."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -19,6 +22,15 @@ access_log = logging.getLogger("hulian.access")
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUEST_ID_HEADER = "x-request-id"
+
+# On every answer unless its route says otherwise: no cache keeps it (tokens
+# and personal data; the docs' static files allow caching themselves), no
+# browser second-guesses its content type, no Referer leaves for other sites.
+SECURITY_HEADERS = {
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -55,7 +67,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
             await send(message)
 
         try:
@@ -142,6 +157,76 @@ class BodyLimitMiddleware:
                 break
         whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
         await self.app(scope, _replay([whole], receive), send)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _hop_address(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address of one X-Forwarded-For entry (`a.b.c.d`, `a.b.c.d:port`,
+    `[v6]:port`, `v6`), or None when it is none."""
+    hop = hop.strip()
+    if hop.startswith("[") and "]" in hop:
+        hop = hop[1 : hop.index("]")]
+    elif hop.count(":") == 1:
+        hop = hop.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(hop)
+    except ValueError:
+        return None
+
+
+class TrustedProxyMiddleware:
+    """The client's address when the peer is a trusted proxy: the right-most
+    X-Forwarded-For hop that is not itself a trusted proxy. Everything left
+    of it was written by the client and proves nothing; a peer that is not
+    trusted is the client, whatever its headers say. The address keys the
+    per-address OTP limit and goes into the audit log."""
+
+    def __init__(self, app: ASGIApp, trusted: Sequence[Network]) -> None:
+        self.app = app
+        self.trusted = tuple(trusted)
+
+    def _is_trusted(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(address in network for network in self.trusted)
+
+    def client_behind(self, forwarded: str) -> str | None:
+        hops = forwarded.split(",")
+        for hop in reversed(hops):
+            address = _hop_address(hop)
+            if address is None:
+                # The last trusted proxy wrote no address: believe nothing.
+                return None
+            if not self._is_trusted(address):
+                return str(address)
+        # Every hop is a proxy of ours: the request started inside.
+        first = _hop_address(hops[0])
+        return str(first) if first is not None else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if scope["type"] in ("http", "websocket") and client:
+            peer = _hop_address(str(client[0]))
+            if peer is not None and self._is_trusted(peer):
+                scope = self._rewrite(scope)
+        await self.app(scope, receive, send)
+
+    def _rewrite(self, scope: Scope) -> Scope:
+        forwarded: list[str] = []
+        proto = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-forwarded-for":
+                forwarded.append(value.decode("latin-1"))
+            elif name == b"x-forwarded-proto":
+                proto = value.decode("latin-1").strip().lower()
+        scope = dict(scope)
+        if forwarded:
+            address = self.client_behind(",".join(forwarded))
+            if address is not None:
+                scope["client"] = (address, 0)
+        if proto in ("http", "https"):
+            scope["scheme"] = proto if scope["type"] == "http" else proto.replace("http", "ws")
+        return scope
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError
+from app.core.logging import mark_logged
+from app.http.middleware import SECURITY_HEADERS
 from app.models.problem import Problem
 
 log = logging.getLogger("hulian.errors")
@@ -80,9 +82,11 @@ def problem_response(
     }
     headers = dict(headers or {})
     request_id = getattr(request.state, "request_id", None)
+    # Set here too: a 500 is sent from outside the request-id middleware.
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
     if request_id:
         body["request_id"] = request_id
-        # Set here too: a 500 is sent from outside the request-id middleware.
         headers.setdefault("x-request-id", request_id)
     body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
@@ -134,11 +138,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # The one line for this error: its classes and frames, never its message
+    # (app/core/logging.py). Starlette re-raises it after this answer, and
+    # uvicorn's second report of it is dropped by the log's filter.
     log.error(
         "unhandled error",
         exc_info=exc,
-        extra={"request_id": getattr(request.state, "request_id", None)},
+        extra={
+            "request_id": getattr(request.state, "request_id", None),
+            "error": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        },
     )
+    mark_logged(exc)
     return problem_response(
         request, 500, "internal_error", "Something went wrong on our side; it has been logged."
     )

@@ -96,6 +96,7 @@ def test_production_starts_with_a_real_sms_backend() -> None:
         "secret_key": "y" * 48,
         "sms_backend": "http",
         "sms_http_url": GATEWAY,
+        "metrics_token": "z" * 48,
     }
     settings = Settings(_env_file=None, **values)  # type: ignore[arg-type]
     assert settings.app_env is AppEnv.production
