@@ -10,6 +10,7 @@ from app.http.deps import CurrentUser, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
 from app.http.problems import problem_responses
 from app.models.call import (
+    EVENT_ID_MAX,
     CallCancel,
     CallCreate,
     CallList,
@@ -115,7 +116,7 @@ async def rate_call(call: CurrentCall, body: RatingCreate, session: SessionDep) 
 async def list_call_events(
     call: CurrentCall,
     session: SessionDep,
-    after: Annotated[int | None, Query(ge=0, description="an event id")] = None,
+    after: Annotated[int | None, Query(ge=0, le=EVENT_ID_MAX, description="an event id")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EventList:
     """The call's events the caller may see, oldest first: the same objects

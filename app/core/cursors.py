@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from app.core.errors import Unprocessable
@@ -22,9 +22,22 @@ def decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, row_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created), uuid.UUID(row_id)
-    except (ValueError, TypeError) as exc:
+        return _instant(datetime.fromisoformat(created)), uuid.UUID(row_id)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise Unprocessable("The cursor is not valid.", code="invalid_cursor") from exc
+
+
+def _instant(at: datetime) -> datetime:
+    """The time in UTC, as the driver sends it. PostgreSQL's timestamptz
+    holds 4713 BC to 294276 AD, far beyond Python's years 1 to 9999, so the
+    narrower bound is Python's own, in UTC: `0001-01-01T00:00+14:00` or
+    `9999-12-31T23:59-14:00` are valid ISO times that no UTC datetime can
+    hold (OverflowError here, not in the driver mid-request). A time without
+    an offset is refused: `encode` always writes one, and the driver would
+    read it in the server's zone."""
+    if at.utcoffset() is None:
+        raise ValueError("a cursor's time needs an offset")
+    return at.astimezone(UTC)
 
 
 def bounds(cursor: str | None) -> dict[str, object]:

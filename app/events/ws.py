@@ -27,6 +27,7 @@ from app.events.hub import Ending, EventHub, Subscriber
 from app.http.prefix import API_PREFIX
 from app.identity import auth, tokens
 from app.identity.auth import PersonPrincipal
+from app.models.call import EVENT_ID_MAX
 
 router = APIRouter(prefix=API_PREFIX, tags=["live"])
 
@@ -37,6 +38,8 @@ CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_SESSION_ENDED = 4001
 CLOSE_ACCESS_CHANGED = 4003
 CLOSE_TOO_SLOW = 4008
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_INVALID_DATA = 1007
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_ORIGIN_REFUSED = 1008
 CLOSE_INTERNAL_ERROR = 1011
@@ -114,23 +117,36 @@ class LiveSocket:
 
     async def reader(self) -> None:
         while True:
-            try:
-                text = await self.ws.receive_text()
-            except WebSocketDisconnect:
+            frame = await self.ws.receive()
+            if frame["type"] == "websocket.disconnect":
+                return
+            text = frame.get("text")
+            if text is None:
+                # The protocol is JSON in text frames; a binary frame is no message.
+                self.finish(CLOSE_UNSUPPORTED_DATA, "text messages only")
                 return
             if len(text.encode()) > self.settings.ws_max_message_bytes:
                 self.finish(CLOSE_MESSAGE_TOO_BIG, "message too big")
                 return
             try:
                 message = json.loads(text)
-                kind = message.get("type") if isinstance(message, dict) else None
+            except RecursionError:
+                # Nested deeper than the parser's stack (a few KiB of `[`):
+                # no client writes that, so the socket ends as sent bad data.
+                self.finish(CLOSE_INVALID_DATA, "message nested too deeply")
+                return
             except ValueError:
-                kind = None
+                message = None
+            kind = message.get("type") if isinstance(message, dict) else None
             if kind == "ping":
                 await self.send({"type": "pong"})
             elif kind == "resume":
                 after = message.get("after")
-                if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+                if (
+                    not isinstance(after, int)
+                    or isinstance(after, bool)
+                    or not 0 <= after <= EVENT_ID_MAX
+                ):
                     await self.send({"type": "error", "code": "bad_resume"})
                 else:
                     await self.resume(after)

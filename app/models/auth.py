@@ -25,6 +25,7 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import created_at_field, uuid_pk
 from app.models.enums import AreaLevel, MemberKind
+from app.models.text import Text
 
 Role = Literal["resident", "volunteer", "dispatcher", "admin"]
 
@@ -232,7 +233,7 @@ class DeviceRegistration(_Body):
 
 class DispatcherCreate(_Body):
     phone: str = PydanticField(min_length=3, max_length=32, examples=[PHONE_EXAMPLE])
-    display_name: str = PydanticField(min_length=1, max_length=64)
+    display_name: Text = PydanticField(min_length=1, max_length=64)
     area_id: uuid.UUID = PydanticField(description="a community or the street")
 
 

@@ -29,6 +29,7 @@ from app.models.area import AreaRef
 from app.models.base import SRID, created_at_field, uuid_pk
 from app.models.enums import sql_in, sql_values
 from app.models.geo import Point
+from app.models.text import Text
 
 
 class CallStatus(StrEnum):
@@ -188,6 +189,11 @@ class OfferDecline(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
+# Event ids are bigint: a larger `after` (HTTP or WebSocket) is no event id,
+# and as a query parameter it would overflow in the driver.
+EVENT_ID_MAX = 2**63 - 1
+
+
 class Event(SQLModel, table=True):
     """The append-only log of everything that happens to calls and offers.
     Ids increase; live streams and `resume` read from here."""
@@ -264,25 +270,25 @@ class CallCreate(_Body):
     category: CallCategory = PydanticField(
         default=CallCategory.urgent, description="urgent help unless one of the five ones"
     )
-    note: str | None = PydanticField(default=None, max_length=500)
+    note: Text | None = PydanticField(default=None, max_length=500)
 
 
 class CallCancel(_Body):
-    reason: str | None = PydanticField(default=None, max_length=200)
+    reason: Text | None = PydanticField(default=None, max_length=200)
 
 
 class CallProgress(_Body):
     status: Literal["en_route", "on_site", "resolved"]
-    note: str | None = PydanticField(default=None, max_length=500)
+    note: Text | None = PydanticField(default=None, max_length=500)
 
 
 class RatingCreate(_Body):
     stars: int = PydanticField(ge=1, le=5)
-    comment: str | None = PydanticField(default=None, max_length=500)
+    comment: Text | None = PydanticField(default=None, max_length=500)
 
 
 class OfferDeclineBody(_Body):
-    reason: str | None = PydanticField(default=None, max_length=200)
+    reason: Text | None = PydanticField(default=None, max_length=200)
 
 
 class AssignBody(_Body):

@@ -16,6 +16,7 @@ from app.models.area import AreaRef
 from app.models.base import SRID, created_at_field, uuid_pk
 from app.models.enums import Affiliation, MemberKind, MemberRole, sql_array, sql_in
 from app.models.geo import Point
+from app.models.text import Text
 
 
 class Team(SQLModel, table=True):
@@ -119,11 +120,11 @@ class DutyState(BaseModel):
 class TeamCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = PydanticField(min_length=1, max_length=100)
+    name: Text = PydanticField(min_length=1, max_length=100)
     base: Point = PydanticField(
         description="the team's building; its grid is the one that contains it"
     )
-    service_content: str | None = PydanticField(default=None, max_length=500)
+    service_content: Text | None = PydanticField(default=None, max_length=500)
 
 
 class TeamPublic(BaseModel):
@@ -145,7 +146,7 @@ class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phone: str = PydanticField(min_length=3, max_length=32, examples=["+8613800000000"])
-    display_name: str = PydanticField(min_length=1, max_length=64)
+    display_name: Text = PydanticField(min_length=1, max_length=64)
     kind: MemberKind
     roles: list[MemberRole] = PydanticField(default_factory=list, max_length=5)
 

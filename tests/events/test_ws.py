@@ -264,6 +264,48 @@ async def test_big_and_bad_messages(live_app: Factory, scene: dict[str, Any]) ->
         assert closed.value.code == ws_module.CLOSE_MESSAGE_TOO_BIG
 
 
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        # Small enough to pass the size limit, deep enough to exhaust json's recursion.
+        pytest.param("[" * 50_000, id="nested-arrays"),
+        pytest.param('{"a":' * 10_000 + "1" + "}" * 10_000, id="nested-objects"),
+        pytest.param(b"\x00\x01binary", id="binary-frame"),
+    ],
+)
+async def test_hostile_messages_close_as_bad_data_not_as_a_crash(
+    live_app: Factory, scene: dict[str, Any], hostile: str | bytes
+) -> None:
+    resident: Member = scene["resident"]
+    async with (
+        live_app() as lv,
+        connect("/api/v1/ws", lv.sockets, headers=resident.headers) as ws,
+    ):
+        if isinstance(hostile, bytes):
+            await ws.send_bytes(hostile)
+        else:
+            await ws.send_text(hostile)
+        code = await _close_code(ws)
+    # RFC 6455: 1003, a kind of data the endpoint does not accept (it speaks
+    # text only); 1007, data that does not fit the message type. Never 1011.
+    assert code == (1003 if isinstance(hostile, bytes) else 1007)
+
+
+async def test_a_resume_beyond_bigint_is_a_bad_resume(
+    live_app: Factory, scene: dict[str, Any]
+) -> None:
+    resident: Member = scene["resident"]
+    async with (
+        live_app() as lv,
+        connect("/api/v1/ws", lv.sockets, headers=resident.headers) as ws,
+    ):
+        for after in (2**63, 10**40):
+            await ws.send_text(json.dumps({"type": "resume", "after": after}))
+            assert (await _next(ws))["code"] == "bad_resume"
+        await ws.send_text(json.dumps({"type": "ping"}))
+        assert await _next(ws) == {"type": "pong"}, "the socket stays open"
+
+
 async def test_no_event_is_lost_when_the_listener_connection_dies(
     live_app: Factory, scene: dict[str, Any], engine: AsyncEngine
 ) -> None:
