@@ -4,45 +4,13 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from app.http.deps import AdminUser, OriginDep, SessionDep, SettingsDep, StaffUser
+from app.http.deps import AdminUser, OriginDep, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
 from app.http.problems import problem_responses
 from app.identity import admin
 from app.models.auth import DispatcherCreate, DispatcherPublic, PersonDisabled
-from app.models.team import MemberCreate, MemberPublic, TeamCreate, TeamPublic
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"])
-
-
-@router.post(
-    "/teams", status_code=status.HTTP_201_CREATED, responses=problem_responses(401, 403, 422)
-)
-async def create_team(
-    body: TeamCreate, user: StaffUser, session: SessionDep, origin: OriginDep
-) -> TeamPublic:
-    """Create a team; its grid is the one that contains its base. A dispatcher
-    may only place it within its own area (403 `outside_your_area`)."""
-    return await admin.create_team(session, user, body, origin)
-
-
-@router.post(
-    "/teams/{team_id}/members",
-    status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 409, 422),
-)
-async def add_team_member(
-    team_id: uuid.UUID,
-    body: MemberCreate,
-    user: StaffUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    origin: OriginDep,
-) -> MemberPublic:
-    """Put a phone on a team's roster; it then logs in by OTP as a volunteer.
-    A person who exists keeps their own name. A team outside a dispatcher's
-    area → 404; a phone whose person belongs to something outside it → 403
-    `cannot_enrol_phone`, whoever they are."""
-    return await admin.add_member(session, settings, user, team_id, body, origin)
 
 
 @router.post(

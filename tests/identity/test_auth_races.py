@@ -18,12 +18,12 @@ from app.audit.log import RequestOrigin
 from app.core.config import Settings
 from app.core.db import make_sessionmaker, session_scope
 from app.core.errors import Forbidden
-from app.identity import admin
 from app.identity.auth import PersonPrincipal
 from app.main import create_app
 from app.models.auth import DispatcherArea
 from app.models.enums import AreaLevel, MemberKind
 from app.models.team import MemberCreate
+from app.teams import admin
 from tests.principals import next_phone, team_in_community
 from tests.problems import assert_problem
 
