@@ -1,7 +1,8 @@
 """`GET /api/v1/ws`: the live stream (docs/live.md).
 
-Auth by `Authorization: Bearer` or `?token=` (browsers; never logged: the
-access log names only the route). A socket first waits up to
+Auth by `Authorization: Bearer` or `?token=` (browsers; never logged: our
+access log names only the route, and the JSON log formatter cuts the query
+out of every logged path, uvicorn's WebSocket lines included). A socket first waits up to
 `RESUME_WINDOW_S` for the client's `resume`, so that what it replays and
 what arrives live form one stream of increasing ids; any other message, or
 the end of the window, starts the live stream.
