@@ -114,8 +114,35 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = FastAPI.openapi(app)
         document_problems(schema)
+        _optional_is_not_null(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _optional_is_not_null(schema: dict[str, Any]) -> None:
+    """An optional body or parameter is one a client leaves out. FastAPI
+    writes `X | None = None` as `anyOf [X, null]`, which generated clients
+    read as "send null": a `None` header, a JSON `null`, or a crash on their
+    own marker for "not given". A query string or a header cannot carry a
+    null anyway, so the null is dropped from every optional one."""
+    for item in schema["paths"].values():
+        for operation in item.values():
+            body = operation.get("requestBody")
+            if body is not None and not body.get("required"):
+                for media in body["content"].values():
+                    media["schema"] = _without_null(media["schema"])
+            for parameter in operation.get("parameters", []):
+                if not parameter.get("required"):
+                    parameter["schema"] = _without_null(parameter["schema"])
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    options = [o for o in schema.get("anyOf", []) if o.get("type") != "null"]
+    if "anyOf" not in schema or len(options) != 1:
+        return schema
+    if "$ref" in options[0]:
+        return options[0]  # a bare reference: the named schema, not a copy titled "Body"
+    return {**options[0], **{k: v for k, v in schema.items() if k != "anyOf"}}
 
 
 def openapi_document() -> dict[str, Any]:

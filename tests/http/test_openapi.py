@@ -90,3 +90,30 @@ def test_security_schemes_are_published() -> None:
     me = spec["paths"]["/api/v1/me"]["get"]
     assert {"HTTPBearer": []} in me["security"]
     assert "security" not in spec["paths"]["/api/v1/auth/otp"]["post"]
+
+
+# ---- what generated clients rely on (issue 12) --------------------------------------------
+
+
+def _nullable(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "null" or any(
+        option.get("type") == "null" for option in schema.get("anyOf", [])
+    )
+
+
+def test_optional_bodies_and_parameters_are_not_nullable() -> None:
+    """An optional body or parameter is left out, never sent as null: a
+    generated client that reads `anyOf [X, null]` sends `None` (a header
+    `None`, a JSON `null`, or a crash on its Unset marker)."""
+    spec = openapi_document()
+    found = []
+    for path, method, operation in _operations(spec):
+        body = operation.get("requestBody")
+        if body is not None and not body.get("required"):
+            found += [
+                (method, path, "body") for m in body["content"].values() if _nullable(m["schema"])
+            ]
+        for parameter in operation.get("parameters", []):
+            if not parameter.get("required") and _nullable(parameter["schema"]):
+                found.append((method, path, parameter["name"]))
+    assert found == []
