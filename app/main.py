@@ -115,8 +115,23 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema = FastAPI.openapi(app)
         document_problems(schema)
         _optional_is_not_null(schema)
+        _document_api_key_scopes(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _document_api_key_scopes(schema: dict[str, Any]) -> None:
+    """Say in words, on the operations that take an API key, which scope it
+    needs (the security requirement names it; not every reader looks there)."""
+    for item in schema["paths"].values():
+        for operation in item.values():
+            for requirement in operation.get("security", []):
+                scopes = requirement.get("APIKeyHeader")
+                if scopes:
+                    needed = ", ".join(f"`{scope}`" for scope in scopes)
+                    operation["description"] += (
+                        f"\n\nAlso for an API key (`X-API-Key`) with the scope {needed}."
+                    )
 
 
 def _optional_is_not_null(schema: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.main import openapi_document
+from tests.authz_matrix import ROWS
 from tests.dbutil import PROJECT_ROOT
 
 SPEC_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
@@ -117,3 +118,25 @@ def test_optional_bodies_and_parameters_are_not_nullable() -> None:
             if not parameter.get("required") and _nullable(parameter["schema"]):
                 found.append((method, path, parameter["name"]))
     assert found == []
+
+
+def test_api_keys_are_declared_where_they_are_accepted() -> None:
+    """X-API-Key is declared on exactly the operations the authorization
+    matrix lets an API key through where it refuses anonymous callers, with
+    the scope it needs; elsewhere a key
+    alone is refused (401/403), so a client must not be offered it."""
+    spec = openapi_document()
+    accepted = {
+        (row.method.lower(), row.template)
+        for row in ROWS
+        if 200 <= row.expected.get("api_key", 403) < 300 and row.expected.get("anonymous") == 401
+    }
+    assert accepted, "the matrix lets no API key through: the test would prove nothing"
+    declared = set()
+    for path, method, operation in _operations(spec):
+        for requirement in operation.get("security", []):
+            if "APIKeyHeader" in requirement:
+                declared.add((method, path))
+                (scope,) = requirement["APIKeyHeader"]
+                assert f"`{scope}`" in operation["description"], (method, path)
+    assert declared == accepted
