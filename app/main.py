@@ -40,8 +40,11 @@ Hulian (党群户联网). Every error is RFC 9457 problem details
 
 
 def operation_id(route: APIRoute) -> str:
-    """`areas-locate_area`: readable ids for generated clients."""
-    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+    """`locate_area`: the route function's name, which generated clients call
+    (`api.areas.locate_area`; they group by tag already). Names are unique
+    across the service and listed in tests/http/test_openapi.py, so a
+    rename is a decision, not an accident."""
+    return route.name
 
 
 @asynccontextmanager
@@ -156,7 +159,7 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
     if "anyOf" not in schema or len(options) != 1:
         return schema
     if "$ref" in options[0]:
-        return options[0]  # a bare reference: the named schema, not a copy titled "Body"
+        return dict(options[0])  # a bare reference: the named schema, not a copy titled "Body"
     return {**options[0], **{k: v for k, v in schema.items() if k != "anyOf"}}
 
 

@@ -7,9 +7,20 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from app.core.errors import Unprocessable
+
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="the `next_cursor` of the previous page; leave out for the first page",
+    ),
+]
+PAGE_LIMIT = "at most this many per page"
 
 
 def encode(created_at: datetime, row_id: uuid.UUID) -> str:

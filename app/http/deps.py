@@ -94,7 +94,8 @@ async def get_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     request: Request,
 ) -> Principal | None:
-    return await _authenticate(session, settings, request, bearer and bearer.credentials)
+    token = bearer.credentials if bearer is not None else None
+    return await _authenticate(session, settings, request, token)
 
 
 async def require_principal(
