@@ -29,6 +29,7 @@ from app.identity.challenge import make_send_challenge
 from app.identity.sms import make_sms_sender
 from app.notifications.push import make_push_sender
 from app.notifications.push.worker import PushWorker
+from app.teams import routes as nearby_teams
 
 GC_THRESHOLDS = (100_000, 50, 1_000)
 
@@ -119,6 +120,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         document_problems(schema)
         _optional_is_not_null(schema)
         _document_api_key_scopes(schema)
+        nearby_teams.document_limits(schema, app.state.settings)
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from app.core.config import Settings
 from app.main import openapi_document
 from tests.authz_matrix import ROWS
 from tests.dbutil import PROJECT_ROOT
@@ -238,3 +239,32 @@ def test_every_request_body_has_an_example() -> None:
             if not (media.get("example") or media.get("examples") or schema.get("examples")):
                 missing.append((method, path))
     assert missing == []
+
+
+def test_the_limits_the_server_enforces_are_stated() -> None:
+    spec = openapi_document()
+    settings = Settings()
+    params = {
+        (operation["operationId"], parameter["name"]): parameter
+        for _, _, operation in _operations(spec)
+        for parameter in operation.get("parameters", [])
+    }
+    nearby_radius = params[("list_nearby_teams", "radius_m")]["schema"]
+    assert nearby_radius["maximum"] == settings.nearby_max_radius_m
+    assert params[("list_nearby_teams", "limit")]["schema"]["maximum"] == settings.nearby_max_limit
+    assert params[("list_call_events", "after")]["schema"]["maximum"] == 2**63 - 1
+    for (operation_id, name), parameter in params.items():
+        if name == "limit":
+            assert "maximum" in parameter["schema"], operation_id
+        if name == "cursor":
+            assert re.fullmatch(parameter["schema"]["pattern"], "WyIyMDI2Il0"), operation_id
+            assert not re.fullmatch(parameter["schema"]["pattern"], "@@@"), operation_id
+    phones = [prop for _, name, prop in _schema_properties(spec) if name == "phone"]
+    assert phones
+    for phone in phones:
+        assert re.fullmatch(phone["pattern"], "+86 138-0000-0000")
+        assert not re.fullmatch(phone["pattern"], "not a phone")
+    # A client cannot read the server's settings: a description names the value.
+    setting_names = {name.upper() for name in Settings.model_fields}
+    text = json.dumps(spec)
+    assert [name for name in setting_names if re.search(rf"\b{name}\b", text)] == []
