@@ -325,7 +325,7 @@ class RatingCreate(_Body):
         json_schema_extra={"examples": [{"stars": 5, "comment": "来得很快，谢谢"}]}
     )
 
-    stars: int = D(ge=1, le=5, description="1 (poor) to 5 (excellent)")
+    stars: int = D(strict=True, ge=1, le=5, description="1 (poor) to 5 (excellent)")
     comment: Text | None = D(default=None, max_length=500, description="a few words, if any")
 
 

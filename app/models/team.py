@@ -117,7 +117,9 @@ class DutyUpdate(BaseModel):
         json_schema_extra={"examples": [{"on_duty": True, "location": EXAMPLE_POINT}]},
     )
 
-    on_duty: bool = D(description="true to go on duty, false to go off (the position is dropped)")
+    on_duty: bool = D(
+        strict=True, description="true to go on duty, false to go off (the position is dropped)"
+    )
     location: Point | None = D(default=None, description="needed when going on duty")
 
 
