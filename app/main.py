@@ -29,6 +29,7 @@ from app.identity.challenge import make_send_challenge
 from app.identity.sms import make_sms_sender
 from app.notifications.push import make_push_sender
 from app.notifications.push.worker import PushWorker
+from app.teams import routes as nearby_teams
 
 GC_THRESHOLDS = (100_000, 50, 1_000)
 
@@ -40,8 +41,11 @@ Hulian (党群户联网). Every error is RFC 9457 problem details
 
 
 def operation_id(route: APIRoute) -> str:
-    """`areas-locate_area`: readable ids for generated clients."""
-    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+    """`locate_area`: the route function's name, which generated clients call
+    (`api.areas.locate_area`; they group by tag already). Names are unique
+    across the service and listed in tests/http/test_openapi.py, so a
+    rename is a decision, not an accident."""
+    return route.name
 
 
 @asynccontextmanager
@@ -114,8 +118,51 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = FastAPI.openapi(app)
         document_problems(schema)
+        _optional_is_not_null(schema)
+        _document_api_key_scopes(schema)
+        nearby_teams.document_limits(schema, app.state.settings)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _document_api_key_scopes(schema: dict[str, Any]) -> None:
+    """Say in words, on the operations that take an API key, which scope it
+    needs (the security requirement names it; not every reader looks there)."""
+    for item in schema["paths"].values():
+        for operation in item.values():
+            for requirement in operation.get("security", []):
+                scopes = requirement.get("APIKeyHeader")
+                if scopes:
+                    needed = ", ".join(f"`{scope}`" for scope in scopes)
+                    operation["description"] += (
+                        f"\n\nAlso for an API key (`X-API-Key`) with the scope {needed}."
+                    )
+
+
+def _optional_is_not_null(schema: dict[str, Any]) -> None:
+    """An optional body or parameter is one a client leaves out. FastAPI
+    writes `X | None = None` as `anyOf [X, null]`, which generated clients
+    read as "send null": a `None` header, a JSON `null`, or a crash on their
+    own marker for "not given". A query string or a header cannot carry a
+    null anyway, so the null is dropped from every optional one."""
+    for item in schema["paths"].values():
+        for operation in item.values():
+            body = operation.get("requestBody")
+            if body is not None and not body.get("required"):
+                for media in body["content"].values():
+                    media["schema"] = _without_null(media["schema"])
+            for parameter in operation.get("parameters", []):
+                if not parameter.get("required"):
+                    parameter["schema"] = _without_null(parameter["schema"])
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    options = [o for o in schema.get("anyOf", []) if o.get("type") != "null"]
+    if "anyOf" not in schema or len(options) != 1:
+        return schema
+    if "$ref" in options[0]:
+        return dict(options[0])  # a bare reference: the named schema, not a copy titled "Body"
+    return {**options[0], **{k: v for k, v in schema.items() if k != "anyOf"}}
 
 
 def openapi_document() -> dict[str, Any]:

@@ -7,14 +7,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Path
 
 from app.calls import visibility
 from app.calls.visibility import VisibleCall
 from app.http.deps import CurrentUser, SessionDep
 
 
-async def visible_call(call_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> VisibleCall:
+async def visible_call(
+    call_id: Annotated[uuid.UUID, Path(description="the call's id")],
+    user: CurrentUser,
+    session: SessionDep,
+) -> VisibleCall:
     return await visibility.require_visible(session, user, call_id)
 
 

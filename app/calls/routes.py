@@ -6,6 +6,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from app.calls import service as calls
 from app.calls.deps import CurrentCall
+from app.core.cursors import PAGE_LIMIT, Cursor
 from app.http.deps import CurrentUser, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
 from app.http.problems import problem_responses
@@ -70,9 +71,11 @@ async def create_call(
 async def list_calls(
     user: CurrentUser,
     session: SessionDep,
-    status_filter: Annotated[CallStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    status_filter: Annotated[
+        CallStatus | None, Query(alias="status", description="only calls in this state")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)] = 20,
+    cursor: Cursor = None,
 ) -> CallList:
     """The calls the caller may see, newest first."""
     data, next_cursor = await calls.list_calls(
@@ -117,7 +120,7 @@ async def list_call_events(
     call: CurrentCall,
     session: SessionDep,
     after: Annotated[int | None, Query(ge=0, le=EVENT_ID_MAX, description="an event id")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500, description=PAGE_LIMIT)] = 100,
 ) -> EventList:
     """The call's events the caller may see, oldest first: the same objects
     the live stream carries."""

@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from app.core.errors import Unprocessable
+
+# What `encode` writes: URL-safe base64 without padding. `decode` refuses
+# anything else as `invalid_cursor`, so the pattern is only stated here, not
+# enforced by FastAPI (which would answer `validation_error`).
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+        description="the `next_cursor` of the previous page; leave out for the first page",
+    ),
+]
+PAGE_LIMIT = "at most this many per page"
 
 
 def encode(created_at: datetime, row_id: uuid.UUID) -> str:
@@ -19,6 +37,8 @@ def encode(created_at: datetime, row_id: uuid.UUID) -> str:
 
 def decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     """(created_at, id) of the last row of the previous page; 422 `invalid_cursor`."""
+    if not re.fullmatch(CURSOR_PATTERN, cursor):
+        raise Unprocessable("The cursor is not valid.", code="invalid_cursor")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, row_id = json.loads(base64.urlsafe_b64decode(padded))

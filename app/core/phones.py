@@ -9,12 +9,20 @@ refuses it.
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 
 from app.core.errors import Unprocessable
 
 DEMO_PHONE_PREFIX = "+86100"
 DEMO_PHONE_CAPACITY = 100_000_000
+
+
+# What a client may send: digits, an optional leading +, and the separators
+# people type. Stated in the OpenAPI document (app/models/phone.py) and
+# checked by `normalize_phone`, so anything else is `invalid_phone`.
+PHONE_PATTERN = r"^\+?[0-9][0-9 ()\-.]*$"
 
 
 class InvalidPhone(Unprocessable):
@@ -37,6 +45,8 @@ def normalize_phone(raw: str, *, allow_demo: bool) -> str:
     """E.164 for a real mobile number (a Chinese mobile without +86 is
     accepted), or for a number of the demo range when `allow_demo`."""
     text = raw.strip()
+    if not re.fullmatch(PHONE_PATTERN, text):
+        raise InvalidPhone("Not a phone number.")
     try:
         parsed = phonenumbers.parse(text, "CN")
     except phonenumbers.NumberParseException as exc:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from app.calls import service as calls
 from app.calls.deps import CurrentCall
+from app.core.cursors import PAGE_LIMIT, Cursor
 from app.dispatch import assign as assignment
 from app.http.deps import SessionDep, SettingsDep, StaffUser
 from app.http.prefix import API_PREFIX
@@ -19,9 +20,9 @@ router = APIRouter(prefix=f"{API_PREFIX}/dispatch", tags=["dispatch"])
 async def list_dispatch_calls(
     user: StaffUser,
     session: SessionDep,
-    status: Annotated[CallStatus | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[CallStatus | None, Query(description="only calls in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)] = 50,
+    cursor: Cursor = None,
 ) -> CallList:
     """The calls of the dispatcher's community or street, newest first
     (`?status=escalated` for those waiting on a dispatcher)."""

@@ -5,7 +5,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.core.errors import Unauthorized
 from app.health.service import check_ready
@@ -16,12 +16,12 @@ router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok"] = Field(default="ok", description="always ok")
 
 
 class Readiness(BaseModel):
-    status: Literal["ready"] = "ready"
-    postgis: str
+    status: Literal["ready"] = Field(default="ready", description="always ready")
+    postgis: str = Field(description="the PostGIS version the database answered with")
 
 
 @router.get("/healthz")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,20 +71,31 @@ _api_key = APIKeyHeader(
 )
 
 
+async def _authenticate(
+    session: AsyncSession, settings: Settings, request: Request, bearer: str | None
+) -> Principal | None:
+    if bearer is not None:
+        return await auth_service.authenticate_bearer(session, settings, bearer)
+    if request.headers.get("authorization"):
+        raise Unauthorized("Use `Authorization: Bearer <access token>`.", code="invalid_token")
+    # Read from the request, not through `_api_key`: every route still knows
+    # a key (to refuse it 403 `api_key_not_allowed`, or 401 when it is not
+    # one), but only those of `require_scope` declare it in the OpenAPI
+    # document, so a client is offered a key only where one works.
+    api_key = request.headers.get(_api_key.model.name)
+    if api_key:
+        return await api_keys.authenticate(session, api_key)
+    return None
+
+
 async def get_principal(
     session: SessionDep,
     settings: SettingsDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
     request: Request,
 ) -> Principal | None:
-    if bearer is not None:
-        return await auth_service.authenticate_bearer(session, settings, bearer.credentials)
-    if request.headers.get("authorization"):
-        raise Unauthorized("Use `Authorization: Bearer <access token>`.", code="invalid_token")
-    if api_key:
-        return await api_keys.authenticate(session, api_key)
-    return None
+    token = bearer.credentials if bearer is not None else None
+    return await _authenticate(session, settings, request, token)
 
 
 async def require_principal(
@@ -127,11 +138,17 @@ async def require_admin(
     return person
 
 
-def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """Any person, or an API key granted `scope`."""
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """Any person, or an API key granted `scope`: the only routes that
+    declare X-API-Key, with the scope as the security requirement's role
+    (OpenAPI 3.1), which the document's description repeats."""
     assert scope in api_keys.SCOPES, scope
 
-    async def check(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+    async def check(
+        principal: Annotated[Principal, Depends(require_principal)],
+        # A default, not `Annotated`: postponed annotations cannot see `scope`.
+        _: str | None = Security(_api_key, scopes=[scope]),
+    ) -> Principal:
         if isinstance(principal, ApiKeyPrincipal) and scope not in principal.scopes:
             raise Forbidden(f"This API key lacks the scope {scope}.", code="insufficient_scope")
         return principal

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 
 from app.http.deps import AdminUser, OriginDep, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
@@ -32,7 +33,7 @@ async def create_dispatcher(
 
 @router.post("/persons/{person_id}/disable", responses=problem_responses(401, 403, 404, 409, 422))
 async def disable_person(
-    person_id: uuid.UUID,
+    person_id: Annotated[uuid.UUID, Path(description="the person's id")],
     user: AdminUser,
     session: SessionDep,
     settings: SettingsDep,

@@ -101,13 +101,13 @@ class PersonPrincipal:
 
     @property
     def roles(self) -> list[Role]:
-        roles: list[Role] = ["resident"]
+        roles = [Role.resident]
         if self.teams:
-            roles.append("volunteer")
+            roles.append(Role.volunteer)
         if self.dispatcher_area is not None:
-            roles.append("dispatcher")
+            roles.append(Role.dispatcher)
         if self.is_admin:
-            roles.append("admin")
+            roles.append(Role.admin)
         return roles
 
     def to_user(self) -> User:

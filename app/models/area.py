@@ -37,35 +37,40 @@ class Area(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
+D = PydanticField  # every property carries a description: generated clients show it
+
+
 class AreaRef(BaseModel):
-    id: uuid.UUID
-    name: str
+    id: uuid.UUID = D(description="the area's id")
+    name: str = D(description="the area's name")
 
 
 class AreaLocation(BaseModel):
     """The areas that contain a point, one per level."""
 
-    street: AreaRef
-    community: AreaRef
-    grid_branch: AreaRef
-    grid: AreaRef
+    street: AreaRef = D(description="the street (the root of the tree)")
+    community: AreaRef = D(description="the community within the street")
+    grid_branch: AreaRef = D(description="the grid branch within the community")
+    grid: AreaRef = D(description="the grid within the grid branch")
 
 
 class AreaProperties(BaseModel):
-    id: uuid.UUID
-    name: str
-    code: str
-    level: AreaLevel
-    parent_id: uuid.UUID | None
+    id: uuid.UUID = D(description="the area's id")
+    name: str = D(description="the area's name")
+    code: str = D(description="the area's stable code")
+    level: AreaLevel = D(description="street, community, grid branch or grid")
+    parent_id: uuid.UUID | None = D(description="the area that contains it; null for the street")
 
 
 class AreaFeature(BaseModel):
-    type: Literal["Feature"] = "Feature"
-    id: uuid.UUID
+    type: Literal["Feature"] = D(default="Feature", description="GeoJSON: always Feature")
+    id: uuid.UUID = D(description="the area's id")
     geometry: dict[str, Any] = PydanticField(description="GeoJSON MultiPolygon, lng-lat order")
-    properties: AreaProperties
+    properties: AreaProperties = D(description="what the area is")
 
 
 class AreaFeatureCollection(BaseModel):
-    type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[AreaFeature]
+    type: Literal["FeatureCollection"] = D(
+        default="FeatureCollection", description="GeoJSON: always FeatureCollection"
+    )
+    features: list[AreaFeature] = D(description="one feature per area")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -25,9 +26,30 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import created_at_field, uuid_pk
 from app.models.enums import AreaLevel, MemberKind
+from app.models.phone import PHONE_DESCRIPTION, PHONE_EXAMPLE, Phone
 from app.models.text import Text
 
-Role = Literal["resident", "volunteer", "dispatcher", "admin"]
+
+class Role(StrEnum):
+    """What a person may do; everyone logged in is a resident."""
+
+    resident = "resident"
+    volunteer = "volunteer"
+    dispatcher = "dispatcher"
+    admin = "admin"
+
+
+class DevicePlatform(StrEnum):
+    android = "android"
+    ios = "ios"
+    web = "web"
+
+
+class Locale(StrEnum):
+    """The language a person's alerts are written in."""
+
+    zh_cn = "zh-CN"
+    en = "en"
 
 
 def _tz(nullable: bool = True) -> Any:
@@ -159,7 +181,7 @@ class AuditLog(SQLModel, table=True):
 
 # ---- API schemas -----------------------------------------------------------
 
-PHONE_EXAMPLE = "+8613800000000"
+D = PydanticField  # every property carries a description: generated clients show it
 
 
 class _Body(BaseModel):
@@ -167,83 +189,108 @@ class _Body(BaseModel):
 
 
 class OtpRequest(_Body):
-    phone: str = PydanticField(
-        min_length=3,
-        max_length=32,
-        description="E.164; a Chinese mobile number without +86 is accepted",
-        examples=[PHONE_EXAMPLE],
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"phone": PHONE_EXAMPLE}]})
+
+    phone: Phone = D(description=PHONE_DESCRIPTION, examples=[PHONE_EXAMPLE])
 
 
 class OtpSent(BaseModel):
-    expires_in: int = PydanticField(description="seconds the code stays valid")
-    resend_after: int = PydanticField(description="seconds before another code may be asked for")
-    debug_code: str | None = PydanticField(
+    expires_in: int = D(description="seconds the code stays valid")
+    resend_after: int = D(description="seconds before another code may be asked for")
+    debug_code: str | None = D(
         default=None,
         description="the code itself, only with the console SMS backend outside production",
     )
 
 
 class TokenRequest(_Body):
-    phone: str = PydanticField(min_length=3, max_length=32, examples=[PHONE_EXAMPLE])
-    code: str = PydanticField(min_length=1, max_length=16, examples=["123456"])
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"phone": PHONE_EXAMPLE, "code": "123456"}]}
+    )
+
+    phone: Phone = D(description=PHONE_DESCRIPTION, examples=[PHONE_EXAMPLE])
+    code: str = D(
+        min_length=1, max_length=16, description="the code the SMS gave", examples=["123456"]
+    )
 
 
 class RefreshRequest(_Body):
-    refresh_token: str = PydanticField(min_length=1, max_length=4096)
+    model_config = ConfigDict(json_schema_extra={"examples": [{"refresh_token": "eyJhbGciOi..."}]})
+
+    refresh_token: str = D(
+        min_length=1, max_length=4096, description="the refresh token of the last token pair"
+    )
 
 
 class TeamMembership(BaseModel):
-    id: uuid.UUID
-    name: str
-    kind: MemberKind
+    id: uuid.UUID = D(description="the team's id")
+    name: str = D(description="the team's name")
+    kind: MemberKind = D(description="full-time or part-time on that team")
 
 
 class DispatcherArea(BaseModel):
-    id: uuid.UUID
-    name: str
-    level: AreaLevel
+    id: uuid.UUID = D(description="the area's id")
+    name: str = D(description="the area's name")
+    level: AreaLevel = D(description="community or street")
 
 
 class User(BaseModel):
-    id: uuid.UUID
-    display_name: str
-    phone_masked: str = PydanticField(examples=["138****0000"])
-    roles: list[Role]
-    teams: list[TeamMembership]
-    dispatcher_area: DispatcherArea | None = PydanticField(
+    id: uuid.UUID = D(description="the person's id")
+    display_name: str = D(description="the person's name")
+    phone_masked: str = D(description="the phone with its middle hidden", examples=["138****0000"])
+    roles: list[Role] = D(description="what the person may do")
+    teams: list[TeamMembership] = D(description="the teams the person is a member of")
+    dispatcher_area: DispatcherArea | None = D(
         default=None, description="the community or street a dispatcher acts within"
     )
 
 
 class TokenPair(BaseModel):
-    access_token: str
-    refresh_token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
-    expires_in: int = PydanticField(description="seconds the access token stays valid")
-    user: User
+    access_token: str = D(description="send as `Authorization: Bearer <access_token>`")
+    refresh_token: str = D(description="for POST /auth/refresh, once")
+    token_type: Literal["bearer"] = D(default="bearer", description="always bearer")
+    expires_in: int = D(description="seconds the access token stays valid")
+    user: User = D(description="who logged in")
 
 
 class DeviceRegistration(_Body):
-    platform: Literal["android", "ios", "web"]
-    locale: Literal["zh-CN", "en"] | None = PydanticField(
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"platform": "android", "locale": "zh-CN"}]}
+    )
+
+    platform: DevicePlatform = D(description="the phone's system")
+    locale: Locale | None = D(
         default=None, description="the phone's language: alerts to its person are written in it"
     )
 
 
 class DispatcherCreate(_Body):
-    phone: str = PydanticField(min_length=3, max_length=32, examples=[PHONE_EXAMPLE])
-    display_name: Text = PydanticField(min_length=1, max_length=64)
-    area_id: uuid.UUID = PydanticField(description="a community or the street")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "phone": PHONE_EXAMPLE,
+                    "display_name": "李调度",
+                    "area_id": "2f1c7a52-8a51-4f7e-9d0a-1b2c3d4e5f60",
+                }
+            ]
+        }
+    )
+
+    phone: Phone = D(description=PHONE_DESCRIPTION, examples=[PHONE_EXAMPLE])
+    display_name: Text = D(
+        min_length=1, max_length=64, description="the name shown until the person sets their own"
+    )
+    area_id: uuid.UUID = D(description="a community or the street")
 
 
 class DispatcherPublic(BaseModel):
-    person_id: uuid.UUID
-    display_name: str
-    phone_masked: str
-    area: DispatcherArea
+    person_id: uuid.UUID = D(description="the dispatcher's person id")
+    display_name: str = D(description="the dispatcher's name")
+    phone_masked: str = D(description="the phone with its middle hidden")
+    area: DispatcherArea = D(description="the community or street they dispatch within")
 
 
 class PersonDisabled(BaseModel):
-    id: uuid.UUID
-    disabled_at: datetime
+    id: uuid.UUID = D(description="the person's id")
+    disabled_at: datetime = D(description="when the person was disabled")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from geoalchemy2 import Geography
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from app.core.config import Settings
 from app.models.area import AreaRef
 from app.models.base import SRID, created_at_field, uuid_pk
 from app.models.enums import sql_in, sql_values
@@ -64,6 +65,14 @@ class OfferStatus(StrEnum):
     declined = "declined"
     expired = "expired"
     withdrawn = "withdrawn"
+
+
+class ProgressStatus(StrEnum):
+    """The steps a responder reports, in order."""
+
+    en_route = "en_route"
+    on_site = "on_site"
+    resolved = "resolved"
 
 
 class EventType(StrEnum):
@@ -260,92 +269,141 @@ class IdempotencyKey(SQLModel, table=True):
 
 # ---- API schemas -------------------------------------------------------------------
 
+D = PydanticField  # every property carries a description: generated clients show it
+
+CALL_ID = "the call's id"
+NEXT_CURSOR = "pass as `cursor` for the next page; null on the last page"
+# A deployment's value, stated as built; the service reads its own settings.
+_RESPONDER_ACCESS_HOURS = Settings.model_fields["responder_access_hours"].default
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class CallCreate(_Body):
-    location: Point
-    category: CallCategory = PydanticField(
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "location": {"lat": 22.77, "lng": 113.93, "accuracy_m": 15},
+                    "category": "urgent",
+                    "note": "3号楼2单元，老人摔倒",
+                }
+            ]
+        }
+    )
+
+    location: Point = D(description="where the resident is, from the phone's GPS")
+    category: CallCategory = D(
         default=CallCategory.urgent, description="urgent help unless one of the five ones"
     )
-    note: Text | None = PydanticField(default=None, max_length=500)
+    note: Text | None = D(
+        default=None, max_length=500, description="what the resident says is wrong, if anything"
+    )
 
 
 class CallCancel(_Body):
-    reason: Text | None = PydanticField(default=None, max_length=200)
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "已经解决了"}]})
+
+    reason: Text | None = D(default=None, max_length=200, description="why, in a few words")
 
 
 class CallProgress(_Body):
-    status: Literal["en_route", "on_site", "resolved"]
-    note: Text | None = PydanticField(default=None, max_length=500)
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "on_site", "note": "已到达"}]}
+    )
+
+    status: ProgressStatus = D(description="the step reached: en_route, on_site, then resolved")
+    note: Text | None = D(
+        default=None, max_length=500, description="what the responder says of the step"
+    )
 
 
 class RatingCreate(_Body):
-    stars: int = PydanticField(ge=1, le=5)
-    comment: Text | None = PydanticField(default=None, max_length=500)
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"stars": 5, "comment": "来得很快，谢谢"}]}
+    )
+
+    stars: int = D(strict=True, ge=1, le=5, description="1 (poor) to 5 (excellent)")
+    comment: Text | None = D(default=None, max_length=500, description="a few words, if any")
 
 
 class OfferDeclineBody(_Body):
-    reason: Text | None = PydanticField(default=None, max_length=200)
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "不在附近"}]})
+
+    reason: Text | None = D(
+        default=None, max_length=200, description="why, in a few words (seen by dispatchers)"
+    )
 
 
 class AssignBody(_Body):
-    team_id: uuid.UUID
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"team_id": "2f1c7a52-8a51-4f7e-9d0a-1b2c3d4e5f60"}]}
+    )
+
+    team_id: uuid.UUID = D(
+        description="the team to offer the call to, within the dispatcher's area"
+    )
 
 
 class TeamRef(BaseModel):
-    id: uuid.UUID
-    name: str
+    id: uuid.UUID = D(description="the team's id")
+    name: str = D(description="the team's name")
 
 
 class Responder(BaseModel):
-    id: uuid.UUID
-    display_name: str
-    phone_masked: str
-    location: Point | None = PydanticField(
+    id: uuid.UUID = D(description="the responder's person id")
+    display_name: str = D(description="the responder's name")
+    phone_masked: str = D(description="the responder's phone with its middle hidden")
+    location: Point | None = D(
         description="only for the resident who called, only while en route or on site"
     )
 
 
 class CallPublic(BaseModel):
-    id: uuid.UUID
-    status: CallStatus
-    category: CallCategory
-    note: str | None
-    location: Point = PydanticField(
+    id: uuid.UUID = D(description=CALL_ID)
+    status: CallStatus = D(description="where the call stands")
+    category: CallCategory = D(description="the kind of help asked for")
+    note: str | None = D(description="the resident's note; null once the call is anonymised")
+    location: Point = D(
         description="exact for the caller, the responder and dispatchers; rounded to about 100 m "
         "for a team that has only been offered the call, and for the responder once the call "
-        "has been closed for RESPONDER_ACCESS_HOURS"
+        f"has been closed for {_RESPONDER_ACCESS_HOURS} hours"
     )
-    grid: AreaRef | None
-    team: TeamRef | None
-    responder: Responder | None
-    escalation_level: EscalationLevel
-    created_at: datetime
-    updated_at: datetime
-    last_event_id: int | None
+    grid: AreaRef | None = D(description="the grid the call is in")
+    team: TeamRef | None = D(description="the team that took the call, or was assigned it")
+    responder: Responder | None = D(description="the member who took the call")
+    escalation_level: EscalationLevel = D(
+        description="the dispatchers it has reached: grid (none yet), community or street"
+    )
+    created_at: datetime = D(description="when the call was opened")
+    updated_at: datetime = D(description="when the call last changed")
+    last_event_id: int | None = D(
+        description="the id of its latest event: `after` for its event list or a socket's `resume`"
+    )
 
 
 class OfferPublic(BaseModel):
-    id: uuid.UUID
-    call_id: uuid.UUID
-    team: TeamRef
-    status: OfferStatus
-    category: CallCategory
-    distance_m: float
-    expires_at: datetime
-    approx_location: Point = PydanticField(description="the call's position rounded to about 100 m")
+    id: uuid.UUID = D(description="the offer's id")
+    call_id: uuid.UUID = D(description=CALL_ID)
+    team: TeamRef = D(description="the team offered the call")
+    status: OfferStatus = D(
+        description="open until accepted, declined by all, expired or withdrawn"
+    )
+    category: CallCategory = D(description="the kind of help asked for")
+    distance_m: float = D(description="metres from the team's base to the call")
+    expires_at: datetime = D(description="when the offer lapses and the call moves on")
+    approx_location: Point = D(description="the call's position rounded to about 100 m")
 
 
 class EventPublic(BaseModel):
-    id: int
-    type: EventType
-    call_id: uuid.UUID
-    at: datetime
-    data: dict[str, Any]
-    note: str | None = PydanticField(
+    id: int = D(description="the event's id; ids increase")
+    type: EventType = D(description="what happened")
+    call_id: uuid.UUID = D(description=CALL_ID)
+    at: datetime = D(description="when it happened")
+    data: dict[str, Any] = D(description="what changed, by event type")
+    note: str | None = D(
         default=None,
         description="what was said of this step: the `note` of POST /calls/{id}/progress, "
         "the `reason` of POST /calls/{id}/cancel; not shown to a team that was only offered "
@@ -354,22 +412,22 @@ class EventPublic(BaseModel):
 
 
 class CallList(BaseModel):
-    data: list[CallPublic]
-    next_cursor: str | None
+    data: list[CallPublic] = D(description="the page's calls, newest first")
+    next_cursor: str | None = D(description=NEXT_CURSOR)
 
 
 class OfferList(BaseModel):
-    data: list[OfferPublic]
-    next_cursor: str | None = None
+    data: list[OfferPublic] = D(description="the page's offers, newest first")
+    next_cursor: str | None = D(default=None, description=NEXT_CURSOR)
 
 
 class EventList(BaseModel):
-    data: list[EventPublic]
-    next_cursor: str | None
+    data: list[EventPublic] = D(description="the page's events, oldest first")
+    next_cursor: str | None = D(description="pass as `after` for the next page; null on the last")
 
 
 class RatingPublic(BaseModel):
-    call_id: uuid.UUID
-    stars: int
-    comment: str | None
-    created_at: datetime
+    call_id: uuid.UUID = D(description=CALL_ID)
+    stars: int = D(description="1 (poor) to 5 (excellent)")
+    comment: str | None = D(description="the resident's words, if any")
+    created_at: datetime = D(description="when it was rated")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
@@ -100,7 +99,15 @@ class PushDelivery(SQLModel, table=True):
 
 # ---- API schemas -------------------------------------------------------------------
 
-PushSummary = Literal["none", "pending", "sent", "failed", "withdrawn"]
+
+class PushSummary(StrEnum):
+    """How an alert's push fared, over all the person's devices."""
+
+    none = "none"
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+    withdrawn = "withdrawn"
 
 
 class NotificationPush(BaseModel):
@@ -115,15 +122,17 @@ class NotificationPush(BaseModel):
 
 
 class NotificationPublic(BaseModel):
-    id: uuid.UUID
-    kind: NotificationKind
-    title: str
-    body: str
-    call_id: uuid.UUID | None
-    created_at: datetime
-    push: NotificationPush
+    id: uuid.UUID = PydanticField(description="the alert's id")
+    kind: NotificationKind = PydanticField(description="what the alert is about")
+    title: str = PydanticField(description="the alert's title, in the person's language")
+    body: str = PydanticField(description="the alert's text, in the person's language")
+    call_id: uuid.UUID | None = PydanticField(description="the call it is about, if any")
+    created_at: datetime = PydanticField(description="when it was sent")
+    push: NotificationPush = PydanticField(description="how its push fared")
 
 
 class NotificationList(BaseModel):
-    data: list[NotificationPublic]
-    next_cursor: str | None
+    data: list[NotificationPublic] = PydanticField(description="the page's alerts, newest first")
+    next_cursor: str | None = PydanticField(
+        description="pass as `cursor` for the next page; null on the last page"
+    )

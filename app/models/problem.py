@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class FieldError(BaseModel):
     loc: list[str | int] = Field(description='where in the request: e.g. ["query", "lat"]')
-    msg: str
-    type: str
+    msg: str = Field(description="what is wrong, in English")
+    type: str = Field(description="the kind of error, e.g. missing, string_too_long")
 
 
 class Problem(BaseModel):
@@ -19,9 +19,9 @@ class Problem(BaseModel):
     type: str = Field(
         description="a URI naming the kind of problem", examples=["urn:hulian:problem:not_found"]
     )
-    title: str
-    status: int
-    detail: str
+    title: str = Field(description="a short summary of the kind of problem")
+    status: int = Field(description="the HTTP status")
+    detail: str = Field(description="what went wrong this time")
     code: str = Field(description="stable machine-readable code", examples=["not_found"])
     request_id: str | None = Field(default=None, description="the X-Request-ID of the request")
     errors: list[FieldError] | None = Field(

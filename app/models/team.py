@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geography
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, JsonValue
 from pydantic import Field as PydanticField
 from sqlalchemy import ARRAY, CheckConstraint, Column, DateTime, Float, Index, String, text
 from sqlmodel import Field, SQLModel
@@ -16,6 +16,7 @@ from app.models.area import AreaRef
 from app.models.base import SRID, created_at_field, uuid_pk
 from app.models.enums import Affiliation, MemberKind, MemberRole, sql_array, sql_in
 from app.models.geo import Point
+from app.models.phone import PHONE_DESCRIPTION, Phone
 from app.models.text import Text
 
 
@@ -86,73 +87,107 @@ class Duty(SQLModel, table=True):
     located_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
+D = PydanticField  # every property carries a description: generated clients show it
+
+TEAM_ID = "the team's id"
+EXAMPLE_POINT: dict[str, JsonValue] = {"lat": 22.77, "lng": 113.93, "accuracy_m": 15}
+
+
 class NearbyTeam(BaseModel):
-    id: uuid.UUID
-    name: str
-    grid: AreaRef
+    id: uuid.UUID = D(description=TEAM_ID)
+    name: str = D(description="the team's name")
+    grid: AreaRef = D(description="the grid the team belongs to")
     distance_m: float = Field(
         description="metres from the point to the team's base (never to a member)"
     )
     on_duty_count: int = Field(description="members of the team on duty now")
-    service_content: str | None
+    service_content: str | None = D(description="what the team offers, in its own words")
 
 
 class NearbyTeamList(BaseModel):
-    data: list[NearbyTeam]
+    data: list[NearbyTeam] = D(description="the teams, nearest first")
 
 
 # ---- duty and administration ---------------------------------------------------
 
 
 class DutyUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"on_duty": True, "location": EXAMPLE_POINT}]},
+    )
 
-    on_duty: bool
-    location: Point | None = PydanticField(default=None, description="needed when going on duty")
+    on_duty: bool = D(
+        strict=True, description="true to go on duty, false to go off (the position is dropped)"
+    )
+    location: Point | None = D(default=None, description="needed when going on duty")
 
 
 class DutyState(BaseModel):
-    on_duty: bool
-    since: datetime | None
-    location: Point | None = PydanticField(description="the last position; none while off duty")
+    on_duty: bool = D(description="whether the member is on duty")
+    since: datetime | None = D(description="when the member went on duty; null while off duty")
+    location: Point | None = D(description="the last position; none while off duty")
 
 
 class TeamCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Text = PydanticField(min_length=1, max_length=100)
-    base: Point = PydanticField(
-        description="the team's building; its grid is the one that contains it"
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "红小二服务队", "base": EXAMPLE_POINT, "service_content": "助老、调解"}
+            ]
+        },
     )
-    service_content: Text | None = PydanticField(default=None, max_length=500)
+
+    name: Text = D(min_length=1, max_length=100, description="the team's name")
+    base: Point = D(description="the team's building; its grid is the one that contains it")
+    service_content: Text | None = D(
+        default=None, max_length=500, description="what the team offers, in its own words"
+    )
 
 
 class TeamPublic(BaseModel):
-    id: uuid.UUID
-    name: str
-    grid: AreaRef
-    base: Point
-    service_content: str | None
-    created_at: datetime
+    id: uuid.UUID = D(description=TEAM_ID)
+    name: str = D(description="the team's name")
+    grid: AreaRef = D(description="the grid that contains its base")
+    base: Point = D(description="the team's building")
+    service_content: str | None = D(description="what the team offers, in its own words")
+    created_at: datetime = D(description="when the team was created")
 
 
 class PersonPublic(BaseModel):
-    id: uuid.UUID
-    display_name: str
-    phone_masked: str
+    id: uuid.UUID = D(description="the person's id")
+    display_name: str = D(description="the person's name")
+    phone_masked: str = D(description="the phone with its middle hidden", examples=["138****0000"])
 
 
 class MemberCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "phone": "+8613800000000",
+                    "display_name": "张三",
+                    "kind": "part_time",
+                    "roles": ["liaison"],
+                }
+            ]
+        },
+    )
 
-    phone: str = PydanticField(min_length=3, max_length=32, examples=["+8613800000000"])
-    display_name: Text = PydanticField(min_length=1, max_length=64)
-    kind: MemberKind
-    roles: list[MemberRole] = PydanticField(default_factory=list, max_length=5)
+    phone: Phone = D(description=PHONE_DESCRIPTION, examples=["+8613800000000"])
+    display_name: Text = D(
+        min_length=1, max_length=64, description="the name shown until the person sets their own"
+    )
+    kind: MemberKind = D(description="full-time (the grid's party member) or part-time")
+    roles: list[MemberRole] = D(
+        default_factory=list, max_length=5, description="what the member does in the team"
+    )
 
 
 class MemberPublic(BaseModel):
-    team_id: uuid.UUID
-    person: PersonPublic
-    kind: MemberKind
-    roles: list[MemberRole]
+    team_id: uuid.UUID = D(description=TEAM_ID)
+    person: PersonPublic = D(description="the member")
+    kind: MemberKind = D(description="full-time or part-time")
+    roles: list[MemberRole] = D(description="what the member does in the team")

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.core.cursors import PAGE_LIMIT, Cursor
 from app.http.deps import CurrentUser, SessionDep
 from app.http.prefix import API_PREFIX
 from app.http.problems import problem_responses
@@ -17,8 +18,8 @@ router = APIRouter(prefix=f"{API_PREFIX}/me/notifications", tags=["me"])
 async def list_notifications(
     user: CurrentUser,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)] = 20,
+    cursor: Cursor = None,
 ) -> NotificationList:
     """Every alert sent to the caller, newest first, whatever carried it: a
     new call near a volunteer (`offer`) and its end (`offer_closed`), a

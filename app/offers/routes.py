@@ -3,13 +3,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
+from app.core.cursors import PAGE_LIMIT, Cursor
 from app.http.deps import CurrentUser, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
 from app.http.problems import problem_responses
 from app.models.call import CallPublic, OfferDeclineBody, OfferList, OfferPublic, OfferStatus
 from app.offers import service as offers
+
+OfferId = Annotated[uuid.UUID, Path(description="the offer's id")]
 
 router = APIRouter(prefix=f"{API_PREFIX}/offers", tags=["offers"])
 
@@ -18,9 +21,9 @@ router = APIRouter(prefix=f"{API_PREFIX}/offers", tags=["offers"])
 async def list_offers(
     user: CurrentUser,
     session: SessionDep,
-    status: Annotated[OfferStatus | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[OfferStatus | None, Query(description="only offers in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)] = 50,
+    cursor: Cursor = None,
 ) -> OfferList:
     """Offers made to the caller's teams, newest first (an open offer past its
     deadline is not listed); empty for someone on no team."""
@@ -30,7 +33,7 @@ async def list_offers(
 
 @router.post("/{offer_id}/accept", responses=problem_responses(401, 403, 404, 409, 422))
 async def accept_offer(
-    offer_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    offer_id: OfferId, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> CallPublic:
     """Take the call: the caller becomes its responder. Already taken, expired
     or withdrawn → 409 `offer_closed`; already responding to an open call →
@@ -40,7 +43,7 @@ async def accept_offer(
 
 @router.post("/{offer_id}/decline", responses=problem_responses(401, 403, 404, 409, 422))
 async def decline_offer(
-    offer_id: uuid.UUID,
+    offer_id: OfferId,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,

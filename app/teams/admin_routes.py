@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 
 from app.http.deps import OriginDep, SessionDep, SettingsDep, StaffUser
 from app.http.prefix import API_PREFIX
@@ -30,7 +31,7 @@ async def create_team(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def add_team_member(
-    team_id: uuid.UUID,
+    team_id: Annotated[uuid.UUID, Path(description="the team's id")],
     body: MemberCreate,
     user: StaffUser,
     session: SessionDep,

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from app.areas.routes import Latitude, Longitude
+from app.core.config import Settings
 from app.core.errors import Unprocessable
 from app.http.deps import SessionDep, SettingsDep, TeamsReader
 from app.http.prefix import API_PREFIX
@@ -22,9 +23,7 @@ async def list_nearby_teams(
     _: TeamsReader,
     lat: Latitude,
     lng: Longitude,
-    radius_m: Annotated[
-        float | None, Query(gt=0, description="search radius in metres (default SEARCH_RADIUS_M)")
-    ] = None,
+    radius_m: Annotated[float | None, Query(gt=0, description="search radius in metres")] = None,
     limit: Annotated[int, Query(ge=1, description="at most this many teams")] = 20,
 ) -> NearbyTeamList:
     """Teams nearest to the point, nearest first, measured to each team's base
@@ -39,3 +38,23 @@ async def list_nearby_teams(
             f"limit may be at most {settings.nearby_max_limit}.", code="limit_too_large"
         )
     return NearbyTeamList(data=await teams.nearby(session, lat, lng, radius, limit))
+
+
+def document_limits(spec: dict[str, Any], settings: Settings) -> None:
+    """State in the OpenAPI document the limits above, from the settings the
+    app runs with (they are settings, so not fixed in the `Query`)."""
+    operation = spec["paths"][f"{API_PREFIX}/teams/nearby"]["get"]
+    for parameter in operation["parameters"]:
+        if parameter["name"] == "radius_m":
+            parameter["schema"]["maximum"] = settings.nearby_max_radius_m
+            parameter["description"] = (
+                f"search radius in metres: {settings.search_radius_m} when left out, "
+                f"at most {settings.nearby_max_radius_m}"
+            )
+        elif parameter["name"] == "limit":
+            parameter["schema"]["maximum"] = settings.nearby_max_limit
+            parameter["description"] = (
+                f"at most this many teams (at most {settings.nearby_max_limit})"
+            )
+    for parameter in operation["parameters"]:
+        parameter["schema"]["description"] = parameter["description"]
