@@ -38,7 +38,7 @@ fi
 export DATABASE_URL
 endef
 
-.PHONY: help venv run test lint fmt openapi migrate migration seed bench lock clean distclean
+.PHONY: help venv clients run test lint fmt openapi migrate migration seed bench lock clean distclean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) \
@@ -69,6 +69,21 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m pip install --disable-pip-version-check --progress-bar off -q -c $(LOCK) -e '.[dev]'
 	touch $@
 
+# The TypeScript client check's tools (tests/clients), at the locked versions.
+CLIENTS := clients/typescript
+CLIENTS_STAMP := $(CLIENTS)/node_modules/.hulian-installed
+
+clients: $(CLIENTS_STAMP) ## install the TypeScript client check's tools (npm ci in clients/typescript)
+
+$(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then
+	    echo "make clients: npm (Node.js 20.19 or newer) is needed for tests/clients" >&2
+	    exit 1
+	fi
+	echo "+ npm ci --prefix $(CLIENTS)"
+	npm ci --prefix $(CLIENTS) --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: venv ## migrate and seed the demo database `hulian`, then serve on 127.0.0.1:8000
 	@$(demo_database_url)
 	echo "+ python -m app migrate"
@@ -79,7 +94,7 @@ run: venv ## migrate and seed the demo database `hulian`, then serve on 127.0.0.
 	exec $(PY) -m app serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
 # Runs every check, even after one failed, and fails at the end if any did.
-test: venv ## ruff, ruff format --check, mypy, then pytest on `hulian_test`
+test: venv clients ## ruff, ruff format --check, mypy, then pytest on `hulian_test`
 	@if [[ -z "$${TEST_DATABASE_URL:-}" ]]; then
 	    TEST_DATABASE_URL="$$(scripts/local-db.sh hulian_test | tail -n 1)"
 	fi
@@ -168,7 +183,8 @@ lock: venv ## rewrite requirements.lock from what .venv holds
 
 clean: ## remove caches and build output (keeps .venv; distclean removes it too)
 	@rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info openapi/openapi.json.tmp
+	rm -rf $(CLIENTS)/generated $(CLIENTS)/dist
 	find . -path ./.venv -prune -o -type d -name __pycache__ -exec rm -rf {} +
 
 distclean: clean ## clean, and remove .venv
-	@rm -rf $(VENV)
+	@rm -rf $(VENV) $(CLIENTS)/node_modules
