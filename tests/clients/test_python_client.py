@@ -139,11 +139,11 @@ async def test_the_generated_python_client_drives_the_whole_loop(
     from hulian_client.models import (  # type: ignore[import-not-found]
         CallCreate,
         CallProgress,
-        CallProgressStatus,
         OfferStatus,
         OtpRequest,
         Point,
         Problem,
+        ProgressStatus,
         RatingCreate,
         TokenRequest,
     )
@@ -177,7 +177,7 @@ async def test_the_generated_python_client_drives_the_whole_loop(
 
     for step in ("en_route", "on_site", "resolved"):
         moved = await report_progress.asyncio(
-            client=volunteer, call_id=call.id, body=CallProgress(status=CallProgressStatus(step))
+            client=volunteer, call_id=call.id, body=CallProgress(status=ProgressStatus(step))
         )
         assert moved.status == step
     rated = await rate_call.asyncio(client=resident, call_id=call.id, body=RatingCreate(stars=5))
