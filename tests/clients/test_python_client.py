@@ -69,15 +69,6 @@ def client_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture
-async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
-    ledger = Ledger()
-    try:
-        yield ledger
-    finally:
-        await ledger.cleanup(engine)
-
-
-@pytest.fixture
 async def server(database_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
     live = LiveServer(
         database_url,

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -52,15 +51,6 @@ def compiled() -> Path:
     _run(str(BIN / "openapi-ts"))
     _run(str(BIN / "tsc"), "--project", "tsconfig.json")
     return PROJECT / "dist" / "flow.js"
-
-
-@pytest.fixture
-async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
-    ledger = Ledger()
-    try:
-        yield ledger
-    finally:
-        await ledger.cleanup(engine)
 
 
 async def test_the_generated_typescript_client_compiles_strictly_and_runs_a_flow(
