@@ -18,6 +18,7 @@ from app.core.metrics import Metrics
 from app.dispatch.sweeper import Sweeper
 from app.events.hub import EventHub
 from app.http.docs import install_docs
+from app.http.evolution import mark_extensible_enums
 from app.http.middleware import (
     BodyLimitMiddleware,
     RequestContextMiddleware,
@@ -121,6 +122,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         _optional_is_not_null(schema)
         _document_api_key_scopes(schema)
         nearby_teams.document_limits(schema, app.state.settings)
+        mark_extensible_enums(schema)
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -268,3 +268,21 @@ def test_the_limits_the_server_enforces_are_stated() -> None:
     setting_names = {name.upper() for name in Settings.model_fields}
     text = json.dumps(spec)
     assert [name for name in setting_names if re.search(rf"\b{name}\b", text)] == []
+
+
+def test_enums_the_server_sends_are_marked_extensible() -> None:
+    """Issue 12, item 8: a client must know which enums may grow."""
+    from app.http.evolution import EXTENSIBLE, NOTE, answered_schemas
+
+    document = openapi_document()
+    components = document["components"]["schemas"]
+    answered = answered_schemas(document)
+    sent = sorted(name for name in answered if "enum" in components[name])
+    assert {"CallStatus", "OfferStatus", "EventType", "CallCategory"} <= set(sent)
+    for name in sent:
+        assert components[name].get(EXTENSIBLE) is True, name
+        assert NOTE in components[name]["description"], name
+    only_asked = [name for name, c in components.items() if "enum" in c and name not in answered]
+    for name in only_asked:
+        assert EXTENSIBLE not in components[name], name
+    assert "How it evolves" in document["info"]["description"]
