@@ -360,12 +360,14 @@ class CallList(BaseModel):
 
 class OfferList(BaseModel):
     data: list[OfferPublic]
-    next_cursor: str | None = None
+    next_cursor: str | None
 
 
 class EventList(BaseModel):
     data: list[EventPublic]
-    next_cursor: str | None
+    next_cursor: str | None = PydanticField(
+        description="the last event's id, for `cursor` (or `after`); null on the last page"
+    )
 
 
 class RatingPublic(BaseModel):

@@ -99,6 +99,9 @@ class NearbyTeam(BaseModel):
 
 class NearbyTeamList(BaseModel):
     data: list[NearbyTeam]
+    # The paging shape of every list, so that clients read lists one way;
+    # the nearest `limit` teams are the whole answer.
+    next_cursor: str | None = Field(description="always null: the nearest teams are one page")
 
 
 # ---- duty and administration ---------------------------------------------------
