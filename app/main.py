@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app import __version__
@@ -31,6 +32,16 @@ from app.notifications.push import make_push_sender
 from app.notifications.push.worker import PushWorker
 
 GC_THRESHOLDS = (100_000, 50, 1_000)
+
+# What a web page of an allowed origin may send, and read of the answers.
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "X-API-Key",
+    "X-Request-ID",
+]
+CORS_EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "WWW-Authenticate", "Location"]
 
 DESCRIPTION = """\
 Backend of the one-tap call-a-party-member service (党员一键呼叫) of Dangqun
@@ -96,6 +107,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     # The last added runs first: request context wraps the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_allowed_origins:
+        # Inside the request context: preflights carry X-Request-ID too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allowed_origins,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            # Credentials are bearer tokens the page sends itself, never cookies.
+            allow_credentials=False,
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     if settings.trusted_proxies:
         # Outermost: every layer inside sees the client's address.

@@ -23,6 +23,7 @@ from app.identity import auth as auth_service
 from app.identity.auth import ApiKeyPrincipal, PersonPrincipal, Principal
 from app.identity.challenge import SendChallenge
 from app.identity.sms import SmsSender
+from app.identity.tokens import InvalidToken
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -81,7 +82,7 @@ async def get_principal(
     if bearer is not None:
         return await auth_service.authenticate_bearer(session, settings, bearer.credentials)
     if request.headers.get("authorization"):
-        raise Unauthorized("Use `Authorization: Bearer <access token>`.", code="invalid_token")
+        raise InvalidToken("Use `Authorization: Bearer <access token>`.")
     if api_key:
         return await api_keys.authenticate(session, api_key)
     return None
