@@ -26,6 +26,7 @@ from app.http.middleware import (
 )
 from app.http.problems import document_problems, install_problem_handlers
 from app.http.redirects import install_slash_redirect
+from app.http.responses import document_responses
 from app.identity.challenge import make_send_challenge
 from app.identity.sms import make_sms_sender
 from app.notifications.push import make_push_sender
@@ -137,6 +138,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = FastAPI.openapi(app)
         document_problems(schema)
+        document_responses(
+            schema, [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+        )
         app.openapi_schema = schema
     return app.openapi_schema
 
