@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app import __version__
@@ -26,6 +27,7 @@ from app.http.middleware import (
 )
 from app.http.problems import document_problems, install_problem_handlers
 from app.http.redirects import install_slash_redirect
+from app.http.responses import document_responses
 from app.identity.challenge import make_send_challenge
 from app.identity.sms import make_sms_sender
 from app.notifications.push import make_push_sender
@@ -33,6 +35,16 @@ from app.notifications.push.worker import PushWorker
 from app.teams import routes as nearby_teams
 
 GC_THRESHOLDS = (100_000, 50, 1_000)
+
+# What a web page of an allowed origin may send, and read of the answers.
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "X-API-Key",
+    "X-Request-ID",
+]
+CORS_EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "WWW-Authenticate", "Location"]
 
 DESCRIPTION = """\
 Backend of the one-tap call-a-party-member service (党员一键呼叫) of Dangqun
@@ -101,6 +113,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     # The last added runs first: request context wraps the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_allowed_origins:
+        # Inside the request context: preflights carry X-Request-ID too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allowed_origins,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            # Credentials are bearer tokens the page sends itself, never cookies.
+            allow_credentials=False,
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     if settings.trusted_proxies:
         # Outermost: every layer inside sees the client's address.
@@ -119,6 +143,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = FastAPI.openapi(app)
         document_problems(schema)
+        document_responses(
+            schema, [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+        )
         _optional_is_not_null(schema)
         _document_api_key_scopes(schema)
         nearby_teams.document_limits(schema, app.state.settings)

@@ -257,6 +257,8 @@ DEVICE = "matrix-device-token:0123456789"
 ROWS: tuple[Row, ...] = (
     Row("GET", "/healthz", cells(200), fixed("/healthz"), "public"),
     Row("GET", "/readyz", cells(200), fixed("/readyz"), "public"),
+    Row("HEAD", "/healthz", cells(200), fixed("/healthz"), "public"),
+    Row("HEAD", "/readyz", cells(200), fixed("/readyz"), "public"),
     Row(
         "GET",
         "/metrics",

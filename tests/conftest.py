@@ -15,6 +15,7 @@ from app.http.deps import get_session
 from app.main import create_app
 from tests.dbutil import migrated_database, run_app_command
 from tests.principals import bearer, make_person, token_for
+from tests.spec_check import UndeclaredProblems
 
 DEMO_SEED = ("seed", "--scale", "guangming", "--seed", "42")
 
@@ -89,8 +90,11 @@ async def app(settings: Settings, session: AsyncSession) -> AsyncIterator[FastAP
     """The app, its requests joined to the test's rolled-back transaction."""
     application = create_app(settings)
     join_test_transaction(application, session)
+    undeclared: list[str] = []
+    application.add_middleware(UndeclaredProblems, found=undeclared)
     async with LifespanManager(application):
         yield application
+    assert not undeclared, f"problems app/http/responses.py does not declare: {undeclared}"
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -7,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from app.calls import service as calls
 from app.calls.deps import CurrentCall
 from app.core.cursors import PAGE_LIMIT, Cursor
+from app.core.errors import Unprocessable
 from app.http.deps import CurrentUser, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
 from app.http.problems import problem_responses
@@ -22,6 +24,9 @@ from app.models.call import (
     RatingCreate,
     RatingPublic,
 )
+
+# An events cursor is an event id (the next page starts after it).
+EVENT_CURSOR_PATTERN = r"^[0-9]{1,19}$"
 
 router = APIRouter(prefix=f"{API_PREFIX}/calls", tags=["calls"])
 
@@ -121,8 +126,32 @@ async def list_call_events(
     session: SessionDep,
     after: Annotated[int | None, Query(ge=0, le=EVENT_ID_MAX, description="an event id")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description=PAGE_LIMIT)] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="the `next_cursor` of the previous page (an event id)",
+            # Checked by `_events_after`, which answers `invalid_cursor` as
+            # every list does; stated here for clients.
+            json_schema_extra={"pattern": EVENT_CURSOR_PATTERN},
+        ),
+    ] = None,
 ) -> EventList:
     """The call's events the caller may see, oldest first: the same objects
-    the live stream carries."""
+    the live stream carries. The next page: `cursor` (as every list), or
+    `after` an event id; given both, they must name the same event (422
+    `invalid_cursor`)."""
+    after = _events_after(after, cursor)
     data, next_cursor = await calls.list_events(session, call, after, limit)
     return EventList(data=data, next_cursor=next_cursor)
+
+
+def _events_after(after: int | None, cursor: str | None) -> int | None:
+    """An events cursor is the id of the last event seen, as `after` takes it."""
+    if cursor is None:
+        return after
+    if not (re.fullmatch(EVENT_CURSOR_PATTERN, cursor) and int(cursor) <= EVENT_ID_MAX):
+        raise Unprocessable("The cursor is not valid.", code="invalid_cursor")
+    if after is not None and after != int(cursor):
+        raise Unprocessable("`cursor` and `after` name different events.", code="invalid_cursor")
+    return int(cursor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
@@ -121,6 +122,11 @@ class Settings(BaseSettings):
         description="browser origins allowed to open the WebSocket (JSON list); "
         "empty: APP_ORIGINS in production, any elsewhere",
     )
+    cors_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="browser origins whose pages may call the API (CORS), as "
+        "scheme://host[:port] (JSON list); empty: no CORS",
+    )
     ws_heartbeat_seconds: float = Field(default=25.0, gt=0)
     ws_auth_recheck_seconds: float = Field(
         default=15.0,
@@ -190,6 +196,16 @@ class Settings(BaseSettings):
         _parse_networks(value)
         return value
 
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        # Origins only: "*" would let every site's pages read the answers
+        # their visitors' tokens fetch.
+        for origin in value:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"CORS_ALLOWED_ORIGINS: {origin!r} is not scheme://host[:port]")
+        return value
+
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
         problems = []
@@ -245,6 +261,9 @@ class Settings(BaseSettings):
         if self.app_env is AppEnv.production:
             return frozenset(self.app_origins)
         return None
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 def _parse_networks(value: str) -> tuple[IPNetwork, ...]:

@@ -82,6 +82,12 @@ class ServiceUnavailable(AppError):
     status = 503
     code = "service_unavailable"
     title = "Service unavailable"
+    # A dependency that is down is worth trying again soon, not at once.
+    retry_after = 5
+
+    def __init__(self, detail: str, **kwargs: Any) -> None:
+        headers = {"Retry-After": str(self.retry_after), **kwargs.pop("headers", {})}
+        super().__init__(detail, headers=headers, **kwargs)
 
 
 class OutsideServiceArea(Unprocessable):

@@ -30,10 +30,23 @@ async def get_health() -> Health:
     return Health()
 
 
+@router.head("/healthz", response_class=Response)
+async def head_health() -> Response:
+    """GET /healthz without its body, for probes that only look at the status."""
+    return Response()
+
+
 @router.get("/readyz", responses=problem_responses(503))
 async def get_readiness(request: Request) -> Readiness:
     """200 when the database and PostGIS answer; 503 `not_ready` when not."""
     return Readiness(postgis=await check_ready(request.app.state.engine))
+
+
+@router.head("/readyz", response_class=Response, responses=problem_responses(503))
+async def head_readiness(request: Request) -> Response:
+    """GET /readyz without its body: 200 or 503."""
+    await check_ready(request.app.state.engine)
+    return Response()
 
 
 @router.get("/metrics", include_in_schema=False)

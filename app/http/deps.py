@@ -23,6 +23,7 @@ from app.identity import auth as auth_service
 from app.identity.auth import ApiKeyPrincipal, PersonPrincipal, Principal
 from app.identity.challenge import SendChallenge
 from app.identity.sms import SmsSender
+from app.identity.tokens import InvalidToken
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -77,7 +78,7 @@ async def _authenticate(
     if bearer is not None:
         return await auth_service.authenticate_bearer(session, settings, bearer)
     if request.headers.get("authorization"):
-        raise Unauthorized("Use `Authorization: Bearer <access token>`.", code="invalid_token")
+        raise InvalidToken("Use `Authorization: Bearer <access token>`.")
     # Read from the request, not through `_api_key`: every route still knows
     # a key (to refuse it 403 `api_key_not_allowed`, or 401 when it is not
     # one), but only those of `require_scope` declare it in the OpenAPI

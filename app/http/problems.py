@@ -11,8 +11,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from app.core.errors import AppError
+from app.core.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+)
 from app.core.logging import mark_logged
 from app.http.middleware import SECURITY_HEADERS
 from app.models.problem import Problem
@@ -37,6 +47,36 @@ _HTTP_CODES: dict[int, str] = {
     500: "internal_error",
     503: "service_unavailable",
 }
+
+
+# One title per code: where a code is also raised as an error class, the
+# framework's answer goes out under the class's title.
+_CLASS_TITLES: dict[str, str] = {
+    cls.code: cls.title
+    for cls in (
+        AppError,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Unprocessable,
+        TooManyRequests,
+        ServiceUnavailable,
+    )
+}
+
+
+def framework_problem(status: int) -> tuple[str, str]:
+    """The code and title of an error the framework raises with `status`."""
+    code = _HTTP_CODES.get(status, "http_error")
+    if code == "http_error":
+        return code, "HTTP error"
+    return code, _CLASS_TITLES.get(code) or _HTTP_TITLES.get(status) or HTTPStatus(status).phrase
+
+
+# Where Python's phrase is not RFC 9110's (3.11 still says "Request Entity
+# Too Large"); BodyLimitMiddleware writes the same title.
+_HTTP_TITLES: dict[int, str] = {413: "Content Too Large"}
 
 
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -127,14 +167,33 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
-    code = _HTTP_CODES.get(status, "http_error")
+    code, title = framework_problem(status)
+    headers = dict(exc.headers or {})
     if status == 404:
         detail = "There is nothing at this address."
     elif status == 405:
         detail = "This method is not allowed here."
+        headers["Allow"] = ", ".join(_path_methods(request))
     else:
         detail = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
-    return problem_response(request, status, code, detail, headers=dict(exc.headers or {}))
+    return problem_response(request, status, code, detail, title=title, headers=headers)
+
+
+def _path_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path: a path is
+    served by one route per method, and Starlette's 405 names only the
+    first route's."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -151,7 +210,11 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
     mark_logged(exc)
     return problem_response(
-        request, 500, "internal_error", "Something went wrong on our side; it has been logged."
+        request,
+        500,
+        "internal_error",
+        "Something went wrong on our side; it has been logged.",
+        title=framework_problem(500)[1],
     )
 
 

@@ -418,12 +418,14 @@ class CallList(BaseModel):
 
 class OfferList(BaseModel):
     data: list[OfferPublic] = D(description="the page's offers, newest first")
-    next_cursor: str | None = D(default=None, description=NEXT_CURSOR)
+    next_cursor: str | None = D(description=NEXT_CURSOR)
 
 
 class EventList(BaseModel):
     data: list[EventPublic] = D(description="the page's events, oldest first")
-    next_cursor: str | None = D(description="pass as `after` for the next page; null on the last")
+    next_cursor: str | None = D(
+        description="the last event's id, for `cursor` (or `after`); null on the last page"
+    )
 
 
 class RatingPublic(BaseModel):

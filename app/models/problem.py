@@ -27,6 +27,9 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(
         default=None, description="validation errors, one per field"
     )
+    retry_after: int | None = Field(
+        default=None, ge=1, description="429 only: seconds to wait, as in Retry-After"
+    )
 
     @classmethod
     def example(cls, code: str, status: int, title: str, detail: str) -> dict[str, Any]:

@@ -106,6 +106,9 @@ class NearbyTeam(BaseModel):
 
 class NearbyTeamList(BaseModel):
     data: list[NearbyTeam] = D(description="the teams, nearest first")
+    # The paging shape of every list, so that clients read lists one way;
+    # the nearest `limit` teams are the whole answer.
+    next_cursor: str | None = D(description="always null: the nearest teams are one page")
 
 
 # ---- duty and administration ---------------------------------------------------

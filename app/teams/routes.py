@@ -37,7 +37,9 @@ async def list_nearby_teams(
         raise Unprocessable(
             f"limit may be at most {settings.nearby_max_limit}.", code="limit_too_large"
         )
-    return NearbyTeamList(data=await teams.nearby(session, lat, lng, radius, limit))
+    return NearbyTeamList(
+        data=await teams.nearby(session, lat, lng, radius, limit), next_cursor=None
+    )
 
 
 def document_limits(spec: dict[str, Any], settings: Settings) -> None:

@@ -29,7 +29,8 @@ def route_table(app: FastAPI) -> set[tuple[str, str]]:
         for router in ROUTERS
         for route in router.routes
         if isinstance(route, APIRoute)
-        for method in (route.methods or set()) - {"HEAD"}
+        # An APIRoute serves HEAD only when declared (the health checks).
+        for method in route.methods or set()
     }
     # The framework's own pages (OpenAPI, docs) sit on the app itself.
     table |= {

@@ -125,4 +125,4 @@ async def test_nearby_rejects_bad_input(
 async def test_nearby_far_away_is_an_empty_list(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/teams/nearby", params={"lat": 39.9, "lng": 116.4})
     assert response.status_code == 200
-    assert response.json() == {"data": []}
+    assert response.json() == {"data": [], "next_cursor": None}
