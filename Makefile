@@ -140,11 +140,14 @@ fmt: venv ## ruff format and ruff check --fix
 	@echo "+ ruff format ."; $(BIN)/ruff format .
 	echo "+ ruff check --fix ."; $(BIN)/ruff check --fix .
 
-openapi: venv ## regenerate openapi/openapi.json
+openapi: venv ## regenerate openapi/openapi.json and openapi/asyncapi.json
 	@mkdir -p openapi
 	echo "+ python -m app openapi > openapi/openapi.json"
 	$(PY) -m app openapi > openapi/openapi.json.tmp
 	mv openapi/openapi.json.tmp openapi/openapi.json
+	echo "+ python -m app asyncapi > openapi/asyncapi.json"
+	$(PY) -m app asyncapi > openapi/asyncapi.json.tmp
+	mv openapi/asyncapi.json.tmp openapi/asyncapi.json
 
 migrate: venv ## apply the migrations to the demo database
 	@$(demo_database_url)

@@ -1,4 +1,4 @@
-"""`python -m app migrate | seed | create-admin | serve | openapi`."""
+"""`python -m app migrate | seed | create-admin | serve | openapi | asyncapi`."""
 
 from __future__ import annotations
 
@@ -106,6 +106,13 @@ def _cmd_openapi(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_asyncapi(_: argparse.Namespace) -> int:
+    from app.events.asyncapi import asyncapi_document
+
+    sys.stdout.write(json.dumps(asyncapi_document(), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
 def _fraction(value: str) -> float:
     number = float(value)
     if not 0.0 <= number <= 1.0:
@@ -172,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("openapi", help="print the OpenAPI document").set_defaults(
         func=_cmd_openapi
     )
+    commands.add_parser(
+        "asyncapi", help="print the AsyncAPI document of the live stream"
+    ).set_defaults(func=_cmd_asyncapi)
     return parser
 
 

@@ -267,6 +267,7 @@ ROWS: tuple[Row, ...] = (
         "public unless `METRICS_TOKEN` is set (production must): then that bearer only",
     ),
     Row("GET", "/openapi.json", cells(200), fixed("/openapi.json"), "public"),
+    Row("GET", "/asyncapi.json", cells(200), fixed("/asyncapi.json"), "public"),
     Row("GET", "/docs", cells(200), fixed("/docs"), "public"),
     Row("GET", "/docs/oauth2-redirect", cells(200), fixed("/docs/oauth2-redirect"), "public"),
     Row("GET", "/redoc", cells(200), fixed("/redoc"), "public"),

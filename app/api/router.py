@@ -12,7 +12,7 @@ from app.areas import routes as areas
 from app.calls import routes as calls
 from app.dispatch import routes as dispatch
 from app.duty import routes as duty
-from app.events import ws
+from app.events import asyncapi, ws
 from app.health import routes as health
 from app.identity import admin_routes, me_routes
 from app.identity import routes as identity
@@ -37,4 +37,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     team_admin_routes.router,
     admin_routes.router,
     ws.router,
+    asyncapi.router,
 )

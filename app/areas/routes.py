@@ -24,7 +24,13 @@ GEOJSON = "application/geo+json"
 @router.get(
     "",
     response_model=AreaFeatureCollection,
-    responses={200: {"content": {GEOJSON: {}}}, **problem_responses(401, 403, 422)},
+    responses={
+        # What is sent is GeoJSON: the same schema, so its readers and checkers see it.
+        200: {
+            "content": {GEOJSON: {"schema": {"$ref": "#/components/schemas/AreaFeatureCollection"}}}
+        },
+        **problem_responses(401, 403, 422),
+    },
 )
 async def list_areas(
     session: SessionDep,

@@ -24,7 +24,9 @@ from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.errors import AppError
 from app.events import hub as live
+from app.events import messages
 from app.events.hub import Ending, EventHub, Subscriber
+from app.events.messages import LiveErrorCode
 from app.http.prefix import API_PREFIX
 from app.identity import auth, tokens
 from app.identity.auth import PersonPrincipal
@@ -140,7 +142,7 @@ class LiveSocket:
                 message = None
             kind = message.get("type") if isinstance(message, dict) else None
             if kind == "ping":
-                await self.send({"type": "pong"})
+                await self.send(messages.PONG)
             elif kind == "resume":
                 after = message.get("after")
                 if (
@@ -148,11 +150,11 @@ class LiveSocket:
                     or isinstance(after, bool)
                     or not 0 <= after <= EVENT_ID_MAX
                 ):
-                    await self.send({"type": "error", "code": "bad_resume"})
+                    await self.send(messages.error(LiveErrorCode.bad_resume))
                 else:
                     await self.resume(after)
             else:
-                await self.send({"type": "error", "code": "unknown_message"})
+                await self.send(messages.error(LiveErrorCode.unknown_message))
             self.ready.set()
 
     async def resume(self, after: int) -> None:

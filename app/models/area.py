@@ -14,6 +14,7 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import SRID, created_at_field, uuid_pk
 from app.models.enums import AreaLevel, sql_in
+from app.models.geojson import MultiPolygon
 
 
 class Area(SQLModel, table=True):
@@ -65,7 +66,8 @@ class AreaProperties(BaseModel):
 class AreaFeature(BaseModel):
     type: Literal["Feature"] = D(default="Feature", description="GeoJSON: always Feature")
     id: uuid.UUID = D(description="the area's id")
-    geometry: dict[str, Any] = PydanticField(description="GeoJSON MultiPolygon, lng-lat order")
+    # The boundary column holds MULTIPOLYGONs only, so that is all ST_AsGeoJSON writes.
+    geometry: MultiPolygon = D(description="the area's boundary, lng-lat order")
     properties: AreaProperties = D(description="what the area is")
 
 

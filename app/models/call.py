@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from geoalchemy2 import Geography
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, RootModel
 from pydantic import Field as PydanticField
 from sqlalchemy import (
     BigInteger,
@@ -397,18 +397,69 @@ class OfferPublic(BaseModel):
     approx_location: Point = D(description="the call's position rounded to about 100 m")
 
 
-class EventPublic(BaseModel):
+class _EventBase(BaseModel):
+    """What every event carries; `data` follows `type` (the subclasses)."""
+
     id: int = D(description="the event's id; ids increase")
     type: EventType = D(description="what happened")
     call_id: uuid.UUID = D(description=CALL_ID)
     at: datetime = D(description="when it happened")
-    data: dict[str, Any] = D(description="what changed, by event type")
+    data: object = D(description="what changed, by event type")
+    # Always sent, null or not.
     note: str | None = D(
-        default=None,
         description="what was said of this step: the `note` of POST /calls/{id}/progress, "
         "the `reason` of POST /calls/{id}/cancel; not shown to a team that was only offered "
         "the call",
     )
+
+
+class CallUpdatedEvent(_EventBase):
+    """The call changed: `data` is the call as this person may see it."""
+
+    type: Literal[EventType.call_updated] = D(description="what happened")
+    data: CallPublic = D(description="the call as this person may see it")
+
+
+class OfferCreatedEvent(_EventBase):
+    """The call was offered to a team: `data` is the offer."""
+
+    type: Literal[EventType.offer_created] = D(description="what happened")
+    data: OfferPublic = D(description="the offer")
+
+
+class OfferClosedEvent(_EventBase):
+    """An offer was taken, declined, withdrawn or lapsed: `data` is the offer."""
+
+    type: Literal[EventType.offer_closed] = D(description="what happened")
+    data: OfferPublic = D(description="the offer, closed")
+
+
+class ResponderLocationEvent(_EventBase):
+    """Where the responder is (the caller's alone, while en route or on site)."""
+
+    type: Literal[EventType.responder_location] = D(description="what happened")
+    data: Point = D(description="where the responder is")
+
+
+# One per EventType (tests/calls/test_event_models.py checks none is missing).
+EVENT_MODELS: tuple[type[_EventBase], ...] = (
+    CallUpdatedEvent,
+    OfferCreatedEvent,
+    OfferClosedEvent,
+    ResponderLocationEvent,
+)
+
+
+class EventPublic(
+    RootModel[
+        Annotated[
+            CallUpdatedEvent | OfferCreatedEvent | OfferClosedEvent | ResponderLocationEvent,
+            PydanticField(discriminator="type"),
+        ]
+    ]
+):
+    """An event of a call, the same on the live stream (/asyncapi.json): `{"id", "type",
+    "call_id", "at", "data", "note"}`, the shape of `data` chosen by `type`."""
 
 
 class CallList(BaseModel):

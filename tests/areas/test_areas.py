@@ -8,6 +8,8 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.main import openapi_document
+from app.models.area import AreaFeatureCollection
 from tests.problems import assert_problem
 
 # Random points inside the street, reproducible.
@@ -126,3 +128,23 @@ async def test_areas_filtered_by_parent(client: httpx.AsyncClient) -> None:
 async def test_areas_rejects_bad_filters(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/api/v1/areas?level=province"), 422, "validation_error")
     assert_problem(await client.get("/api/v1/areas?parent_id=not-a-uuid"), 422, "validation_error")
+
+
+async def test_every_area_is_the_typed_geojson_the_spec_names(client: httpx.AsyncClient) -> None:
+    """The whole collection parses as AreaFeatureCollection (a MultiPolygon of
+    closed rings of [lng, lat] per feature), as the OpenAPI document says."""
+    response = await client.get("/api/v1/areas")
+    assert response.headers["content-type"] == "application/geo+json"
+    collection = AreaFeatureCollection.model_validate_json(response.content)
+    assert len(collection.features) > 100
+    for feature in collection.features:
+        assert feature.geometry.type == "MultiPolygon"
+        for polygon in feature.geometry.coordinates:
+            for ring in polygon:
+                assert ring[0] == ring[-1]
+                assert all(113 < lng < 115 and 22 < lat < 23 for lng, lat in ring)
+    spec = openapi_document()
+    content = spec["paths"]["/api/v1/areas"]["get"]["responses"]["200"]["content"]
+    assert content["application/geo+json"]["schema"]["$ref"].endswith("/AreaFeatureCollection")
+    geometry = spec["components"]["schemas"]["AreaFeature"]["properties"]["geometry"]
+    assert geometry["$ref"].endswith("/MultiPolygon")

@@ -29,6 +29,7 @@ from app.core.config import Settings
 from app.events import hub
 from app.identity import auth
 from app.identity.auth import PersonPrincipal
+from app.offers import lifecycle
 from tests.authz_matrix import PRINCIPALS
 from tests.principals import Cast, bearer, make_cast, make_person, token_for
 
@@ -322,15 +323,17 @@ async def build_world(session: AsyncSession, settings: Settings) -> World:
                 data = (await call_view.snapshot(session, call_id)).model_dump(mode="json")
                 if data["responder"] is not None:
                     # On the way: only the caller may see where the responder is.
-                    data["responder"]["location"] = {"lat": 22.7, "lng": 113.9, "accuracy_m": 5}
+                    data["responder"]["location"] = {"lat": 22.7, "lng": 113.9, "accuracy_m": 5.0}
                 event_id = await _event(session, call_id, "call.updated", data)
             elif label == "loc":
-                point = {"lat": 22.7, "lng": 113.9, "accuracy_m": 5}
+                point = {"lat": 22.7, "lng": 113.9, "accuracy_m": 5.0}
                 event_id = await _event(session, call_id, "responder.location", point)
             else:
                 offer_id = offers[label[:-1]]
                 kind = "offer.created" if label.endswith("+") else "offer.closed"
-                event_id = await _event(session, call_id, kind, {"id": str(offer_id)}, offer_id)
+                # What publish_offer writes: the offer's view.
+                view = (await lifecycle.offer_view(session, offer_id)).model_dump(mode="json")
+                event_id = await _event(session, call_id, kind, view, offer_id)
             labels[event_id] = f"{name}:{label}"
 
     people = {}

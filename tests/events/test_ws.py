@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -29,6 +30,7 @@ from app.events import ws as ws_module
 from app.main import create_app
 from app.models.call import EventType
 from tests.conftest import make_settings
+from tests.events.test_asyncapi import server_frame_validator
 from tests.live import delete_committed
 from tests.scene import Member, SceneTeam, make_resident, make_team, offset
 
@@ -558,3 +560,101 @@ async def test_a_change_of_teams_or_area_ends_the_socket_as_logout_does(
             assert await _next(ws) == {"type": "pong"}
             with pytest.raises(TimeoutError):
                 await _next(ws, wait=0.6)
+
+
+def _forgotten(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as stored once its call closed: no `at` (written +00:00 by the
+    socket, Z by REST), no responder's position (forgotten at the close)."""
+    data = event["data"]
+    if event["type"] == "call.updated" and data["responder"] is not None:
+        data = {**data, "responder": {**data["responder"], "location": None}}
+    return {**event, "at": None, "data": data}
+
+
+async def test_every_frame_matches_the_asyncapi_document(
+    live_app: Factory, scene: dict[str, Any]
+) -> None:
+    """Real frames of a whole call (press, offer, accept, on the way, the
+    responder's position, resolved), pongs, heartbeats and errors, each
+    validated against openapi/asyncapi.json; and each event frame is the
+    object GET /calls/{id}/events returns."""
+    team: SceneTeam = scene["team"]
+    resident: Member = scene["resident"]
+    responder, teammate = team.members[0], team.members[1]
+    validator = server_frame_validator()
+    frames: dict[str, list[dict[str, Any]]] = {"resident": [], "responder": [], "teammate": []}
+
+    async def until(ws: Any, who: str, done: Callable[[dict[str, Any]], bool]) -> None:
+        # Heartbeats keep coming: a deadline of its own, not the read's timeout.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while loop.time() < deadline:
+            frame = json.loads(await ws.receive_text(timeout=5))
+            frames[who].append(frame)
+            if done(frame):
+                return
+        raise AssertionError([f for f in frames[who] if f["type"] != "heartbeat"])
+
+    def status(value: str) -> Callable[[dict[str, Any]], bool]:
+        return lambda f: f["type"] == "call.updated" and f["data"]["status"] == value
+
+    async with live_app(ws_heartbeat_seconds=0.2) as lv:
+        http = lv.http
+        async with (
+            connect("/api/v1/ws", lv.sockets, headers=resident.headers) as rws,
+            connect("/api/v1/ws", lv.sockets, headers=responder.headers) as vws,
+            connect("/api/v1/ws", lv.sockets, headers=teammate.headers) as tws,
+        ):
+            for ws, who in ((rws, "resident"), (vws, "responder"), (tws, "teammate")):
+                await ws.send_text(json.dumps({"type": "ping"}))
+                await until(ws, who, lambda f: f["type"] == "pong")
+                await ws.send_text("not json")
+                await ws.send_text(json.dumps({"type": "resume", "after": -1}))
+                await until(ws, who, lambda f: f.get("code") == "bad_resume")
+                await until(ws, who, lambda f: f["type"] == "heartbeat")
+            call = await _press(http, resident)
+            await until(vws, "responder", lambda f: f["type"] == "offer.created")
+            offer = frames["responder"][-1]["data"]
+            accepted = await http.post(
+                f"/api/v1/offers/{offer['id']}/accept", headers=responder.headers
+            )
+            assert accepted.status_code == 200
+            await until(vws, "responder", status("accepted"))
+            await until(tws, "teammate", lambda f: f["type"] == "offer.closed")
+            here = {"lat": LAT + 0.001, "lng": LNG, "accuracy_m": 9}
+            await http.put("/api/v1/me/location", json=here, headers=responder.headers)
+            progress = f"/api/v1/calls/{call['id']}/progress"
+            await http.post(progress, json={"status": "en_route"}, headers=responder.headers)
+            await until(rws, "resident", status("en_route"))
+            await http.put("/api/v1/me/location", json=here, headers=responder.headers)
+            await until(rws, "resident", lambda f: f["type"] == "responder.location")
+            for step in ({"status": "on_site"}, {"status": "resolved", "note": "好了"}):
+                done = await http.post(progress, json=step, headers=responder.headers)
+                assert done.status_code == 200, done.text
+            await until(rws, "resident", status("resolved"))
+            await until(vws, "responder", status("resolved"))
+
+        for who in frames:
+            for frame in frames[who]:
+                errors = [e.message for e in validator.iter_errors(frame)]
+                assert errors == [], (who, frame)
+        # The caller's part never changes, so REST shows it what the socket did
+        # (a member's does: offered, then responding).
+        listed = (
+            await http.get(f"/api/v1/calls/{call['id']}/events", headers=resident.headers)
+        ).json()["data"]
+        by_id = {event["id"]: event for event in listed}
+        sent = [f for f in frames["resident"] if f.get("call_id") == call["id"]]
+        assert {f["id"] for f in sent if f["type"] == "call.updated"} <= set(by_id)
+        # Positions shared on the way are deleted when the call closes.
+        for frame in (f for f in sent if f["id"] in by_id):
+            # The same instant; the socket writes `at` as +00:00, REST as Z.
+            rest = by_id[frame["id"]]
+            assert datetime.fromisoformat(frame["at"]) == datetime.fromisoformat(rest["at"])
+            assert _forgotten(frame) == _forgotten(rest), json.dumps([frame, rest])
+
+    kinds = {f["type"] for sent in frames.values() for f in sent}
+    assert kinds >= {"pong", "heartbeat", "error", *(kind.value for kind in EventType)}
+    # The validator has teeth: a frame off the document fails.
+    assert not validator.is_valid({"type": "pong", "extra": 1})
+    assert not validator.is_valid({**frames["resident"][-1], "data": {"lat": 1}})
