@@ -441,7 +441,7 @@ class ResponderLocationEvent(_EventBase):
     data: Point = D(description="where the responder is")
 
 
-# One per EventType (tests/calls/test_event_models.py checks none is missing).
+# One per EventType (tests/events/test_asyncapi.py checks none is missing).
 EVENT_MODELS: tuple[type[_EventBase], ...] = (
     CallUpdatedEvent,
     OfferCreatedEvent,
