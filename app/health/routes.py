@@ -5,7 +5,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.errors import Unauthorized
 from app.health.service import check_ready
@@ -16,10 +16,16 @@ router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
+    # Sent always, defaults included: the spec says so (issue 12).
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     status: Literal["ok"] = Field(default="ok", description="always ok")
 
 
 class Readiness(BaseModel):
+    # Sent always, defaults included: the spec says so (issue 12).
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     status: Literal["ready"] = Field(default="ready", description="always ready")
     postgis: str = Field(description="the PostGIS version the database answered with")
 

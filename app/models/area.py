@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from geoalchemy2 import Geometry
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, Index, String
 from sqlmodel import Field, SQLModel
@@ -64,6 +64,9 @@ class AreaProperties(BaseModel):
 
 
 class AreaFeature(BaseModel):
+    # Sent always, defaults included: the spec says so (issue 12).
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     type: Literal["Feature"] = D(default="Feature", description="GeoJSON: always Feature")
     id: uuid.UUID = D(description="the area's id")
     # The boundary column holds MULTIPOLYGONs only, so that is all ST_AsGeoJSON writes.
@@ -72,6 +75,9 @@ class AreaFeature(BaseModel):
 
 
 class AreaFeatureCollection(BaseModel):
+    # Sent always, defaults included: the spec says so (issue 12).
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     type: Literal["FeatureCollection"] = D(
         default="FeatureCollection", description="GeoJSON: always FeatureCollection"
     )

@@ -235,6 +235,9 @@ class DispatcherArea(BaseModel):
 
 
 class User(BaseModel):
+    # Sent always, defaults included: the spec says so (issue 12).
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     id: uuid.UUID = D(description="the person's id")
     display_name: str = D(description="the person's name")
     phone_masked: str = D(description="the phone with its middle hidden", examples=["138****0000"])
@@ -246,6 +249,9 @@ class User(BaseModel):
 
 
 class TokenPair(BaseModel):
+    # Sent always, defaults included: the spec says so (issue 12).
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     access_token: str = D(description="send as `Authorization: Bearer <access_token>`")
     refresh_token: str = D(description="for POST /auth/refresh, once")
     token_type: Literal["bearer"] = D(default="bearer", description="always bearer")

@@ -291,3 +291,29 @@ def test_enums_the_server_sends_are_marked_extensible() -> None:
     for name in only_asked:
         assert EXTENSIBLE not in components[name], name
     assert "How it evolves" in document["info"]["description"]
+
+
+# Properties of answers that are not always sent, and why.
+SOMETIMES_SENT = {
+    ("OtpSent", "debug_code"): "only outside production, with the console SMS backend",
+    ("Point", "accuracy_m"): "one schema with requests, where it may be left out",
+    ("Problem", "request_id"): "absent when the answer is made before a request id exists",
+    ("Problem", "errors"): "only on validation errors",
+    ("Problem", "retry_after"): "only on 429 (whose own schema requires it)",
+}
+
+
+def test_what_answers_always_send_is_required() -> None:
+    """Issue 12, item 5: a generated client must not have to guess whether
+    an always-sent property may be missing."""
+    from app.http.evolution import answered_schemas
+
+    document = openapi_document()
+    components = document["components"]["schemas"]
+    optional = {
+        (name, prop)
+        for name in answered_schemas(document)
+        for prop in components[name].get("properties", {})
+        if prop not in components[name].get("required", [])
+    }
+    assert optional == set(SOMETIMES_SENT)
