@@ -9,7 +9,6 @@ from app.areas import service as areas
 from app.core.errors import OutsideServiceArea
 from app.http.deps import AreasReader, SessionDep
 from app.http.prefix import API_PREFIX
-from app.http.problems import problem_responses
 from app.models.area import AreaFeatureCollection, AreaLocation
 from app.models.enums import AreaLevel
 
@@ -28,8 +27,7 @@ GEOJSON = "application/geo+json"
         # What is sent is GeoJSON: the same schema, so its readers and checkers see it.
         200: {
             "content": {GEOJSON: {"schema": {"$ref": "#/components/schemas/AreaFeatureCollection"}}}
-        },
-        **problem_responses(401, 403, 422),
+        }
     },
 )
 async def list_areas(
@@ -44,7 +42,7 @@ async def list_areas(
     return Response(content=document, media_type=GEOJSON)
 
 
-@router.get("/locate", responses=problem_responses(401, 403, 404, 422))
+@router.get("/locate")
 async def locate_area(
     session: SessionDep, _: AreasReader, lat: Latitude, lng: Longitude
 ) -> AreaLocation:

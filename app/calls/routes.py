@@ -11,7 +11,6 @@ from app.core.cursors import PAGE_LIMIT, Cursor
 from app.core.errors import Unprocessable
 from app.http.deps import CurrentUser, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
-from app.http.problems import problem_responses
 from app.models.call import (
     EVENT_ID_MAX,
     CallCancel,
@@ -47,8 +46,7 @@ IdempotencyKey = Annotated[
     status_code=status.HTTP_201_CREATED,
     response_model=CallPublic,
     responses={
-        200: {"model": CallPublic, "description": "a double tap: the call opened moments ago"},
-        **problem_responses(401, 403, 409, 422, 429),
+        200: {"model": CallPublic, "description": "a double tap: the call opened moments ago"}
     },
 )
 async def create_call(
@@ -72,7 +70,7 @@ async def create_call(
     return opened.call
 
 
-@router.get("", responses=problem_responses(401, 403, 422))
+@router.get("")
 async def list_calls(
     user: CurrentUser,
     session: SessionDep,
@@ -89,13 +87,13 @@ async def list_calls(
     return CallList(data=data, next_cursor=next_cursor)
 
 
-@router.get("/{call_id}", responses=problem_responses(401, 403, 404, 422))
+@router.get("/{call_id}")
 async def get_call(call: CurrentCall, session: SessionDep) -> CallPublic:
     """One call; one the caller may not see answers 404."""
     return await calls.read_call(session, call)
 
 
-@router.post("/{call_id}/cancel", responses=problem_responses(401, 403, 404, 409, 422))
+@router.post("/{call_id}/cancel")
 async def cancel_call(
     call: CurrentCall, session: SessionDep, body: CallCancel | None = None
 ) -> CallPublic:
@@ -103,7 +101,7 @@ async def cancel_call(
     return await calls.cancel(session, call, body or CallCancel())
 
 
-@router.post("/{call_id}/progress", responses=problem_responses(401, 403, 404, 409, 422))
+@router.post("/{call_id}/progress")
 async def report_progress(call: CurrentCall, body: CallProgress, session: SessionDep) -> CallPublic:
     """en_route, on_site, resolved (the responder or a dispatcher); out of
     order → 409 `invalid_transition`. A `note` stays on the step's event."""
@@ -113,14 +111,13 @@ async def report_progress(call: CurrentCall, body: CallProgress, session: Sessio
 @router.post(
     "/{call_id}/rating",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def rate_call(call: CurrentCall, body: RatingCreate, session: SessionDep) -> RatingPublic:
     """Rate a resolved call, once (the resident who called); again → 409 `already_rated`."""
     return await calls.rate(session, call, body)
 
 
-@router.get("/{call_id}/events", responses=problem_responses(401, 403, 404, 422))
+@router.get("/{call_id}/events")
 async def list_call_events(
     call: CurrentCall,
     session: SessionDep,

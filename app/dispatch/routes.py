@@ -10,13 +10,12 @@ from app.core.cursors import PAGE_LIMIT, Cursor
 from app.dispatch import assign as assignment
 from app.http.deps import SessionDep, SettingsDep, StaffUser
 from app.http.prefix import API_PREFIX
-from app.http.problems import problem_responses
 from app.models.call import AssignBody, CallList, CallPublic, CallStatus
 
 router = APIRouter(prefix=f"{API_PREFIX}/dispatch", tags=["dispatch"])
 
 
-@router.get("/calls", responses=problem_responses(401, 403, 422))
+@router.get("/calls")
 async def list_dispatch_calls(
     user: StaffUser,
     session: SessionDep,
@@ -32,7 +31,7 @@ async def list_dispatch_calls(
     return CallList(data=data, next_cursor=next_cursor)
 
 
-@router.post("/calls/{call_id}/assign", responses=problem_responses(401, 403, 404, 409, 422))
+@router.post("/calls/{call_id}/assign")
 async def assign_call(
     _: StaffUser,
     call: CurrentCall,

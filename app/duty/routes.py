@@ -5,14 +5,13 @@ from fastapi import APIRouter, Response, status
 from app.duty import service as duty
 from app.http.deps import CurrentUser, SessionDep, VolunteerUser
 from app.http.prefix import API_PREFIX
-from app.http.problems import problem_responses
 from app.models.geo import Point
 from app.models.team import DutyState, DutyUpdate
 
 router = APIRouter(prefix=f"{API_PREFIX}/me", tags=["me"])
 
 
-@router.put("/duty", responses=problem_responses(401, 403, 422))
+@router.put("/duty")
 async def update_duty(body: DutyUpdate, user: VolunteerUser, session: SessionDep) -> DutyState:
     """Go on duty (with a location) or off duty (the position is dropped).
     Not a team member → 403 `not_a_volunteer`."""
@@ -22,7 +21,6 @@ async def update_duty(body: DutyUpdate, user: VolunteerUser, session: SessionDep
 @router.put(
     "/location",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 403, 409, 422),
 )
 async def update_location(body: Point, user: CurrentUser, session: SessionDep) -> Response:
     """Report the latest position while on duty; not on duty (anyone who is

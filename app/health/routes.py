@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.core.errors import Unauthorized
 from app.health.service import check_ready
 from app.http.deps import SettingsDep
-from app.http.problems import problem_responses
 
 router = APIRouter(tags=["health"])
 
@@ -42,13 +41,13 @@ async def head_health() -> Response:
     return Response()
 
 
-@router.get("/readyz", responses=problem_responses(503))
+@router.get("/readyz")
 async def get_readiness(request: Request) -> Readiness:
     """200 when the database and PostGIS answer; 503 `not_ready` when not."""
     return Readiness(postgis=await check_ready(request.app.state.engine))
 
 
-@router.head("/readyz", response_class=Response, responses=problem_responses(503))
+@router.head("/readyz", response_class=Response)
 async def head_readiness(request: Request) -> Response:
     """GET /readyz without its body: 200 or 503."""
     await check_ready(request.app.state.engine)

@@ -83,18 +83,12 @@ PROBLEM_REF = "#/components/schemas/Problem"
 
 
 def document_problems(schema: dict[str, Any]) -> None:
-    """Make the OpenAPI document say what the API does: every error response
-    (FastAPI's default 422 included) is problem details."""
+    """The Problem schema, in place of FastAPI's validation-error schemas;
+    which problems each operation answers is `app/http/responses.py`'s."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     for defs_name, definition in components["Problem"].pop("$defs", {}).items():
         components.setdefault(defs_name, definition)
-    for path_item in schema.get("paths", {}).values():
-        for operation in path_item.values():
-            for status, response in operation.get("responses", {}).items():
-                if status.isdigit() and int(status) >= 400:
-                    response["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
-                    response["description"] = HTTPStatus(int(status)).phrase
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
 
@@ -223,14 +217,3 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for the given error statuses."""
-    return {
-        status: {
-            "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}},
-        }
-        for status in statuses
-    }

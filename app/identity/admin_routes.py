@@ -7,7 +7,6 @@ from fastapi import APIRouter, Path, status
 
 from app.http.deps import AdminUser, OriginDep, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
-from app.http.problems import problem_responses
 from app.identity import admin
 from app.models.auth import DispatcherCreate, DispatcherPublic, PersonDisabled
 
@@ -17,7 +16,6 @@ router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"])
 @router.post(
     "/dispatchers",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 422),
 )
 async def create_dispatcher(
     body: DispatcherCreate,
@@ -31,7 +29,7 @@ async def create_dispatcher(
     return await admin.create_dispatcher(session, settings, user, body, origin)
 
 
-@router.post("/persons/{person_id}/disable", responses=problem_responses(401, 403, 404, 409, 422))
+@router.post("/persons/{person_id}/disable")
 async def disable_person(
     person_id: Annotated[uuid.UUID, Path(description="the person's id")],
     user: AdminUser,

@@ -4,13 +4,12 @@ from fastapi import APIRouter
 
 from app.http.deps import CurrentUser
 from app.http.prefix import API_PREFIX
-from app.http.problems import problem_responses
 from app.models.auth import User
 
 router = APIRouter(prefix=f"{API_PREFIX}/me", tags=["me"])
 
 
-@router.get("", responses=problem_responses(401, 403))
+@router.get("")
 async def get_me(user: CurrentUser) -> User:
     """Who the token belongs to: roles, teams, a dispatcher's area."""
     return user.to_user()

@@ -13,16 +13,13 @@ from app.http.deps import (
     SmsDep,
 )
 from app.http.prefix import API_PREFIX
-from app.http.problems import problem_responses
 from app.identity import auth
 from app.models.auth import OtpRequest, OtpSent, RefreshRequest, TokenPair, TokenRequest
 
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 
 
-@router.post(
-    "/otp", status_code=status.HTTP_202_ACCEPTED, responses=problem_responses(403, 422, 429)
-)
+@router.post("/otp", status_code=status.HTTP_202_ACCEPTED)
 async def request_otp(
     body: OtpRequest,
     session: SessionDep,
@@ -47,7 +44,7 @@ async def request_otp(
     )
 
 
-@router.post("/token", responses=problem_responses(401, 403, 422, 429))
+@router.post("/token")
 async def create_token(
     body: TokenRequest, session: SessionDep, settings: SettingsDep, origin: OriginDep
 ) -> TokenPair:
@@ -58,7 +55,7 @@ async def create_token(
     return await auth.login(session, settings, body.phone, body.code, origin)
 
 
-@router.post("/refresh", responses=problem_responses(401, 422))
+@router.post("/refresh")
 async def refresh_token(
     body: RefreshRequest, session: SessionDep, settings: SettingsDep, origin: OriginDep
 ) -> TokenPair:
@@ -67,9 +64,7 @@ async def refresh_token(
     return await auth.refresh(session, settings, body.refresh_token, origin)
 
 
-@router.post(
-    "/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401, 403)
-)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout_session(user: CurrentUser, session: SessionDep, origin: OriginDep) -> Response:
     """End the session: its access and refresh tokens stop working."""
     await auth.logout(session, user, origin)

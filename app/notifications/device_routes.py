@@ -6,7 +6,6 @@ from fastapi import APIRouter, Path, Response, status
 
 from app.http.deps import CurrentUser, SessionDep
 from app.http.prefix import API_PREFIX
-from app.http.problems import problem_responses
 from app.models.auth import DeviceRegistration
 from app.notifications import devices
 
@@ -26,7 +25,6 @@ DeviceToken = Annotated[
 @router.put(
     "/devices/{token}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 403, 422),
 )
 async def register_device(
     token: DeviceToken, body: DeviceRegistration, user: CurrentUser, session: SessionDep
@@ -40,7 +38,6 @@ async def register_device(
 @router.delete(
     "/devices/{token}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 403, 422),
 )
 async def delete_device(token: DeviceToken, user: CurrentUser, session: SessionDep) -> Response:
     """Stop pushing to this phone."""

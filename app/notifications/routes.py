@@ -7,14 +7,13 @@ from fastapi import APIRouter, Query
 from app.core.cursors import PAGE_LIMIT, Cursor
 from app.http.deps import CurrentUser, SessionDep
 from app.http.prefix import API_PREFIX
-from app.http.problems import problem_responses
 from app.models.notification import NotificationList
 from app.notifications import service as notifications
 
 router = APIRouter(prefix=f"{API_PREFIX}/me/notifications", tags=["me"])
 
 
-@router.get("", responses=problem_responses(401, 403, 422))
+@router.get("")
 async def list_notifications(
     user: CurrentUser,
     session: SessionDep,

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Path, Query
 from app.core.cursors import PAGE_LIMIT, Cursor
 from app.http.deps import CurrentUser, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
-from app.http.problems import problem_responses
 from app.models.call import CallPublic, OfferDeclineBody, OfferList, OfferPublic, OfferStatus
 from app.offers import service as offers
 
@@ -17,7 +16,7 @@ OfferId = Annotated[uuid.UUID, Path(description="the offer's id")]
 router = APIRouter(prefix=f"{API_PREFIX}/offers", tags=["offers"])
 
 
-@router.get("", responses=problem_responses(401, 403, 422))
+@router.get("")
 async def list_offers(
     user: CurrentUser,
     session: SessionDep,
@@ -31,7 +30,7 @@ async def list_offers(
     return OfferList(data=data, next_cursor=next_cursor)
 
 
-@router.post("/{offer_id}/accept", responses=problem_responses(401, 403, 404, 409, 422))
+@router.post("/{offer_id}/accept")
 async def accept_offer(
     offer_id: OfferId, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> CallPublic:
@@ -41,7 +40,7 @@ async def accept_offer(
     return await offers.accept(session, settings, user, offer_id)
 
 
-@router.post("/{offer_id}/decline", responses=problem_responses(401, 403, 404, 409, 422))
+@router.post("/{offer_id}/decline")
 async def decline_offer(
     offer_id: OfferId,
     user: CurrentUser,

@@ -9,14 +9,13 @@ from app.core.config import Settings
 from app.core.errors import Unprocessable
 from app.http.deps import SessionDep, SettingsDep, TeamsReader
 from app.http.prefix import API_PREFIX
-from app.http.problems import problem_responses
 from app.models.team import NearbyTeamList
 from app.teams import service as teams
 
 router = APIRouter(prefix=f"{API_PREFIX}/teams", tags=["teams"])
 
 
-@router.get("/nearby", responses=problem_responses(401, 403, 422))
+@router.get("/nearby")
 async def list_nearby_teams(
     session: SessionDep,
     settings: SettingsDep,
