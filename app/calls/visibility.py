@@ -108,6 +108,12 @@ def _compiled(source: str, name: str) -> Any:
     return namespace[name]
 
 
+# An index key: a person value's name and one of its values (`("me", id)`,
+# `("teams", team id)`, `("admin", True)`): who a socket's person is, and who
+# a rule may hold for in one call (`person_keys`, `call_keys`).
+Key = tuple[str, Any]
+
+
 @dataclass(frozen=True)
 class PersonValue:
     """Something of the person that a condition compares a call with. In SQL
@@ -121,6 +127,15 @@ class PersonValue:
     def __post_init__(self) -> None:
         of = _compiled(f"def of(p):\n    return {self.py}\n", "of")
         object.__setattr__(self, "of", of)
+
+    def keys(self, person: PersonPrincipal) -> frozenset[Key]:
+        """The index keys this value gives the person (`person_keys`)."""
+        value = self.of(person)
+        if isinstance(value, frozenset):
+            return frozenset((self.name, item) for item in value)
+        if value is None or value is False:
+            return frozenset()
+        return frozenset({(self.name, value)})
 
 
 ME = PersonValue("me", "uuid", "p.person_id")
@@ -191,6 +206,10 @@ class CallIs:
     def py(self) -> str:
         return f"((mine := {self.value.py}) is not None and c.{self.column} == mine)"
 
+    def keys(self, c: CallFacts) -> frozenset[Key] | None:
+        value = getattr(c, self.column)
+        return frozenset({(self.value.name, value)}) if value is not None else frozenset()
+
 
 @dataclass(frozen=True)
 class PersonIs:
@@ -203,6 +222,9 @@ class PersonIs:
 
     def py(self) -> str:
         return f"bool({self.value.py})"
+
+    def keys(self, c: CallFacts) -> frozenset[Key] | None:
+        return frozenset({(self.value.name, True)})
 
 
 @dataclass(frozen=True)
@@ -219,6 +241,9 @@ class OfferedToOneOf:
 
     def py(self) -> str:
         return f"not c.offered_team_ids.isdisjoint({self.value.py})"
+
+    def keys(self, c: CallFacts) -> frozenset[Key] | None:
+        return frozenset((self.value.name, team) for team in c.offered_team_ids)
 
 
 @dataclass(frozen=True)
@@ -237,6 +262,9 @@ class OpenOfferToOneOf:
     def py(self) -> str:
         return f"not c.open_offer_team_ids.isdisjoint({self.value.py})"
 
+    def keys(self, c: CallFacts) -> frozenset[Key] | None:
+        return frozenset((self.value.name, team) for team in c.open_offer_team_ids)
+
 
 @dataclass(frozen=True)
 class Stamped:
@@ -252,6 +280,9 @@ class Stamped:
     def py(self) -> str:
         return f"(c.{self.column} is {'not ' if self.present else ''}None)"
 
+    def keys(self, c: CallFacts) -> frozenset[Key] | None:
+        return None  # about the call alone: it narrows no one down
+
 
 @dataclass(frozen=True)
 class NoneOf:
@@ -266,6 +297,9 @@ class NoneOf:
     def py(self) -> str:
         return f"(not {self.condition.py()})"
 
+    def keys(self, c: CallFacts) -> frozenset[Key] | None:
+        return None  # a "not" grants nothing, so it narrows no one down
+
 
 @dataclass(frozen=True)
 class Both:
@@ -279,6 +313,11 @@ class Both:
 
     def py(self) -> str:
         return f"({self.first.py()} and {self.second.py()})"
+
+    def keys(self, c: CallFacts) -> frozenset[Key] | None:
+        # Whoever both hold for, the first already holds for.
+        first = self.first.keys(c)
+        return first if first is not None else self.second.keys(c)
 
 
 Condition = CallIs | PersonIs | OfferedToOneOf | OpenOfferToOneOf | Stamped | NoneOf | Both
@@ -325,6 +364,25 @@ viewer_of: Callable[[PersonPrincipal, CallFacts], Viewer | None] = _compiled(
 )
 # Every part the person plays in the call, the one that counts first.
 roles_of: Callable[[PersonPrincipal, CallFacts], list[Viewer]] = _compiled(RULES_PYTHON, "roles_of")
+
+
+def person_keys(person: PersonPrincipal) -> frozenset[Key]:
+    """Who the person is, as index keys (the live hub files sockets by them)."""
+    return frozenset().union(*(value.keys(person) for value in PERSON_VALUES))
+
+
+def call_keys(c: CallFacts) -> frozenset[Key] | None:
+    """The keys of everyone some rule may hold for in this call: a person
+    whose `person_keys` share none of them plays no part in it (the same
+    rules as `viewer_of`, read the other way round). None: a rule holds for
+    people no key names, so anyone may."""
+    found: set[Key] = set()
+    for _, condition in CALL_RULES:
+        keys = condition.keys(c)
+        if keys is None:
+            return None
+        found |= keys
+    return frozenset(found)
 
 
 def visible_sql(

@@ -195,6 +195,10 @@ class EventHub:
         self._session_check_seconds = session_check_seconds
         self._checker: asyncio.Task[None] | None = None
         self._subscribers: set[Subscriber] = set()
+        # The same sockets filed by who their person is (`person_keys`): an
+        # event is offered only to those some rule may hold for
+        # (`call_keys`), so its cost follows its readers, not the sockets.
+        self._by_key: dict[call_view.Key, set[Subscriber]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
@@ -264,10 +268,18 @@ class EventHub:
     def subscribe(self, person: PersonPrincipal) -> Subscriber:
         subscriber = Subscriber(person)
         self._subscribers.add(subscriber)
+        for key in call_view.person_keys(person):
+            self._by_key.setdefault(key, set()).add(subscriber)
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
+        for key in call_view.person_keys(subscriber.person):
+            filed = self._by_key.get(key)
+            if filed is not None:
+                filed.discard(subscriber)
+                if not filed:
+                    del self._by_key[key]
 
     @property
     def subscriber_count(self) -> int:
@@ -360,9 +372,22 @@ class EventHub:
                 gap_seen_at = None
                 self._wake.set()
 
+    def readers_of(self, event: LiveEvent) -> set[Subscriber]:
+        """The sockets that may see the event: a superset of those
+        `message_for` admits, found by key."""
+        keys = call_view.call_keys(event.facts)
+        if keys is None:
+            return set(self._subscribers)
+        found: set[Subscriber] = set()
+        for key in keys:
+            filed = self._by_key.get(key)
+            if filed:
+                found |= filed
+        return found
+
     def _deliver(self, event: LiveEvent) -> None:
         self.delivered_upto = event.id
-        for subscriber in list(self._subscribers):
+        for subscriber in self.readers_of(event):
             subscriber.offer(event)
         if self.on_deliver is not None:
             self.on_deliver(event)
