@@ -14,6 +14,7 @@ from app.core.db import unit_of_work
 from app.http.deps import get_session
 from app.main import create_app
 from tests.dbutil import migrated_database, run_app_command
+from tests.live import Ledger
 from tests.principals import bearer, make_person, token_for
 from tests.spec_check import UndeclaredProblems
 
@@ -35,6 +36,16 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(database_url, pool_size=5)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
+    """What a test commits (people, teams, parked volunteers), undone after."""
+    ledger = Ledger()
+    try:
+        yield ledger
+    finally:
+        await ledger.cleanup(engine)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import itertools
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +38,6 @@ pytestmark = pytest.mark.processes
 RADIUS_M = 400
 
 Start = Callable[..., LiveServer]
-
-
-@pytest.fixture
-async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
-    ledger = Ledger()
-    try:
-        yield ledger
-    finally:
-        await ledger.cleanup(engine)
 
 
 @pytest.fixture

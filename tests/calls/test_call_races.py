@@ -9,12 +9,10 @@ import asyncio
 import random
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -49,15 +47,6 @@ def race_settings(database_url: str, **overrides: Any) -> Settings:
         **overrides,
     }
     return make_settings(database_url, **values)
-
-
-@pytest.fixture
-async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
-    ledger = Ledger()
-    try:
-        yield ledger
-    finally:
-        await ledger.cleanup(engine)
 
 
 async def spot(engine: AsyncEngine, ledger: Ledger, nth: int) -> tuple[float, float]:

@@ -5,7 +5,7 @@ socket on one process sees what was done through another, and
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -19,13 +19,6 @@ from tests.conftest import make_settings
 from tests.live import Ledger, LiveServer, committed_person, committed_team, park, spots
 
 pytestmark = pytest.mark.processes
-
-
-@pytest.fixture
-async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
-    book = Ledger()
-    yield book
-    await book.cleanup(engine)
 
 
 @pytest.fixture

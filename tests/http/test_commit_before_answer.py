@@ -31,15 +31,6 @@ TRIGGER = "test_commit_before_answer"
 
 
 @pytest.fixture
-async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
-    ledger = Ledger()
-    try:
-        yield ledger
-    finally:
-        await ledger.cleanup(engine)
-
-
-@pytest.fixture
 def settings_for_tokens(database_url: str) -> Settings:
     return make_settings(database_url)
 

@@ -5,7 +5,7 @@ in-process tests never see."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -22,13 +22,6 @@ from tests.principals import next_phone
 from tests.problems import assert_problem
 
 pytestmark = pytest.mark.processes
-
-
-@pytest.fixture
-async def ledger(engine: AsyncEngine) -> AsyncIterator[Ledger]:
-    book = Ledger()
-    yield book
-    await book.cleanup(engine)
 
 
 @pytest.fixture
