@@ -39,9 +39,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.core.config import Settings
 from app.models.call import ACTIVE_RESPONSE
 from app.models.enums import sql_values
@@ -72,21 +69,3 @@ def available_member(duty: str = "d") -> str:
 def params(settings: Settings) -> dict[str, Any]:
     """The values `available_member` binds."""
     return {"max_age": timedelta(seconds=settings.duty_position_max_age_seconds)}
-
-
-_ONE_MEMBER = text(
-    f"""
-    SELECT EXISTS (SELECT 1 FROM duty d WHERE d.person_id = :person
-                   AND {available_member("d")}) AS available,
-           {busy(":person")} AS busy
-    """  # noqa: S608 - constant fragments, values are bound
-)
-
-
-async def member_state(
-    session: AsyncSession, settings: Settings, person_id: object
-) -> tuple[bool, bool]:
-    """(available, busy) for one person, by the rule above: busy is said
-    apart because it answers differently (`responder_busy`)."""
-    row = (await session.execute(_ONE_MEMBER, {"person": person_id, **params(settings)})).one()
-    return bool(row.available), bool(row.busy)

@@ -48,8 +48,17 @@ class OfferDeclined(Conflict):
     title = "Offer declined"
 
 
-_DECLINED = text(
-    "SELECT EXISTS (SELECT 1 FROM offer_decline WHERE offer_id = :o AND person_id = :p)"
+# What decides whether the person may take the offer, in one round trip: the
+# availability rule and its "busy" part (app/duty/availability.py), and
+# whether they declined this offer.
+_MAY_TAKE = text(
+    f"""
+    SELECT EXISTS (SELECT 1 FROM offer_decline WHERE offer_id = :offer AND person_id = :person)
+             AS declined,
+           EXISTS (SELECT 1 FROM duty d WHERE d.person_id = :person
+                   AND {availability.available_member("d")}) AS available,
+           {availability.busy(":person")} AS busy
+    """  # noqa: S608 - constant fragments, values are bound
 )
 
 
@@ -69,13 +78,17 @@ async def _check_may_take(
     - for an offer a dispatcher assigned, any member of the team: the
       dispatcher chose the team knowing who is on duty, and may have
       reached its members by phone."""
-    declined = await session.execute(_DECLINED, {"o": offer.id, "p": person.person_id})
-    if declined.scalar_one():
+    state = (
+        await session.execute(
+            _MAY_TAKE,
+            {"offer": offer.id, "person": person.person_id, **availability.params(settings)},
+        )
+    ).one()
+    if state.declined:
         raise OfferDeclined("You declined this offer; the rest of your team may still take it.")
-    available, busy = await availability.member_state(session, settings, person.person_id)
-    if busy:
+    if state.busy:
         raise ResponderBusy("You are already responding to another call.")
-    if not available and offer.assigned_by is None:
+    if not state.available and offer.assigned_by is None:
         raise NotOnDuty(
             "Go on duty with a current position (PUT /me/duty, PUT /me/location) to take a call."
         )
