@@ -576,6 +576,8 @@ def rounded(point: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Who sees the whole snapshot, the responder's position included.
+SEES_ALL = Viewer.caller
 # Who reads what people wrote: the call's note, a step's progress note.
 SHOWS_NOTES = frozenset({Viewer.caller, Viewer.responder, Viewer.staff})
 # Who sees the exact point; the others see it rounded (`rounded`).
@@ -592,7 +594,7 @@ def redact(full: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
     """What `viewer` may see of a full snapshot, as JSON-ready data (the
     form the event log stores and the live stream sends)."""
     view = dict(full)
-    if viewer is Viewer.caller:
+    if viewer is SEES_ALL:
         return view
     if view.get("responder") is not None:
         view["responder"] = {**view["responder"], "location": None}
@@ -608,7 +610,10 @@ def redact(full: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
 
 
 def redacted(full: CallPublic, viewer: Viewer) -> CallPublic:
-    """`redact`, for the typed snapshot."""
+    """`redact`, for the typed snapshot (the caller's is the snapshot
+    itself: no round trip through JSON on the path of a press)."""
+    if viewer is SEES_ALL:
+        return full
     return CallPublic.model_validate(redact(full.model_dump(mode="json"), viewer))
 
 
