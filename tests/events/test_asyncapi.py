@@ -5,13 +5,10 @@ match it: tests/events/test_ws.py::test_every_frame_matches_the_asyncapi_documen
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any, get_args
 
 import httpx
 import jsonschema_rs
-import pytest
 
 from app.events.asyncapi import ASYNCAPI_URL, SERVER_MESSAGES, asyncapi_document
 from app.main import create_app, openapi_document
@@ -19,7 +16,6 @@ from app.models.call import EVENT_MODELS, EventPublic, EventType
 from tests.conftest import make_settings
 from tests.dbutil import PROJECT_ROOT
 
-DOC_PATH = PROJECT_ROOT / "openapi" / "asyncapi.json"
 # The AsyncAPI 3.0.0 JSON Schema as the AsyncAPI project publishes it, from
 # the npm registry (`@asyncapi/specs`, pinned in clients/typescript's lock
 # and installed by `make clients`, as the client generators are).
@@ -57,27 +53,6 @@ def server_frame_validator() -> Any:
         payloads.append(document["components"]["messages"][target]["payload"])
     schema = {"oneOf": payloads, "components": {"schemas": document["components"]["schemas"]}}
     return jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
-
-
-def test_committed_document_matches_the_app() -> None:
-    committed = json.loads(DOC_PATH.read_text(encoding="utf-8"))
-    assert committed == asyncapi_document(), (
-        "openapi/asyncapi.json has drifted from the app: run "
-        "`python -m app asyncapi > openapi/asyncapi.json` and commit it"
-    )
-
-
-@pytest.mark.processes
-def test_cli_prints_the_same_document() -> None:
-    printed = subprocess.run(
-        [sys.executable, "-m", "app", "asyncapi"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    assert json.loads(printed) == asyncapi_document()
 
 
 def test_it_is_a_valid_asyncapi_3_document() -> None:
