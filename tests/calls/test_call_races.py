@@ -476,3 +476,43 @@ async def test_two_members_off_duty_accepting_two_assigned_calls_at_once(
                     assert_problem(answer, 409, "offer_closed")
                     assert (row.status, row.responder_id) == ("escalated", None)
                 await finish(engine, call_id)
+
+
+async def test_one_member_declining_and_accepting_at_once_gets_one_outcome(
+    engine: AsyncEngine, database_url: str, ledger: Ledger
+) -> None:
+    """The same member sends a decline and an accept of one offer at the
+    same moment (two taps): both take the call's lock, so exactly one
+    stands. Either the accept came first (the call is theirs; the decline
+    finds the offer taken) or the decline did (the accept is refused as
+    declined, and the offer stays open for the teammate)."""
+    settings = race_settings(database_url)
+    lat, lng = await spot(engine, ledger, 3)
+    team = await committed_team(engine, settings, ledger, *offset(lat, lng, 30, 20), members=2)
+    resident = await committed_person(engine, settings, ledger)
+    member = team.members[0]
+    outcomes: Counter[str] = Counter()
+    async with live_app(settings) as (_, http):
+        for i in range(30):
+            call_id = await offered(http, resident, lat, lng)
+            offer = await open_offer(engine, call_id)
+            decline = http.post(f"/api/v1/offers/{offer.id}/decline", headers=member.headers)
+            accept = http.post(f"/api/v1/offers/{offer.id}/accept", headers=member.headers)
+            pair = (decline, accept) if i % 2 == 0 else (accept, decline)
+            first, second = await asyncio.gather(*pair)
+            declined, accepted = (first, second) if i % 2 == 0 else (second, first)
+            (call,) = await rows(
+                engine, "SELECT status, responder_id FROM call WHERE id = :c", c=call_id
+            )
+            if accepted.status_code == 200:
+                assert_problem(declined, 409, "offer_closed")
+                assert (call.status, call.responder_id) == ("accepted", member.person_id)
+                outcomes["accepted"] += 1
+            else:
+                assert declined.status_code == 200, declined.text
+                assert_problem(accepted, 409, "offer_declined")
+                assert (call.status, call.responder_id) == ("offered", None)
+                assert (await open_offer(engine, call_id)).id == offer.id
+                outcomes["declined"] += 1
+            await finish(engine, call_id)
+    assert sum(outcomes.values()) == 30, outcomes
