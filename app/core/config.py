@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, gt=0)
     db_max_overflow: int = Field(default=10, ge=0)
+    # How long a request waits for a free connection before it is answered
+    # 503 `overloaded` (with Retry-After) instead of queueing without bound.
+    db_pool_timeout_seconds: float = Field(default=3.0, gt=0)
     log_level: str = "INFO"
     forwarded_allow_ips: str = Field(
         default="",

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,13 +20,14 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.core.config import Settings
-from app.core.errors import AppError
+from app.core.errors import AppError, DatabaseUnavailable, Overloaded, ServiceUnavailable
 
 
 def make_engine(settings: Settings, **overrides: object) -> AsyncEngine:
     options: dict[str, object] = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_seconds,
         "pool_pre_ping": True,
         # An error's text would otherwise carry the statement's parameters
         # (phones, positions, notes) into whatever prints it.
@@ -77,3 +79,30 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
     """One unit of work on a new session (see `unit_of_work`)."""
     async with factory() as session, unit_of_work(session):
         yield session
+
+
+# SQLSTATEs that mean "not now" rather than "wrong": PostgreSQL has no
+# connection left (53300), is starting or stopping (57P01-57P03), or the
+# connection failed (class 08).
+_BUSY_STATES = frozenset({"53300"})
+_DOWN_STATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def unavailable(exc: BaseException) -> ServiceUnavailable | None:
+    """What a database failure means to a client, or None when `exc` is not
+    one: the pool had no connection to lend within DB_POOL_TIMEOUT_SECONDS
+    (or PostgreSQL has none left): 503 `overloaded`; PostgreSQL cannot be
+    reached or went away: 503 `database_unavailable`. Never a 500."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return Overloaded("Every database connection is busy; try again in a moment.")
+    if isinstance(exc, sa_exc.DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        if state in _BUSY_STATES:
+            return Overloaded("The database has no connection to spare; try again in a moment.")
+        if exc.connection_invalidated or state in _DOWN_STATES or state.startswith("08"):
+            return DatabaseUnavailable("The database cannot be reached; try again shortly.")
+        return None
+    if isinstance(exc, ConnectionError):
+        # asyncpg's connect raises OSError subclasses as they are.
+        return DatabaseUnavailable("The database cannot be reached; try again shortly.")
+    return None

@@ -90,6 +90,20 @@ class ServiceUnavailable(AppError):
         super().__init__(detail, headers=headers, **kwargs)
 
 
+class Overloaded(ServiceUnavailable):
+    """Every database connection of this process is busy (the pool waited
+    DB_POOL_TIMEOUT_SECONDS), or PostgreSQL refuses more: try again in a moment."""
+
+    code = "overloaded"
+    title = "Overloaded"
+    retry_after = 1
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+    title = "Database unavailable"
+
+
 class OutsideServiceArea(Unprocessable):
     """A point that no area of the service covers: 422 where the point is
     something to act on (a call, a team's base); a lookup of the point

@@ -10,9 +10,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from app.core.db import unavailable
 from app.core.errors import (
     AppError,
     Conflict,
@@ -212,8 +214,27 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database that is busy or away answers 503 with Retry-After
+    (`app.core.db.unavailable`); any other database error is unexpected."""
+    answer = unavailable(exc)
+    if answer is None:
+        return await _unexpected_error(request, exc)
+    log.warning(
+        "database unavailable",
+        extra={
+            "request_id": getattr(request.state, "request_id", None),
+            "code": answer.code,
+            "error": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        },
+    )
+    return await _app_error(request, answer)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    for database_failure in (sa_exc.TimeoutError, sa_exc.DBAPIError, ConnectionError):
+        app.add_exception_handler(database_failure, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

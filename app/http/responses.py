@@ -39,6 +39,9 @@ WITH_PARAMETERS: Codes = {422: ("validation_error",)}
 
 # What each dependency refuses with.
 DEPENDENCY_PROBLEMS: dict[Callable[..., Any], Codes] = {
+    # The request's unit of work: its database may be busy or away (503,
+    # `app.core.db.unavailable`).
+    deps.get_session: {503: ("overloaded", "database_unavailable")},
     deps.get_principal: {401: ("invalid_token", "token_expired", "invalid_api_key")},
     deps.require_principal: {401: ("not_authenticated",)},
     deps.require_person: {403: ("api_key_not_allowed",)},
