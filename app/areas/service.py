@@ -35,8 +35,7 @@ _FEATURE_COLLECTION = text(
 
 # A point on a shared edge is covered by both grids: the lowest code wins, so
 # the answer is always exactly one grid.
-_LOCATE = text(
-    """
+LOCATE_SQL = """
     SELECT g.id AS grid_id, g.name AS grid_name,
            b.id AS branch_id, b.name AS branch_name,
            c.id AS community_id, c.name AS community_name,
@@ -49,8 +48,13 @@ _LOCATE = text(
       AND ST_Covers(g.boundary, ST_SetSRID(ST_MakePoint(:lng, :lat), 4326))
     ORDER BY g.code
     LIMIT 1
-    """
-)
+"""
+_LOCATE = text(LOCATE_SQL)
+
+
+def not_covered() -> OutsideServiceArea:
+    """What a point that `LOCATE_SQL` finds in no grid answers."""
+    return OutsideServiceArea("The point lies outside every area this service covers.")
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ async def feature_collection(
 async def locate(session: AsyncSession, lat: float, lng: float) -> AreaLocation:
     row = (await session.execute(_LOCATE, {"lat": lat, "lng": lng})).mappings().first()
     if row is None:
-        raise OutsideServiceArea("The point lies outside every area this service covers.")
+        raise not_covered()
     return AreaLocation(
         street=AreaRef(id=row["street_id"], name=row["street_name"]),
         community=AreaRef(id=row["community_id"], name=row["community_name"]),

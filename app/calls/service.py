@@ -42,6 +42,26 @@ _CLOSED = sql_values(state.CLOSED)
 
 # ---- opening a call ------------------------------------------------------------------
 
+# What a press checks before it opens a call, in one round trip: a call of
+# the same resident opened moments ago metres away (a double tap), how many
+# of theirs are open, and where the point lies (`app.areas`' one locate).
+_PRESS_CHECKS = text(
+    f"""
+    SELECT
+        (SELECT id FROM call
+         WHERE CAST(:tap AS boolean) AND resident_id = :p
+           AND created_at > clock_timestamp() - CAST(:window AS interval)
+           AND status NOT IN {_CLOSED}
+           AND ST_DWithin(location, ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography,
+                          :meters, false)
+         ORDER BY created_at DESC LIMIT 1) AS duplicate,
+        (SELECT count(*) FROM call WHERE resident_id = :p AND status NOT IN {_CLOSED})
+            AS open_calls,
+        here.grid_id, here.community_id, here.street_id
+    FROM (SELECT 1) AS one LEFT JOIN LATERAL ({areas.LOCATE_SQL}) AS here ON true
+    """  # noqa: S608 - constant literals, values are bound
+)
+
 
 async def open_call(
     session: AsyncSession,
@@ -62,75 +82,52 @@ async def open_call(
 
     # One resident's calls are opened one at a time: the open-call limit and
     # the double-tap check below cannot both pass for two requests at once.
+    # (The lock is its own statement: a statement's snapshot is taken when
+    # it starts, so checks in the same statement could miss a call that
+    # was committed while it waited.)
     await locks.xact_lock(session, Lock.resident_calls, str(person.person_id))
-    duplicate = None
-    if settings.double_tap_seconds > 0 and settings.double_tap_meters > 0:
-        duplicate = (
-            await session.execute(
-                text(
-                    f"""
-                    SELECT id FROM call
-                    WHERE resident_id = :p
-                      AND created_at > clock_timestamp() - CAST(:window AS interval)
-                      AND status NOT IN {_CLOSED}
-                      AND ST_DWithin(
-                          location,
-                          ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography,
-                          :meters, false)
-                    ORDER BY created_at DESC LIMIT 1
-                    """  # noqa: S608 - constant literals, values are bound
-                ),
-                {
-                    "p": person.person_id,
-                    "window": timedelta(seconds=settings.double_tap_seconds),
-                    "lat": body.location.lat,
-                    "lng": body.location.lng,
-                    "meters": settings.double_tap_meters,
-                },
-            )
-        ).scalar()
-    if duplicate is not None:
-        # A double tap: the same call (nothing new was made).
-        full = await call_view.snapshot(session, duplicate)
-        return Opened(call_view.redacted(full, Viewer.caller), created=False)
-
-    open_calls = (
+    double_tap = settings.double_tap_seconds > 0 and settings.double_tap_meters > 0
+    checked = (
         await session.execute(
-            text(
-                f"""
-                SELECT count(*) FROM call WHERE resident_id = :p
-                AND status NOT IN {_CLOSED}
-                """  # noqa: S608 - constant literals, values are bound
-            ),
-            {"p": person.person_id},
+            _PRESS_CHECKS,
+            {
+                "p": person.person_id,
+                "tap": double_tap,
+                "window": timedelta(seconds=settings.double_tap_seconds),
+                "lat": body.location.lat,
+                "lng": body.location.lng,
+                "meters": float(settings.double_tap_meters),
+            },
         )
-    ).scalar_one()
-    if open_calls >= settings.max_open_calls_per_resident:
+    ).one()
+    if checked.duplicate is not None:
+        # A double tap: the same call (nothing new was made).
+        full = await call_view.snapshot(session, checked.duplicate)
+        return Opened(call_view.redacted(full, Viewer.caller), created=False)
+    if checked.open_calls >= settings.max_open_calls_per_resident:
         raise TooManyRequests(
             f"At most {settings.max_open_calls_per_resident} calls may be open at once.",
             retry_after=60,
             code="too_many_open_calls",
         )
-
-    where = await areas.locate_ids(session, body.location.lat, body.location.lng)
+    if checked.grid_id is None:
+        raise areas.not_covered()
 
     call_id = uuid.uuid4()
-    await state.insert(
+    call = await state.insert(
         session,
         call_id,
         resident=person.person_id,
-        category=body.category.value,
+        category=body.category,
         note=body.note,
         lat=body.location.lat,
         lng=body.location.lng,
         accuracy=body.location.accuracy_m,
-        grid=where.grid,
-        community=where.community,
-        street=where.street,
+        grid=checked.grid_id,
+        community=checked.community_id,
+        street=checked.street_id,
     )
     await state.publish_call(session, call_id)
-    call = await state.lock_call(session, call_id)
-    assert call is not None  # inserted just above, in this transaction
     full = await dispatch.run_round(session, settings, call)
     opened = Opened(call_view.redacted(full, Viewer.caller), created=True)
     if idempotency_key is not None:

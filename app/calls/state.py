@@ -21,14 +21,16 @@ call's lock and then needs another call's takes it only if it is free
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import visibility
+from app.core import locks
 from app.core.errors import Conflict
 from app.events import log as events
 from app.models.call import CallCategory, CallPublic, CallStatus, EscalationLevel, EventType
@@ -125,14 +127,59 @@ _INSERT = text(
                       grid_id, community_id, street_id, escalation_level, rounds)
     VALUES (:id, :resident, :status, :category, :note,
             ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography, :accuracy,
-            :grid, :community, :street, 'grid', 0)
+            :grid, :community, :street, :level, 0)
     """
 )
 
 
-async def insert(session: AsyncSession, call_id: uuid.UUID, **values: Any) -> None:
-    """A new call, `searching`, at grid level, in round 0."""
-    await session.execute(_INSERT, {"id": call_id, "status": INITIAL.value, **values})
+async def insert(
+    session: AsyncSession,
+    call_id: uuid.UUID,
+    *,
+    category: CallCategory,
+    lat: float,
+    lng: float,
+    **values: Any,
+) -> LockedCall:
+    """A new call, `searching`, at grid level, in round 0; as its lock holder
+    would read it. (Inserted by this transaction, no other can see the row,
+    let alone lock it: it is not read back.)"""
+    await session.execute(
+        _INSERT,
+        {
+            "id": call_id,
+            "status": INITIAL.value,
+            "level": EscalationLevel.grid.value,
+            "category": category.value,
+            "lat": lat,
+            "lng": lng,
+            **values,
+        },
+    )
+    return LockedCall(
+        id=call_id,
+        status=INITIAL,
+        category=category,
+        rounds=0,
+        escalation_level=EscalationLevel.grid,
+        lat=lat,
+        lng=lng,
+    )
+
+
+@functools.cache
+def transition_statement(target: CallStatus, columns: tuple[str, ...]) -> TextClause:
+    """The UPDATE of a move to `target` that also changes `columns` (of
+    `_CHANGES`): one statement per kind of move, built once."""
+    assignments = ["status = :target", *(_CHANGES[column] for column in columns)]
+    if target in CLOSED:
+        assignments.append("closed_at = now()")
+    if target is S.escalated:
+        assignments.append("escalated_at = now()")
+    return text(
+        f"UPDATE call SET {', '.join(assignments)} "  # noqa: S608 - fixed fragments only
+        "WHERE id = :id AND status = :current RETURNING id"
+    )
 
 
 async def transition(
@@ -145,18 +192,9 @@ async def transition(
     unknown = set(changes) - set(_CHANGES)
     if unknown:
         raise ValueError(f"a transition cannot change {sorted(unknown)}")
-    assignments = ["status = :target", *(_CHANGES[column] for column in changes)]
-    if target in CLOSED:
-        assignments.append("closed_at = now()")
-    if target is S.escalated:
-        assignments.append("escalated_at = now()")
-    statement = text(
-        f"UPDATE call SET {', '.join(assignments)} "  # noqa: S608 - fixed fragments only
-        "WHERE id = :id AND status = :current RETURNING id"
-    )
     moved = (
         await session.execute(
-            statement,
+            transition_statement(target, tuple(changes)),
             {"id": call.id, "target": target.value, "current": call.status.value, **changes},
         )
     ).first()
@@ -171,23 +209,35 @@ async def transition(
     return LockedCall(**{**call.__dict__, **fields})
 
 
+# The snapshot as it stands, the id of the event about to carry it, and the
+# transaction's time (what `updated_at` becomes), in one round trip.
+_SNAPSHOT_FOR_EVENT = text(
+    f"""
+    WITH reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
+    SELECT s.*, reserved.id AS reserved_event_id, now() AS tx_now
+    FROM ({visibility.SNAPSHOT_SQL} WHERE c.id = :id) AS s, reserved
+    """  # noqa: S608 - constants of our modules, values are bound
+)
+
+
 async def publish_call(
     session: AsyncSession, call_id: uuid.UUID, *, note: str | None = None
 ) -> CallPublic:
     """Append a `call.updated` event carrying the call as it now is (and what
     was said of the step, `note`); the full view, for `visibility.redacted`."""
-    event_id = await events.next_event_id(session)
-    await session.execute(
-        text("UPDATE call SET last_event_id = :e, updated_at = now() WHERE id = :id"),
-        {"e": event_id, "id": call_id},
+    row = (await session.execute(_SNAPSHOT_FOR_EVENT, {"id": call_id})).one()
+    # The event's own id and time, which `events.append` writes to the row
+    # in the same statement as the event: not read back.
+    full = visibility.snapshot_from_row(row).model_copy(
+        update={"last_event_id": row.reserved_event_id, "updated_at": row.tx_now}
     )
-    full = await visibility.snapshot(session, call_id)
     await events.append(
         session,
         EventType.call_updated,
         call_id,
         full.model_dump(mode="json"),
-        event_id=event_id,
+        event_id=row.reserved_event_id,
         note=note,
+        touch_call=True,
     )
     return full

@@ -118,13 +118,17 @@ async def run_round(session: AsyncSession, settings: Settings, call: LockedCall)
     or escalate it when the rounds are spent or nobody is in range."""
     if call.rounds >= settings.max_offer_rounds:
         return await escalate(session, call, EscalationLevel.community, "rounds exhausted")
-    offered = list(
-        (
-            await session.execute(
-                text("SELECT DISTINCT team_id FROM offer WHERE call_id = :c"), {"c": call.id}
-            )
-        ).scalars()
-    )
+    # Every offer is made in a round (a dispatcher's assignment counts as
+    # one too), so a call in round 0 was never offered: no need to ask.
+    offered: list[uuid.UUID] = []
+    if call.rounds > 0:
+        offered = list(
+            (
+                await session.execute(
+                    text("SELECT DISTINCT team_id FROM offer WHERE call_id = :c"), {"c": call.id}
+                )
+            ).scalars()
+        )
     candidates = await nearest_teams(
         session, settings, call.lat, call.lng, skip=offered, want=settings.offer_fanout
     )

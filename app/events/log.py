@@ -1,7 +1,9 @@
 """The event log: every change of a call or offer writes one row, in the
-same transaction as the change, and a NOTIFY carrying only ids. Nothing is
-announced before the transaction commits (PostgreSQL delivers NOTIFY on
-commit)."""
+same transaction as the change. A statement-level trigger on `event`
+(migration 5d7e9b1f3a20) sends an empty NOTIFY on `CHANNEL`, which
+PostgreSQL folds into one per transaction and delivers only on commit:
+nothing is announced before the transaction commits, and the live hub,
+woken, reads the log itself."""
 
 from __future__ import annotations
 
@@ -23,15 +25,21 @@ CHANNEL = "hulian_events"
 # the live hub tells a hole left by a rollback from one still being written
 # by trying that lock (app/events/hub.py, app/core/locks.py).
 _NEXT_ID = locks.NEXT_EVENT_ID
+# The row, and the call pointed at it (and, for a change of the call
+# itself, stamped as updated), in one round trip.
 _INSERT = text(
     """
-    INSERT INTO event (id, call_id, offer_id, type, data, note)
-    OVERRIDING SYSTEM VALUE
-    VALUES (:id, :call_id, :offer_id, :type, CAST(:data AS jsonb), :note)
+    WITH written AS (
+        INSERT INTO event (id, call_id, offer_id, type, data, note)
+        OVERRIDING SYSTEM VALUE
+        VALUES (:id, :call_id, :offer_id, :type, CAST(:data AS jsonb), :note)
+        RETURNING id, call_id
+    )
+    UPDATE call SET last_event_id = written.id,
+                    updated_at = CASE WHEN :touch THEN now() ELSE call.updated_at END
+    FROM written WHERE call.id = written.call_id
     """
 )
-_MARK_CALL = text("UPDATE call SET last_event_id = :id WHERE id = :call_id")
-_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 async def next_event_id(session: AsyncSession) -> int:
@@ -50,10 +58,12 @@ async def append(
     event_id: int | None = None,
     note: str | None = None,
     settings: Settings | None = None,
+    touch_call: bool = False,
 ) -> int:
     """Write one event (`data`: the Call or Offer as JSON-ready data, `note`:
     what was said of the step) and announce it on commit; what else runs with
-    it is the list in app/events/subscribers.py."""
+    it is the list in app/events/subscribers.py. `touch_call`: the event is
+    a change of the call itself (`updated_at` becomes the transaction's time)."""
     if event_id is None:
         event_id = await next_event_id(session)
     await session.execute(
@@ -65,15 +75,11 @@ async def append(
             "type": event_type.value,
             "data": json.dumps(data, default=str),
             "note": note,
+            "touch": touch_call,
         },
     )
-    await session.execute(_MARK_CALL, {"id": event_id, "call_id": call_id})
     # In the event's transaction, once its row is written and the call points
     # at it, and before the NOTIFY: what they write commits (or not) with it.
     for subscriber in subscribers.SUBSCRIBERS:
         await subscriber(session, event_type, call_id, data, offer_id, settings=settings)
-    payload = {"id": event_id, "call_id": str(call_id), "type": event_type.value}
-    if offer_id is not None:
-        payload["offer_id"] = str(offer_id)
-    await session.execute(_NOTIFY, {"channel": CHANNEL, "payload": json.dumps(payload)})
     return event_id

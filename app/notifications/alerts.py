@@ -27,12 +27,13 @@ category and ids; the app fetches the rest through the API.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -153,7 +154,7 @@ async def on_event(
     if kind is EventType.offer_created and offer_id is not None:
         if settings is None:
             raise ValueError("offer.created needs the settings to tell who is available")
-        await _offer_created(session, settings, call_id, offer_id)
+        await _offer_created(session, settings, call_id, offer_id, data)
     elif kind is EventType.offer_closed and offer_id is not None:
         await _offer_closed(session, call_id, offer_id)
     elif kind is EventType.call_updated:
@@ -170,38 +171,34 @@ _OFFER = text(
     """
 )
 
-_FREE_MEMBERS = text(
-    f"""
+# The team's available members (`app.duty.availability`), as `who` of `_send`.
+_FREE_MEMBERS = f"""
     SELECT m.person_id
     FROM team_member m
     JOIN duty d ON d.person_id = m.person_id
-    WHERE m.team_id = :team AND {available_member("d")}
-    ORDER BY m.person_id
-    """  # noqa: S608 - a constant fragment, values are bound
-)
+    WHERE m.team_id = CAST(:team AS uuid) AND {available_member("d")}
+"""  # noqa: S608 - a constant fragment, values are bound
 
 
 async def _offer_created(
-    session: AsyncSession, settings: Settings, call_id: uuid.UUID, offer_id: uuid.UUID
+    session: AsyncSession,
+    settings: Settings,
+    call_id: uuid.UUID,
+    offer_id: uuid.UUID,
+    data: dict[str, Any],
 ) -> None:
-    offer = (await session.execute(_OFFER, {"offer": offer_id})).one()
-    people = list(
-        (
-            await session.execute(
-                _FREE_MEMBERS, {"team": offer.team_id, **availability.params(settings)}
-            )
-        ).scalars()
-    )
+    # The offer as the event carries it (`OfferPublic`): nothing to read back.
     await _send(
         session,
-        people,
+        _FREE_MEMBERS,
+        {"team": data["team"]["id"], **availability.params(settings)},
         Alert(
             NotificationKind.offer,
             "offer",
-            offer.category,
+            data["category"],
             call_id,
             offer_id,
-            expires_at=offer.expires_at,
+            expires_at=datetime.fromisoformat(data["expires_at"]),
         ),
     )
 
@@ -249,7 +246,8 @@ async def _offer_closed(session: AsyncSession, call_id: uuid.UUID, offer_id: uui
     )
     await _send(
         session,
-        [row.person_id for row in others],
+        _LISTED,
+        {"people": [row.person_id for row in others]},
         Alert(
             NotificationKind.offer_closed,
             f"offer_closed.{status}",
@@ -280,25 +278,25 @@ _CALL = text(
     WHERE c.id = :call
     """
 )
-_DISPATCHERS = text(
-    """
+_DISPATCHERS = """
     SELECT x.person_id FROM dispatcher x JOIN person p ON p.id = x.person_id
     WHERE x.area_id = ANY(CAST(:areas AS uuid[])) AND p.disabled_at IS NULL
-    ORDER BY x.person_id
-    """
-)
+"""
 
 
 async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[str, Any]) -> None:
     status = data.get("status")
     level = data.get("escalation_level")
+    if status is None or status == CallStatus.searching.value:
+        return  # a call being born: nobody is told yet
     call = (await session.execute(_CALL, {"call": call_id})).first()
-    if call is None or status is None:
+    if call is None:
         return
-    if status != call.previous_status and status != CallStatus.searching.value:
+    if status != call.previous_status:
         await _send(
             session,
-            [call.resident_id],
+            _LISTED,
+            {"people": [call.resident_id]},
             Alert(
                 NotificationKind.call_status,
                 f"status.{status}",
@@ -313,11 +311,11 @@ async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[st
         areas = [call.community_id]
         if level == EscalationLevel.street.value:
             areas.append(call.street_id)
-        people = list((await session.execute(_DISPATCHERS, {"areas": areas})).scalars())
         street = level == EscalationLevel.street.value
         await _send(
             session,
-            people,
+            _DISPATCHERS,
+            {"areas": areas},
             Alert(
                 NotificationKind.escalation,
                 "escalation.street" if street else "escalation.community",
@@ -332,71 +330,72 @@ async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[st
 
 # ---- writing the alerts ----------------------------------------------------------------
 
-# `clock_timestamp()`, not `now()`: alerts written in one transaction still
-# sort in the order they were made.
-_NOTIFY = text(
-    """
-    INSERT INTO notification (id, person_id, kind, title, body, call_id, offer_id, created_at)
-    SELECT n.id, n.person_id, :kind, n.title, n.body, :call, :offer, clock_timestamp()
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:people AS uuid[]),
-                CAST(:titles AS varchar[]), CAST(:bodies AS varchar[]))
-         AS n(id, person_id, title, body)
-    """
-)
-_DELIVER = text(
-    """
+# People named by the caller, as `who` of `_send`.
+_LISTED = "SELECT DISTINCT unnest(CAST(:people AS uuid[])) AS person_id"
+
+# One statement: the people `who` selects (a query with a `person_id`
+# column), a notification each in their locale (`_TEXTS`, zh-CN when
+# theirs has no texts), and a pending push delivery per device of theirs
+# (only those of `:only` when given). `clock_timestamp()`, not `now()`:
+# alerts written in one transaction still sort in the order they were made.
+_SEND = """
+    WITH who AS ({who}),
+    written AS (
+        INSERT INTO notification (id, person_id, kind, title, body, call_id, offer_id,
+                                  created_at)
+        SELECT gen_random_uuid(), p.id, :kind,
+               coalesce(t.title, :default_title), coalesce(t.body, :default_body),
+               :call, :offer, clock_timestamp()
+        FROM (SELECT DISTINCT person_id FROM who) w
+        JOIN person p ON p.id = w.person_id
+        LEFT JOIN unnest(CAST(:locales AS varchar[]), CAST(:titles AS varchar[]),
+                         CAST(:bodies AS varchar[])) AS t(locale, title, body)
+               ON t.locale = p.locale
+        ORDER BY p.id
+        RETURNING id, person_id
+    )
     INSERT INTO push_delivery (id, notification_id, device_token, platform, status, attempts,
                                next_attempt_at, collapse_key, expires_at)
-    SELECT gen_random_uuid(), n.id, d.token, d.platform, 'pending', 0, now(), :collapse,
+    SELECT gen_random_uuid(), w.id, d.token, d.platform, 'pending', 0, now(), :collapse,
            coalesce(CAST(:expires_at AS timestamptz), now() + CAST(:ttl AS interval))
-    FROM notification n JOIN device d ON d.person_id = n.person_id
-    WHERE n.id = ANY(CAST(:ids AS uuid[]))
-      AND (CAST(:only AS varchar[]) IS NULL OR d.token = ANY(CAST(:only AS varchar[])))
-    """
-)
+    FROM written w JOIN device d ON d.person_id = w.person_id
+    WHERE CAST(:only AS varchar[]) IS NULL OR d.token = ANY(CAST(:only AS varchar[]))
+"""
 
 
-async def locales_of(session: AsyncSession, people: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """Each person's language for alerts (set when a phone registers)."""
-    rows = await session.execute(
-        text("SELECT id, locale FROM person WHERE id = ANY(CAST(:people AS uuid[]))"),
-        {"people": people},
-    )
-    return {row.id: row.locale for row in rows}
+@functools.cache
+def _send_statement(who: str) -> TextClause:
+    return text(_SEND.format(who=who))
 
 
 async def _send(
     session: AsyncSession,
-    people: list[uuid.UUID],
+    who: str,
+    params: dict[str, Any],
     alert: Alert,
     *,
     only_tokens: list[str] | None = None,
 ) -> None:
-    """One notification per person, and a pending push delivery per device
-    of theirs (restricted to `only_tokens` when given)."""
-    if not people:
+    """One notification per person `who` selects (with `params`), and a
+    pending push delivery per device of theirs (restricted to `only_tokens`
+    when given): one round trip."""
+    if "people" in params and not params["people"]:
         return
-    ids = [uuid.uuid4() for _ in people]
-    locales = await locales_of(session, people)
-    written = [
-        texts(alert.text_key, alert.category, locales.get(p, DEFAULT_LOCALE)) for p in people
-    ]
+    locales = sorted(_TEXTS)
+    written = [texts(alert.text_key, alert.category, locale) for locale in locales]
+    default_title, default_body = texts(alert.text_key, alert.category)
     await session.execute(
-        _NOTIFY,
+        _send_statement(who),
         {
+            **params,
             "kind": alert.kind.value,
             "call": alert.call_id,
             "offer": alert.offer_id,
-            "ids": ids,
-            "people": people,
+            "locales": locales,
             "titles": [title for title, _ in written],
             "bodies": [body for _, body in written],
-        },
-    )
-    await session.execute(
-        _DELIVER,
-        {
-            "ids": ids,
+            "default_title": default_title,
+            "default_body": default_body,
             "collapse": collapse_key(alert.call_id),
             "expires_at": alert.expires_at,
             "ttl": alert.ttl,

@@ -13,17 +13,45 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import visibility
+from app.core import locks
 from app.core.config import Settings
 from app.events import log as events
 from app.models.call import EventType, OfferPublic, OfferStatus
 
+_VIEW_COLUMNS = """
+    o.id, o.call_id, o.status, o.distance_m, o.expires_at, o.team_id, t.name AS team_name,
+    c.category, ST_Y(c.location::geometry) AS lat, ST_X(c.location::geometry) AS lng
+"""
 _OFFER_VIEW = text(
-    """
-    SELECT o.id, o.call_id, o.status, o.distance_m, o.expires_at, o.team_id, t.name AS team_name,
-           c.category, ST_Y(c.location::geometry) AS lat, ST_X(c.location::geometry) AS lng
+    f"""
+    SELECT {_VIEW_COLUMNS}
     FROM offer o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id
     WHERE o.id = :id
-    """
+    """  # noqa: S608 - constant fragments, values are bound
+)
+# The view, and the id of the event about to carry it, in one round trip.
+_VIEW_FOR_EVENT = text(
+    f"""
+    WITH reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
+    SELECT {_VIEW_COLUMNS}, reserved.id AS reserved_event_id
+    FROM offer o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id, reserved
+    WHERE o.id = :id
+    """  # noqa: S608 - constant fragments, values are bound
+)
+# A new offer, its view and the id of its `offer.created`, in one round trip.
+_CREATE = text(
+    f"""
+    WITH o AS (
+        INSERT INTO offer (id, call_id, team_id, status, round, distance_m, assigned_by,
+                           expires_at)
+        VALUES (:id, :call_id, :team_id, 'open', :round, :distance, :assigned_by,
+                now() + CAST(:timeout AS interval))
+        RETURNING *
+    ),
+    reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
+    SELECT {_VIEW_COLUMNS}, reserved.id AS reserved_event_id
+    FROM o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id, reserved
+    """  # noqa: S608 - constant fragments, values are bound
 )
 
 
@@ -46,6 +74,21 @@ async def offer_view(session: AsyncSession, offer_id: uuid.UUID) -> OfferPublic:
     return offer_from_row((await session.execute(_OFFER_VIEW, {"id": offer_id})).one())
 
 
+async def _append(
+    session: AsyncSession, row: Any, event: EventType, settings: Settings | None
+) -> None:
+    view = offer_from_row(row)
+    await events.append(
+        session,
+        event,
+        view.call_id,
+        view.model_dump(mode="json"),
+        offer_id=view.id,
+        event_id=row.reserved_event_id,
+        settings=settings,
+    )
+
+
 async def publish_offer(
     session: AsyncSession,
     offer_id: uuid.UUID,
@@ -55,15 +98,8 @@ async def publish_offer(
 ) -> None:
     """Append an offer event; `offer.created` needs the settings (who is
     alerted of it depends on DUTY_POSITION_MAX_AGE_SECONDS)."""
-    view = await offer_view(session, offer_id)
-    await events.append(
-        session,
-        event,
-        view.call_id,
-        view.model_dump(mode="json"),
-        offer_id=offer_id,
-        settings=settings,
-    )
+    row = (await session.execute(_VIEW_FOR_EVENT, {"id": offer_id})).one()
+    await _append(session, row, event, settings)
 
 
 async def create_offer(
@@ -77,26 +113,21 @@ async def create_offer(
     assigned_by: uuid.UUID | None = None,
 ) -> uuid.UUID:
     offer_id = uuid.uuid4()
-    await session.execute(
-        text(
-            """
-            INSERT INTO offer (id, call_id, team_id, status, round, distance_m, assigned_by,
-                               expires_at)
-            VALUES (:id, :call_id, :team_id, 'open', :round, :distance, :assigned_by,
-                    now() + CAST(:timeout AS interval))
-            """
-        ),
-        {
-            "id": offer_id,
-            "call_id": call_id,
-            "team_id": team_id,
-            "round": round_no,
-            "distance": distance_m,
-            "assigned_by": assigned_by,
-            "timeout": timedelta(seconds=settings.offer_timeout_seconds),
-        },
-    )
-    await publish_offer(session, offer_id, EventType.offer_created, settings=settings)
+    row = (
+        await session.execute(
+            _CREATE,
+            {
+                "id": offer_id,
+                "call_id": call_id,
+                "team_id": team_id,
+                "round": round_no,
+                "distance": distance_m,
+                "assigned_by": assigned_by,
+                "timeout": timedelta(seconds=settings.offer_timeout_seconds),
+            },
+        )
+    ).one()
+    await _append(session, row, EventType.offer_created, settings)
     return offer_id
 
 

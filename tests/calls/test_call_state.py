@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.areas import service as areas
 from app.calls import state
 from app.calls.state import TRANSITIONS, InvalidTransition
-from app.models.call import ACTIVE_RESPONSE, OPEN_CALL, CallStatus
+from app.models.call import ACTIVE_RESPONSE, OPEN_CALL, CallCategory, CallStatus
 from tests.principals import make_person
 
 APP = Path(__file__).resolve().parents[2] / "app"
@@ -45,7 +45,7 @@ async def _call_in(session: AsyncSession, status: CallStatus) -> state.LockedCal
         session,
         call_id,
         resident=resident,
-        category="visit",
+        category=CallCategory.visit,
         note=None,
         lat=22.77,
         lng=113.93,

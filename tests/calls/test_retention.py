@@ -22,7 +22,7 @@ from app.areas import service as areas
 from app.calls import retention, state
 from app.calls import visibility as call_view
 from app.core.config import Settings
-from app.models.call import CallStatus
+from app.models.call import CallCategory, CallStatus
 from tests.live import Ledger, committed_person, delete_committed
 from tests.scene import Member, SceneTeam, clear_duty_near, make_resident, make_team, offset
 
@@ -337,7 +337,7 @@ async def _committed_call(engine: AsyncEngine, resident: uuid.UUID) -> uuid.UUID
             session,
             call_id,
             resident=resident,
-            category="urgent",
+            category=CallCategory.urgent,
             note="我摔倒了",
             lat=LAT,
             lng=LNG,

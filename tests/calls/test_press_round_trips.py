@@ -1,0 +1,54 @@
+"""How many statements a press sends to PostgreSQL, each one a round trip
+(issue 13: a press was 38 of them, one per small step; docs/benchmarks.md).
+A budget, so that a change that adds round trips to the press says so here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.core.config import Settings
+from tests.scene import clear_duty_near, make_resident, make_team, offset
+
+LAT, LNG = 22.77, 113.93
+
+
+# The principal (1), the resident's lock (1), the checks with the locate (1),
+# the call (1), its `searching` event (2), the nearest teams (1), the offer
+# with its event and alerts (3), the `offered` move (1) with its event (2)
+# and the caller's alert (2).
+PRESS_BUDGET = 16
+
+
+async def test_a_press_stays_within_its_round_trip_budget(
+    anon_client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    connection: AsyncConnection,
+) -> None:
+    await clear_duty_near(session, LAT, LNG, 5000)
+    await make_team(session, settings, *offset(LAT, LNG, 40, 30), members=3)
+    resident = await make_resident(session, settings)
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split())[:150])
+
+    event.listen(connection.sync_connection, "before_cursor_execute", record)
+    # The test's own transaction wraps the request in a savepoint: not the press's.
+
+    pressed = await anon_client.post(
+        "/api/v1/calls",
+        json={"location": {"lat": LAT, "lng": LNG, "accuracy_m": 8}},
+        headers=resident.headers,
+    )
+    event.remove(connection.sync_connection, "before_cursor_execute", record)
+    assert pressed.status_code == 201, pressed.text
+    assert pressed.json()["status"] == "offered"
+    statements = [s for s in seen if "SAVEPOINT" not in s]
+    assert len(statements) <= PRESS_BUDGET, "\n".join(statements)
+    # NOTIFY comes from the trigger on `event`, once per transaction.
+    assert not [s for s in statements if "pg_notify" in s]
