@@ -28,7 +28,12 @@ def make_engine(settings: Settings, **overrides: object) -> AsyncEngine:
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout_seconds,
-        "pool_pre_ping": True,
+        # No pre-ping: it cost every request two round trips (BEGIN and
+        # ROLLBACK on checkout) to catch a connection PostgreSQL closed since,
+        # which is rare (a restart, a terminated backend). Such a connection
+        # now fails its request with 503 `database_unavailable` (Retry-After;
+        # `unavailable` below) and is replaced; the next request is served.
+        "pool_pre_ping": False,
         # An error's text would otherwise carry the statement's parameters
         # (phones, positions, notes) into whatever prints it.
         "hide_parameters": True,

@@ -83,3 +83,28 @@ async def test_an_unreachable_database_is_unavailable_not_an_internal_error() ->
         down = await http.post("/api/v1/auth/otp", json={"phone": "13800138000"})
         assert_problem(down, 503, "database_unavailable")
         assert down.headers["retry-after"] == "5"
+
+
+async def test_a_connection_postgresql_closed_fails_one_request_and_is_replaced(
+    database_url: str, engine: AsyncEngine, ledger: Ledger
+) -> None:
+    async with AsyncSession(engine) as session:
+        person = await make_person(session, "居民")
+        ledger.persons.append(person)
+        headers = bearer(await token_for(session, make_settings(database_url), person))
+        await session.commit()
+    async with _serving(database_url, db_pool_size=1, db_max_overflow=0) as (_, http):
+        path, params = LOCATE
+        assert (await http.get(path, params=params, headers=headers)).status_code == 200
+        async with engine.begin() as conn:  # as a restart would
+            ended = await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = 'hulian'"
+                )
+            )
+            assert ended.all(), "the app's pooled connection was not found"
+        first = await http.get(path, params=params, headers=headers)
+        if first.status_code != 200:
+            assert_problem(first, 503, "database_unavailable")
+        assert (await http.get(path, params=params, headers=headers)).status_code == 200
