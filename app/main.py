@@ -29,6 +29,7 @@ from app.http.problems import document_problems, install_problem_handlers
 from app.http.redirects import install_slash_redirect
 from app.http.responses import document_responses
 from app.identity.challenge import make_send_challenge
+from app.identity.principals import PrincipalCache, PrincipalListener
 from app.identity.sms import make_sms_sender
 from app.notifications.push import make_push_sender
 from app.notifications.push.worker import PushWorker
@@ -75,6 +76,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     hub = EventHub(settings.database_url_str, settings.ws_auth_recheck_seconds)
     app.state.hub = hub
     await hub.start()
+    principals = PrincipalCache(settings.principal_cache_seconds)
+    listener = PrincipalListener(settings.database_url_str, principals, hub.principals_changed)
+    app.state.principals = principals
+    app.state.principal_listener = listener
+    await listener.start()
     push_worker = PushWorker(app.state.sessionmaker, settings, make_push_sender(settings))
     if settings.run_push_worker:
         push_worker.start()
@@ -89,6 +95,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await push_worker.stop()  # also closes the sender
         await app.state.sms.close()
+        await listener.stop()
         await hub.stop()
         await sweeper.stop()
         await engine.dispose()
@@ -108,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = None
+    app.state.principals = None
     metrics = Metrics()
     metrics.watch_pool(lambda: getattr(app.state.engine, "pool", None))
     app.state.metrics = metrics

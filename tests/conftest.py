@@ -87,7 +87,13 @@ def settings(database_url: str) -> Settings:
 
 def join_test_transaction(application: FastAPI, session: AsyncSession) -> None:
     """Make the app's requests run in the test's transaction, each inside a
-    savepoint that is undone on error, as the real unit of work would be."""
+    savepoint that is undone on error, as the real unit of work would be.
+
+    And keep no principals: that transaction is never committed, so the
+    NOTIFY that makes a process forget a changed principal never comes
+    (tests/identity/test_principal_cache.py tests the cache, committed)."""
+    settings: Settings = application.state.settings
+    application.state.settings = settings.model_copy(update={"principal_cache_seconds": 0})
 
     async def test_session() -> AsyncIterator[AsyncSession]:
         async with unit_of_work(await session.begin_nested()):

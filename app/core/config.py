@@ -134,6 +134,14 @@ class Settings(BaseSettings):
         description="how often each process checks its sockets' sessions (one query for all)",
     )
     ws_max_message_bytes: int = Field(default=64 * 1024, gt=0)
+    principal_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="longest a process uses a principal it loaded (who is behind a token or "
+        "an API key); a change of it is heard at once by NOTIFY, this is the safety net. "
+        "0: a query per request",
+    )
     run_push_worker: bool = Field(default=True, description="send pushes from this process")
     push_interval_seconds: float = Field(
         default=0.5, gt=0, le=60, description="how often the push worker looks for deliveries"

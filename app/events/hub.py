@@ -43,6 +43,7 @@ from app.calls.visibility import CallFacts, EventFacts
 from app.core import locks
 from app.events import log as events
 from app.identity.auth import Access, PersonPrincipal
+from app.identity.principals import Change
 
 log = logging.getLogger("hulian.live")
 
@@ -194,6 +195,11 @@ class EventHub:
         self._dsn = asyncpg_dsn(database_url)
         self._session_check_seconds = session_check_seconds
         self._checker: asyncio.Task[None] | None = None
+        # People whose principal changed (a NOTIFY, app/identity/principals.py):
+        # their sockets are checked at once, not at the next round.
+        self._changed: set[uuid.UUID] = set()
+        self._changed_everyone = False
+        self._recheck = asyncio.Event()
         self._subscribers: set[Subscriber] = set()
         # The same sockets filed by who their person is (`person_keys`): an
         # event is offered only to those some rule may hold for
@@ -222,42 +228,68 @@ class EventHub:
                     await task
         await self._close_conn()
 
+    def principals_changed(self, change: Change) -> None:
+        """What a person is changed (logout, disable, roles, teams): check
+        their sockets now."""
+        if change.everyone:
+            self._changed_everyone = True
+        else:
+            self._changed |= change.persons
+        self._recheck.set()
+
     async def _check_sessions(self) -> None:
         """Every socket's session, checked in one query per process: a
         logout, a revocation or a disabled person ends its sockets, and so
         does a change of what the person may see (admin, a dispatcher's
         area, teams): the client reconnects, with `resume`, under the new
-        access, and loses nothing."""
+        access, and loses nothing. Each round checks every socket; a change
+        heard in between (`principals_changed`) has the sockets of the
+        people it names checked at once."""
+        loop = asyncio.get_running_loop()
+        next_round = loop.time() + self._session_check_seconds
         while True:
-            await asyncio.sleep(self._session_check_seconds)
-            watched = {s.person.session_id for s in self._subscribers}
-            if not watched:
-                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._recheck.wait(), next_round - loop.time())
+            self._recheck.clear()
+            changed, self._changed = self._changed, set()
+            if loop.time() >= next_round or self._changed_everyone:
+                next_round = loop.time() + self._session_check_seconds
+                self._changed_everyone = False
+                checked = list(self._subscribers)
+            else:
+                checked = [s for s in self._subscribers if s.person.person_id in changed]
+            if checked:
+                await self._check(checked)
+
+    async def _check(self, checked: list[Subscriber]) -> None:
+        """End the sockets among `checked` whose session ended or whose
+        person's access changed."""
+        watched = list({s.person.session_id for s in checked})
+        try:
+            conn: asyncpg.Connection = await asyncpg.connect(
+                self._dsn, timeout=5, server_settings={"jit": "off"}
+            )
             try:
-                conn: asyncpg.Connection = await asyncpg.connect(
-                    self._dsn, timeout=5, server_settings={"jit": "off"}
-                )
-                try:
-                    rows = await conn.fetch(_LIVE_SESSIONS, list(watched))
-                finally:
-                    await conn.close()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("session check failed", extra={"error": type(exc).__name__})
-                continue
-            alive = {
-                row["id"]: Access(
-                    is_admin=row["is_admin"],
-                    dispatcher_area_id=row["area_id"],
-                    team_ids=tuple(row["team_ids"]),
-                )
-                for row in rows
-            }
-            for subscriber in list(self._subscribers):
-                access = alive.get(subscriber.person.session_id)
-                if access is None:
-                    subscriber.end(Ending.session)
-                elif access != subscriber.person.access:
-                    subscriber.end(Ending.access)
+                rows = await conn.fetch(_LIVE_SESSIONS, watched)
+            finally:
+                await conn.close()
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("session check failed", extra={"error": type(exc).__name__})
+            return
+        alive = {
+            row["id"]: Access(
+                is_admin=row["is_admin"],
+                dispatcher_area_id=row["area_id"],
+                team_ids=tuple(row["team_ids"]),
+            )
+            for row in rows
+        }
+        for subscriber in checked:
+            access = alive.get(subscriber.person.session_id)
+            if access is None:
+                subscriber.end(Ending.session)
+            elif access != subscriber.person.access:
+                subscriber.end(Ending.access)
 
     async def _close_conn(self) -> None:
         if self._conn is not None:

@@ -18,8 +18,7 @@ from app.audit.log import RequestOrigin
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.errors import Forbidden, Unauthorized
-from app.identity import api_keys
-from app.identity import auth as auth_service
+from app.identity import api_keys, principals
 from app.identity.auth import ApiKeyPrincipal, PersonPrincipal, Principal
 from app.identity.challenge import SendChallenge
 from app.identity.sms import SmsSender
@@ -75,8 +74,11 @@ _api_key = APIKeyHeader(
 async def _authenticate(
     session: AsyncSession, settings: Settings, request: Request, bearer: str | None
 ) -> Principal | None:
+    # Each process's principals, kept until a NOTIFY says they changed
+    # (app/identity/principals.py): no query per request in the steady state.
+    cache: principals.PrincipalCache | None = request.app.state.principals
     if bearer is not None:
-        return await auth_service.authenticate_bearer(session, settings, bearer)
+        return await principals.person(cache, session, settings, bearer)
     if request.headers.get("authorization"):
         raise InvalidToken("Use `Authorization: Bearer <access token>`.")
     # Read from the request, not through `_api_key`: every route still knows
@@ -85,7 +87,7 @@ async def _authenticate(
     # document, so a client is offered a key only where one works.
     api_key = request.headers.get(_api_key.model.name)
     if api_key:
-        return await api_keys.authenticate(session, api_key)
+        return await principals.api_key(cache, session, api_key)
     return None
 
 

@@ -3,7 +3,9 @@
 Access tokens are short-lived JWTs (HS256, the allow-list: `none` and every
 other algorithm are refused); each names its session (`sid`), and every
 request checks that the session is alive and its person not disabled, so a
-logout or a disable takes effect at once, in every process. Refresh tokens
+logout or a disable takes effect in every process within 1 s (each process
+keeps the principals it loaded until a NOTIFY says they changed:
+app/identity/principals.py). Refresh tokens
 are JWTs too (`typ: refresh`), one per link of the session's chain, each
 usable once.
 """
