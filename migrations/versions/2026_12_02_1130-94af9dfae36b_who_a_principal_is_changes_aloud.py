@@ -17,8 +17,8 @@ trigger names the columns it watches, the changed rows' key column first, and
 how to find the people of those keys.
 
 Revision ID: 94af9dfae36b
-Revises: 8b2e4f7a1c35
-Create Date: 2026-12-03 09:00:00+00:00
+Revises: 5d7e9b1f3a20
+Create Date: 2026-12-02 11:30:00+00:00
 """
 
 from collections.abc import Sequence
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "94af9dfae36b"
-down_revision: str | None = "8b2e4f7a1c35"
+down_revision: str | None = "5d7e9b1f3a20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
