@@ -1,0 +1,131 @@
+"""`python -m bench.press_cpu`: the CPU one press costs the server, measured
+in one process.
+
+The app runs in this process behind httpx's ASGI transport (no sockets, no
+uvicorn) on a fresh seeded database; residents press one after another,
+each once, at team bases (so every press is offered). Reported: CPU time of
+this process per press (user + system: the app's Python, asyncpg and
+httpx's client side, which is small and the same before and after) and
+wall time per press. CPU time is what a press costs whatever else the
+machine runs, so a before/after on a shared machine is read from it; wall
+time there is mostly waiting for a core. The statements a press sends are
+bounded by tests/calls/test_press_round_trips.py.
+
+    python -m bench.press_cpu [--presses 300] [--teams 300] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+
+from bench.infra import BENCH_SECRET, BenchDatabase, admin_url_from_env
+
+WARMUP = 20
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def measure(presses: int, teams: int) -> dict[str, Any]:
+    from app.core.config import Settings
+    from app.core.db import make_engine, make_sessionmaker
+    from app.identity import auth
+    from app.main import create_app
+
+    db = BenchDatabase(admin_url_from_env())
+    await db.create()
+    try:
+        db.migrate()
+        db.seed(teams, 0.5)
+        settings = Settings.model_validate(
+            {
+                "database_url": db.url,
+                "secret_key": BENCH_SECRET,
+                "app_env": "dev",
+                "log_level": "WARNING",
+                "duty_position_max_age_seconds": 86400,
+                "double_tap_seconds": 0,
+                "run_sweeper": False,
+                "run_push_worker": False,
+            }
+        )
+        engine = make_engine(settings)
+        async with make_sessionmaker(engine)() as session:
+            bases = [
+                (row.lat, row.lng)
+                for row in await session.execute(
+                    text("SELECT ST_Y(base::geometry) AS lat, ST_X(base::geometry) AS lng FROM team")
+                )
+            ]
+            tokens = []
+            for n in range(presses + WARMUP):
+                person = uuid.uuid4()
+                await session.execute(
+                    text("INSERT INTO person (id, phone, display_name) VALUES (:id, :p, '居民')"),
+                    {"id": person, "p": f"+8613{n:09d}"},
+                )
+                tokens.append((await auth.start_session(session, settings, person)).access_token)
+            await session.commit()
+        await engine.dispose()
+
+        app = create_app(settings)
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+
+                async def press(n: int) -> None:
+                    lat, lng = bases[n % len(bases)]
+                    answer = await http.post(
+                        "/api/v1/calls",
+                        json={"location": {"lat": lat, "lng": lng, "accuracy_m": 10}},
+                        headers={"Authorization": f"Bearer {tokens[n]}"},
+                    )
+                    if answer.status_code != 201 or answer.json()["status"] != "offered":
+                        raise RuntimeError(f"press {n}: {answer.status_code} {answer.text[:200]}")
+
+                for n in range(WARMUP):
+                    await press(n)
+                cpu, wall = _cpu(), time.perf_counter()
+                for n in range(WARMUP, WARMUP + presses):
+                    await press(n)
+                cpu, wall = _cpu() - cpu, time.perf_counter() - wall
+    finally:
+        await db.drop()
+    return {
+        "presses": presses,
+        "teams": teams,
+        "cpu_ms_per_press": round(cpu / presses * 1000, 2),
+        "wall_ms_per_press": round(wall / presses * 1000, 2),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.press_cpu", description=__doc__)
+    parser.add_argument("--presses", type=int, default=300)
+    parser.add_argument("--teams", type=int, default=300)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    result = asyncio.run(measure(args.presses, args.teams))
+    print(json.dumps(result))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
