@@ -101,8 +101,16 @@ async def layout_step(args: Any, layout: str, out: Path) -> dict[str, Any]:
         db.seed(args.teams[0], 0.0)
         volunteers, residents = await make_actors(db.url, args.volunteers, args.residents)
         # A resident may keep many calls open here, so a few hundred can press
-        # for the whole phase (each press still counts their open calls).
-        env = {"MAX_OPEN_CALLS_PER_RESIDENT": "1000000", **dict(args.env)}
+        # for the whole phase (each press still counts their open calls). The
+        # pools are smaller than the default 10 + 10 a worker: 4 workers with
+        # those met PostgreSQL's max_connections (100, shared with other
+        # jobs) while the volunteers went on duty; 16 clients need no more.
+        env = {
+            "MAX_OPEN_CALLS_PER_RESIDENT": "1000000",
+            "DB_POOL_SIZE": "5",
+            "DB_MAX_OVERFLOW": "3",
+            **dict(args.env),
+        }
         for i in range(servers_n):
             servers.append(
                 Server(db.url, out / f"processes-{layout}-{i}.log", workers=workers, env=env)
@@ -378,7 +386,13 @@ async def scale_processes(args: Any) -> dict[str, Any]:
     }
     for layout in args.layouts:
         _log(f"layout {layout}: closed loop, {args.clients} clients, {args.duration} s")
-        row = await layout_step(args, layout, out)
+        try:
+            row = await layout_step(args, layout, out)
+        except Exception as exc:  # one layout failing keeps the others' figures
+            _log(f"layout {layout} failed: {exc!r}")
+            data["layouts"].append({"layout": layout, "failed": repr(exc)[:500]})
+            _save(out, data)
+            continue
         _log(
             f"layout {layout}: {row['presses_per_s']} presses/s, "
             f"p50 {row['latency'].get('p50_ms')} ms, p99 {row['latency'].get('p99_ms')} ms, "
@@ -405,6 +419,9 @@ def markdown(data: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in data["layouts"]:
+        if "failed" in r:
+            out.append(f"| {r['layout']} | failed: {r['failed'][:120]} |||||||")
+            continue
         lat = r["latency"]
         gen = r["generator"]
         cpus = " + ".join(str(m["cpu_percent"]) for m in gen["generators"])
@@ -446,7 +463,7 @@ def markdown(data: dict[str, Any]) -> str:
 
 
 def plot(data: dict[str, Any], path: Path) -> None:
-    rows = data["layouts"]
+    rows = [r for r in data["layouts"] if "failed" not in r]
     if not rows:
         return
     import matplotlib
