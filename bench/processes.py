@@ -180,10 +180,11 @@ def _writer_process(
 async def _write(
     dsn: str, connections: int, seconds: float, notify: bool, start_at: float
 ) -> dict[str, Any]:
-    next_id = (
-        "SELECT id FROM (SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id) AS n,"
-        " LATERAL pg_advisory_xact_lock_shared(n.id) AS locked"
-    )
+    from app.core.locks import NEXT_EVENT_ID
+
+    # The app's own statement: the event sequence's next id, under a shared
+    # advisory lock held to the commit (the ids are the real table's).
+    next_id = NEXT_EVENT_ID.text
     insert = (
         f"INSERT INTO {TABLE} (id, call_id, offer_id, type, data, note)"
         " OVERRIDING SYSTEM VALUE VALUES ($1, $2, NULL, 'call.updated', $3::jsonb, NULL)"
@@ -202,7 +203,7 @@ async def _write(
             while time.perf_counter() < end:
                 t = time.perf_counter()
                 async with conn.transaction():
-                    event_id = await conn.fetchval(next_id, TABLE)
+                    event_id = await conn.fetchval(next_id)
                     await conn.execute(insert, event_id, call_id, _SNAPSHOT)
                     if notify:
                         payload = {"id": event_id, "call_id": str(call_id), "type": "call.updated"}
