@@ -24,6 +24,46 @@ def _ints(value: str) -> list[int]:
     return [int(v) for v in value.split(",") if v]
 
 
+def _generator_args(p: argparse.ArgumentParser) -> None:
+    from bench.generator import MAX_CPU_PERCENT, MAX_LAG_P99_MS
+
+    p.add_argument(
+        "--generators",
+        type=int,
+        default=2,
+        help="load generator processes (0: in the bench's own process, as before)",
+    )
+    p.add_argument(
+        "--max-generator-cpu",
+        type=float,
+        default=MAX_CPU_PERCENT,
+        help="%% of a core above which a generator counts as saturated",
+    )
+    p.add_argument(
+        "--max-generator-lag-ms",
+        type=float,
+        default=MAX_LAG_P99_MS,
+        help="event loop lag p99 above which a generator counts as saturated",
+    )
+
+
+def _processes_args(s: argparse.ArgumentParser) -> None:
+    """`scale processes` (bench/processes.py; --teams: the first is seeded)."""
+    s.add_argument(
+        "--layouts",
+        type=lambda v: [x for x in v.split(",") if x],
+        default=["1x1", "1x2", "1x4", "2x1", "2x2"],
+        help="server processes x workers each, e.g. 1x2,2x2",
+    )
+    s.add_argument("--clients", type=int, default=16, help="closed-loop clients")
+    s.add_argument("--residents", type=int, default=400)
+    s.add_argument("--warmup", type=float, default=3.0, help="s of presses before measuring")
+    s.add_argument("--notify-connections", type=_ints, default=[1, 2, 4, 8])
+    s.add_argument("--notify-seconds", type=float, default=5.0, help="0: skip NOTIFY's ceiling")
+    s.add_argument("--notify-burst", type=int, default=20_000)
+    _generator_args(s)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench")
     sub = p.add_subparsers(dest="command", required=True)
@@ -51,9 +91,10 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--profile", action="store_true", help="py-spy the server in the load phase")
     r.add_argument("--profile-format", choices=["raw", "flamegraph"], default="raw")
+    _generator_args(r)
 
-    s = sub.add_parser("scale", help="scale curves: nearest, sockets, knee")
-    s.add_argument("curve", choices=["nearest", "sockets", "knee"])
+    s = sub.add_parser("scale", help="scale curves: nearest, sockets, knee, processes")
+    s.add_argument("curve", choices=["nearest", "sockets", "knee", "processes"])
     s.add_argument("--teams", type=_ints, default=[10_000, 100_000])
     s.add_argument("--sockets", type=_ints, default=[1000, 5000, 10_000])
     s.add_argument("--rates", type=_floats, default=[25, 50, 100, 150, 200, 300])
@@ -71,6 +112,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--pg-set", type=_env, action="append", default=[], help="ALTER DATABASE SET KEY=VALUE"
     )
+    _processes_args(s)
     h = sub.add_parser("hot", help="summarise a py-spy raw profile by app function")
     h.add_argument("profile")
     h.add_argument("--top", type=int, default=25)
@@ -97,6 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         result = runner(run(args))
         return 0 if result["load"]["calls_created"] > 0 else 1
+    if args.curve == "processes":
+        from bench.processes import scale_processes
+
+        runner(scale_processes(args))
+        return 0
     from bench.scale import scale
 
     runner(scale(args))

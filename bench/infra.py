@@ -211,18 +211,41 @@ class Server:
         self._log.close()
 
 
+def cpu_pressure_us() -> float | None:
+    """Microseconds in which some runnable task of the machine waited for a
+    CPU (Linux PSI, /proc/pressure/cpu), or None where there is no PSI."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return float(line.rsplit("total=", 1)[1])
+
+
 @dataclass
 class Sampler:
-    """CPU seconds and RSS of the server tree (and of PostgreSQL) over a phase."""
+    """CPU seconds and RSS of the server tree(s) (and of PostgreSQL) over a phase.
 
-    server: Server
+    PostgreSQL's CPU is given twice: every postgres process of the machine
+    (the figure of the earlier runs; it includes other databases' work, and
+    the machine is shared), and only the backends serving `dsn`'s database
+    (found in pg_stat_activity at each sample: a backend that ends between two
+    samples loses its last share, an undercount)."""
+
+    server: Server | None
     interval: float = 0.5
+    others: list[Server] = field(default_factory=list)
+    dsn: str | None = None
     peak_rss: int = 0
     rss_samples: list[tuple[float, int]] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
     _cpu0: dict[int, float] = field(default_factory=dict)
     _pg0: dict[int, float] = field(default_factory=dict)
+    _db_first: dict[int, float] = field(default_factory=dict)
+    _db_last: dict[int, float] = field(default_factory=dict)
+    _bench0: float = 0.0
+    _pressure0: float | None = None
     _t0: float = 0.0
+    _epoch0: float = 0.0
 
     @staticmethod
     def _cpu(procs: list[psutil.Process]) -> dict[int, float]:
@@ -247,24 +270,58 @@ class Sampler:
                 found.append(p)
         return found
 
+    @staticmethod
+    def _own_cpu() -> float:
+        t = psutil.Process().cpu_times()
+        return float(t.user + t.system)
+
+    def tree(self) -> list[psutil.Process]:
+        servers = [*([self.server] if self.server else []), *self.others]
+        return [p for s in servers for p in s.tree()]
+
     def rss(self) -> int:
         total = 0
-        for p in self.server.tree():
+        for p in self.tree():
             with contextlib.suppress(psutil.Error):
                 total += p.memory_info().rss
         return total
 
+    async def _db_backends(self, conn: Any) -> None:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        for row in pids:
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(row["pid"])
+                t = proc.cpu_times()
+                cpu = t.user + t.system
+                if proc.pid not in self._db_first:
+                    # Started in the phase: all its CPU is the phase's.
+                    self._db_first[proc.pid] = 0.0 if proc.create_time() > self._epoch0 else cpu
+                self._db_last[proc.pid] = cpu
+
     async def _loop(self) -> None:
-        while True:
-            value = self.rss()
-            self.peak_rss = max(self.peak_rss, value)
-            self.rss_samples.append((time.monotonic() - self._t0, value))
-            await asyncio.sleep(self.interval)
+        conn = await asyncpg.connect(self.dsn) if self.dsn else None
+        try:
+            while True:
+                value = self.rss()
+                self.peak_rss = max(self.peak_rss, value)
+                self.rss_samples.append((time.monotonic() - self._t0, value))
+                if conn is not None:
+                    await self._db_backends(conn)
+                await asyncio.sleep(self.interval)
+        finally:
+            if conn is not None:
+                await conn.close()
 
     def start(self) -> None:
-        self._t0 = time.monotonic()
-        self._cpu0 = self._cpu(self.server.tree())
+        self._t0, self._epoch0 = time.monotonic(), time.time()
+        self._cpu0 = self._cpu(self.tree())
         self._pg0 = self._cpu(self._postgres())
+        self._db_first, self._db_last = {}, {}
+        self._bench0 = self._own_cpu()
+        self._pressure0 = cpu_pressure_us()
         self.peak_rss = self.rss()
         self._task = asyncio.create_task(self._loop())
 
@@ -274,15 +331,26 @@ class Sampler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         elapsed = max(time.monotonic() - self._t0, 1e-9)
-        cpu = self._delta(self._cpu0, self._cpu(self.server.tree()))
+        cpu = self._delta(self._cpu0, self._cpu(self.tree()))
         pg = self._delta(self._pg0, self._cpu(self._postgres()))
-        client = psutil.Process().cpu_times()
-        return {
+        out = {
             "server_cpu_percent": round(100 * cpu / elapsed, 1),
             "postgres_cpu_percent": round(100 * pg / elapsed, 1),
             "server_peak_rss_mib": round(self.peak_rss / 2**20, 1),
-            "client_cpu_seconds_total": round(client.user + client.system, 1),
+            "bench_cpu_percent": round(100 * (self._own_cpu() - self._bench0) / elapsed, 1),
         }
+        if self.dsn:
+            db = self._delta(self._db_first, self._db_last)
+            out["postgres_db_cpu_percent"] = round(100 * db / elapsed, 1)
+        # How contended the (shared) machine was: the share of the phase in
+        # which some task waited for a CPU, and the load average at its end.
+        pressure = cpu_pressure_us()
+        if pressure is not None and self._pressure0 is not None:
+            out["machine_cpu_pressure_percent"] = round(
+                (pressure - self._pressure0) / 1e4 / elapsed, 1
+            )
+        out["machine_load_1m"] = round(os.getloadavg()[0], 2)
+        return out
 
 
 @dataclass

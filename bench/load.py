@@ -11,6 +11,7 @@ import re
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -128,11 +129,12 @@ class Answer:
 
 
 class District:
-    """Volunteers and residents connected to one server."""
+    """Volunteers and residents connected to one server, or spread over
+    several (each actor talks to one of them, chosen by its person id)."""
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         volunteers: list[Actor],
         residents: list[Actor],
         *,
@@ -140,31 +142,48 @@ class District:
         resolve_delay: float = 0.5,
         move_interval: float = 30.0,
         seed: int = 42,
+        press_bases: list[tuple[float, float]] | None = None,
     ) -> None:
-        self.base_url = base_url
+        self.base_urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        self.base_url = self.base_urls[0]
         self.volunteers = volunteers
         self.residents = residents
+        # Where presses land: a team base (by default, one of these volunteers').
+        self.press_bases = press_bases or [v.base for v in volunteers]
         self.accept_delay = accept_delay
         self.resolve_delay = resolve_delay
         self.move_interval = move_interval
         self.rng = random.Random(seed)
-        self._http: aiohttp.ClientSession | None = None
-        self.sockets = Sockets(base_url)
+        self._https: dict[int, aiohttp.ClientSession] = {}
+        self.all_sockets = [Sockets(u) for u in self.base_urls]
         self.record = Record()
         self.claimed: set[str] = set()
         self.busy: set[uuid.UUID] = set()
         self.bg: set[asyncio.Task[Any]] = set()
         self.moving = False
 
-    @property
-    def http(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            self._http = aiohttp.ClientSession(
-                base_url=self.base_url,
+    def _server_of(self, actor: Actor) -> int:
+        return actor.person_id.int % len(self.base_urls)
+
+    def _session(self, i: int) -> aiohttp.ClientSession:
+        if i not in self._https:
+            self._https[i] = aiohttp.ClientSession(
+                base_url=self.base_urls[i],
                 connector=aiohttp.TCPConnector(limit=512),
                 timeout=aiohttp.ClientTimeout(total=30),
             )
-        return self._http
+        return self._https[i]
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        return self._session(0)
+
+    def http_for(self, actor: Actor) -> aiohttp.ClientSession:
+        return self._session(self._server_of(actor))
+
+    @property
+    def sockets(self) -> Sockets:
+        return self.all_sockets[0]
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -178,7 +197,7 @@ class District:
         rec.requests[label] += 1
         start = time.perf_counter()
         try:
-            async with self.http.request(
+            async with self.http_for(actor).request(
                 method, url.lstrip("/"), json=body, headers=actor.headers
             ) as resp:
                 raw = await resp.read()
@@ -200,13 +219,15 @@ class District:
 
     async def connect(self) -> dict[str, float]:
         t0 = time.perf_counter()
-        vol_ws = await self.sockets.open_many(self.volunteers)
-        for actor, ws in zip(self.volunteers, vol_ws, strict=True):
-            self.sockets.read(ws, self._volunteer_handler(actor))
+        for i, sockets in enumerate(self.all_sockets):
+            mine = [a for a in self.volunteers if self._server_of(a) == i]
+            for actor, ws in zip(mine, await sockets.open_many(mine), strict=True):
+                sockets.read(ws, self._volunteer_handler(actor))
         t1 = time.perf_counter()
-        res_ws = await self.sockets.open_many(self.residents)
-        for ws in res_ws:
-            self.sockets.read(ws, self._resident_event)
+        for i, sockets in enumerate(self.all_sockets):
+            mine = [a for a in self.residents if self._server_of(a) == i]
+            for ws in await sockets.open_many(mine):
+                sockets.read(ws, self._resident_event)
         t2 = time.perf_counter()
         gate = asyncio.Semaphore(32)
 
@@ -320,11 +341,60 @@ class District:
             if delay > 0:
                 await asyncio.sleep(delay)
             resident = self.residents[n % len(self.residents)]
-            v = self.volunteers[self.rng.randrange(len(self.volunteers))]
-            lat, lng = jitter(self.rng, v.base[0], v.base[1], PRESS_JITTER_M)
+            lat, lng = self.press_point()
             self.spawn(self._press(resident, lat, lng, time.perf_counter()))
             n += 1
         return n / max(time.perf_counter() - start, 1e-9)
+
+    def press_point(self) -> tuple[float, float]:
+        base = self.press_bases[self.rng.randrange(len(self.press_bases))]
+        return jitter(self.rng, base[0], base[1], PRESS_JITTER_M)
+
+    async def press_closed_loop(
+        self, residents: list[Actor], seconds: float, concurrency: int
+    ) -> dict[str, Any]:
+        """Closed loop: `concurrency` clients pressing as fast as answered,
+        each press by the next of `residents` (a fresh one each unless the
+        server lets a resident keep many calls open); stops early if they run
+        out. The latencies are of the 2xx answers."""
+        ok: list[float] = []
+        errors: Counter[str] = Counter()
+        end = time.perf_counter() + seconds
+        it = iter(residents)
+        ran_out = False
+
+        async def client() -> None:
+            nonlocal ran_out
+            while time.perf_counter() < end:
+                resident = next(it, None)
+                if resident is None:
+                    ran_out = True
+                    return
+                lat, lng = self.press_point()
+                t = time.perf_counter()
+                try:
+                    async with self.http_for(resident).post(
+                        "api/v1/calls", json={"location": point(lat, lng)}, headers=resident.headers
+                    ) as r:
+                        raw = await r.read()
+                        status = r.status
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    errors[f"calls {type(exc).__name__}"] += 1
+                    continue
+                if status in (200, 201):
+                    ok.append(time.perf_counter() - t)
+                else:
+                    errors[f"calls {status} {Answer(status, raw).code()}"] += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        return {
+            "concurrency": concurrency,
+            "elapsed_s": time.perf_counter() - start,
+            "latencies": ok,
+            "errors": dict(errors),
+            "ran_out": ran_out,
+        }
 
     async def drain(self, within: float = 15.0) -> None:
         deadline = time.perf_counter() + within
@@ -336,13 +406,36 @@ class District:
         for t in list(self.bg):
             t.cancel()
         await asyncio.gather(*self.bg, return_exceptions=True)
-        await self.sockets.close()
-        if self._http is not None:
-            await self._http.close()
+        for sockets in self.all_sockets:
+            await sockets.close()
+        for http in self._https.values():
+            await http.close()
+        self._https.clear()
 
     def reset(self) -> Record:
         rec, self.record = self.record, Record()
         return rec
+
+
+def merge_records(records: Sequence[Record]) -> Record:
+    """One Record of several generators' (their clocks are the same: on
+    Linux `perf_counter` is CLOCK_MONOTONIC, one clock for the machine)."""
+    out = Record()
+    for rec in records:
+        out.pressed.update(rec.pressed)
+        out.press_sent.extend(rec.press_sent)
+        out.post_latency.extend(rec.post_latency)
+        out.post_latency_at.extend(rec.post_latency_at[: len(rec.post_latency)])
+        for call_id, at in rec.first_offer.items():
+            out.first_offer[call_id] = min(at, out.first_offer.get(call_id, at))
+        out.accept_sent.update(rec.accept_sent)
+        out.accept_latency.extend(rec.accept_latency)
+        for call_id, at in rec.accepted_seen.items():
+            out.accepted_seen[call_id] = min(at, out.accepted_seen.get(call_id, at))
+        for name in ("errors", "conflicts", "requests", "statuses"):
+            getattr(out, name).update(getattr(rec, name))
+    out.press_sent.sort()
+    return out
 
 
 def analyse(rec: Record, rate: float, achieved: float, duration: float) -> dict[str, Any]:
@@ -378,27 +471,6 @@ def analyse(rec: Record, rate: float, achieved: float, duration: float) -> dict[
 
 
 # --- floors ----------------------------------------------------------------
-
-
-async def healthz_floor(base_url: str, seconds: float, concurrency: int = 32) -> dict[str, Any]:
-    lat: list[float] = []
-    async with aiohttp.ClientSession(
-        base_url=base_url, connector=aiohttp.TCPConnector(limit=concurrency)
-    ) as http:
-        end = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            while time.perf_counter() < end:
-                t = time.perf_counter()
-                async with http.get("/healthz") as r:
-                    await r.read()
-                    if r.status == 200:
-                        lat.append(time.perf_counter() - t)
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
-    return {"concurrency": concurrency, "rps": round(len(lat) / elapsed, 1), **summary(lat)}
 
 
 def nearest_sql() -> str:

@@ -12,6 +12,24 @@ def _ms(d: dict[str, Any], key: str) -> str:
     return "–" if v is None else f"{v:.1f}"
 
 
+SATURATED = "generator saturated: latency figures not valid"
+
+
+def generator_line(verdict: dict[str, Any]) -> str:
+    """One line on the generators of a phase: their CPU and loop lag, and
+    whether they were saturated."""
+    parts = [
+        f"{m['cpu_percent']} % of a core, lag p99 {m['lag_p99_ms']} ms"
+        for m in verdict["generators"]
+    ]
+    n = verdict.get("processes")
+    where = "in the bench's own process" if n == 0 else f"{len(parts)} process(es)"
+    line = f"generators ({where}): " + "; ".join(parts)
+    if verdict["saturated"]:
+        line += f" — **{SATURATED}** ({'; '.join(verdict['reasons'])})"
+    return line
+
+
 def markdown(result: dict[str, Any]) -> str:
     load = result["load"]
     floors = result.get("floors", {})
@@ -22,20 +40,25 @@ def markdown(result: dict[str, Any]) -> str:
         ("accept → call.updated (resident socket)", load["accept_to_call_updated"]),
         ("POST /offers/{id}/accept", load["accept_request"]),
     ]
-    out = [
-        f"Command: `{result['command']}`",
-        "",
-        "| latency | n | p50 ms | p90 ms | p99 ms | max ms |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for name, s in rows:
-        out.append(
-            f"| {name} | {s.get('count', 0)} | {_ms(s, 'p50_ms')} | {_ms(s, 'p90_ms')} "
-            f"| {_ms(s, 'p99_ms')} | {_ms(s, 'max_ms')} |"
-        )
+    out = [f"Command: `{result['command']}`", ""]
+    gen = result.get("generator")
+    if gen is not None:
+        out += [generator_line(gen), ""]
+    if gen is not None and gen["saturated"]:
+        out += [f"**{SATURATED}** (they are in run.json, not here).", ""]
+    else:
+        out += [
+            "| latency | n | p50 ms | p90 ms | p99 ms | max ms |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, s in rows:
+            out.append(
+                f"| {name} | {s.get('count', 0)} | {_ms(s, 'p50_ms')} | {_ms(s, 'p90_ms')} "
+                f"| {_ms(s, 'p99_ms')} | {_ms(s, 'max_ms')} |"
+            )
+        out.append("")
     res = result["resources"]
     out += [
-        "",
         "| figure | value |",
         "|---|---:|",
         f"| target rate (calls/s) | {load['rate_target']} |",
@@ -46,22 +69,39 @@ def markdown(result: dict[str, Any]) -> str:
         " |",
         f"| accept conflicts (409, not errors) | {sum(load['accept_conflicts'].values())} |",
         f"| server CPU (% of one core, load phase) | {res['server_cpu_percent']} |",
-        f"| PostgreSQL CPU (% of one core) | {res['postgres_cpu_percent']} |",
+        f"| PostgreSQL CPU (% of one core, every postgres process of the machine) "
+        f"| {res['postgres_cpu_percent']} |",
+        f"| PostgreSQL CPU (% of one core, this database's backends) "
+        f"| {res.get('postgres_db_cpu_percent', '–')} |",
         f"| server peak RSS (MiB, process tree) | {res['server_peak_rss_mib']} |",
+        f"| bench's own process CPU (% of one core) | {res.get('bench_cpu_percent', '–')} |",
+        "| machine: some task waiting for a CPU (% of the phase, PSI) / load average "
+        f"| {res.get('machine_cpu_pressure_percent', '–')} / {res.get('machine_load_1m', '–')} |",
     ]
+    if gen is not None:
+        for i, m in enumerate(gen["generators"]):
+            out.append(
+                f"| generator {i}: CPU (% of one core) / loop lag p50, p99, max (ms), pressing "
+                f"| {m['cpu_percent']} / {m['lag_p50_ms']}, {m['lag_p99_ms']}, {m['lag_max_ms']} |"
+            )
     if floors:
         h, n = floors.get("healthz", {}), floors.get("nearest_sql", {})
+        bound = " (generator-bound)" if h.get("generator", {}).get("saturated") else ""
         out += [
             f"| floor: /healthz throughput (req/s, {h.get('concurrency')} clients) "
-            f"| {h.get('rps')} |",
+            f"| {h.get('rps')}{bound} |",
             f"| floor: nearest-team SQL via asyncpg (q/s, {n.get('concurrency')} conns) "
             f"| {n.get('qps')} |",
             f"| floor: nearest-team SQL p50 / p99 (ms) | {_ms(n, 'p50_ms')} / {_ms(n, 'p99_ms')} |",
         ]
     if "calls_saturation" in result:
         s = result["calls_saturation"]
+        bound = ""
+        if s.get("generator", {}).get("saturated"):
+            bound = " (generator saturated: a lower bound)"
         out.append(
-            f"| POST /calls closed-loop max (calls/s, {s['concurrency']} clients) | {s['rps']} |"
+            f"| POST /calls closed-loop max (calls/s, {s['concurrency']} clients) "
+            f"| {s['rps']}{bound} |"
         )
     for k, v in ratios.items():
         out.append(f"| ratio: {k} | {v} |")
@@ -99,6 +139,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax2.set_xlabel("time in the run (s)")
     ax2.set_ylabel("POST /calls latency (ms, log)")
     ax2.set_title(f"POST /calls over time at {result['load']['rate_target']} calls/s")
+    if result.get("generator", {}).get("saturated"):
+        fig.suptitle(SATURATED, color="red")
     ax2.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from bench import report
+from bench.generator import Generators
 from bench.infra import (
     BenchDatabase,
     Sampler,
@@ -22,57 +20,11 @@ from bench.infra import (
     make_actors,
     raise_nofile,
 )
-from bench.load import (
-    PRESS_JITTER_M,
-    District,
-    analyse,
-    healthz_floor,
-    jitter,
-    nearest_floor,
-    point,
-)
+from bench.load import analyse, nearest_floor
 
 
 def _log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-async def calls_saturation(
-    base_url: str, district: District, residents: list[Any], seconds: float, concurrency: int
-) -> dict[str, Any]:
-    """Closed loop: `concurrency` clients pressing as fast as answered, each
-    press by a fresh resident (one call each, so no per-resident limit)."""
-    rng = random.Random(11)
-    ok = 0
-    errors = 0
-    end = time.perf_counter() + seconds
-    it = iter(residents)
-
-    async def worker() -> None:
-        nonlocal ok, errors
-        while time.perf_counter() < end:
-            resident = next(it, None)
-            if resident is None:
-                return
-            v = district.volunteers[rng.randrange(len(district.volunteers))]
-            lat, lng = jitter(rng, v.base[0], v.base[1], PRESS_JITTER_M)
-            try:
-                async with district.http.post(
-                    "api/v1/calls", json={"location": point(lat, lng)}, headers=resident.headers
-                ) as r:
-                    await r.read()
-                    status = r.status
-            except (aiohttp.ClientError, TimeoutError):
-                status = 0
-            if status in (200, 201):
-                ok += 1
-            else:
-                errors += 1
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - start
-    return {"concurrency": concurrency, "rps": round(ok / elapsed, 1), "errors": errors}
 
 
 async def run(args: Any) -> dict[str, Any]:
@@ -103,30 +55,35 @@ async def run(args: Any) -> dict[str, Any]:
         _log(f"{len(volunteers)} volunteers, {len(residents)} residents; starting the server")
         server = Server(db.url, out / "server.log", workers=args.workers, env=dict(args.env))
         await server.wait_ready()
-        district = District(
-            server.url,
+        gens = Generators(
+            args.generators,
+            [server.url],
             volunteers,
             residents,
+            sat_residents,
             accept_delay=(args.accept_min, args.accept_max),
             move_interval=args.move_interval,
+            max_cpu_percent=args.max_generator_cpu,
+            max_lag_p99_ms=args.max_generator_lag_ms,
         )
+        gens.start()
         try:
-            result["setup"].update(await district.connect())
+            result["setup"].update(await gens.connect())
             _log(f"sockets open, volunteers on duty: {result['setup']}")
-            setup_errors = district.reset()
+            setup_errors = await gens.reset()
             result["setup"]["errors"] = dict(setup_errors.errors)
             if args.floor_seconds > 0:
                 points = [(v.lat, v.lng) for v in volunteers]
                 result["floors"] = {
-                    "healthz": await healthz_floor(server.url, args.floor_seconds),
+                    "healthz": await gens.healthz(args.floor_seconds, 32),
                     "nearest_sql": await nearest_floor(db.dsn, points, args.floor_seconds, 8),
                     "nearest_sql_serial": await nearest_floor(
                         db.dsn, points, args.floor_seconds, 1
                     ),
                 }
                 _log(f"floors: {result['floors']}")
-            movers = district.start_moving()
-            sampler = Sampler(server)
+            await gens.start_moving()
+            sampler = Sampler(server, dsn=db.dsn)
             sampler.start()
             spy = None
             if args.profile:
@@ -147,24 +104,30 @@ async def run(args: Any) -> dict[str, Any]:
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,
                 )
-            _log(f"pressing at {args.rate}/s for {args.duration} s")
-            achieved = await district.press_open_loop(args.rate, args.duration)
-            await district.drain(args.drain)
+            _log(
+                f"pressing at {args.rate}/s for {args.duration} s "
+                f"from {max(1, args.generators)} generator(s)"
+            )
+            pressed = await gens.press(args.rate, args.duration, args.drain)
             if spy is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(spy.wait(), 30)
-            district.moving = False
+            await gens.stop_moving()
             result["resources"] = await sampler.stop()
-            for m in movers:
-                m.cancel()
-            await asyncio.gather(*movers, return_exceptions=True)
-            result["load"] = analyse(district.reset(), args.rate, achieved, args.duration)
+            result["load"] = analyse(
+                await gens.reset(), args.rate, pressed["achieved"], args.duration
+            )
+            result["generator"] = {
+                "processes": args.generators,
+                "pids": gens.pids,
+                **pressed["generator"],
+            }
+            result["latency_valid"] = not pressed["generator"]["saturated"]
+            _log(report.generator_line(result["generator"]))
             if sat_residents:
-                result["calls_saturation"] = await calls_saturation(
-                    server.url, district, sat_residents, args.saturation_seconds, 16
-                )
+                result["calls_saturation"] = await gens.closed_loop(args.saturation_seconds, 16)
         finally:
-            await district.close()
+            await gens.close()
         result["ratios"] = ratios(result)
         log_text = server.log()
         result["server_tracebacks"] = log_text.count("Traceback")
@@ -187,7 +150,7 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     post = result["load"]["post_calls"]
     n = floors["nearest_sql_serial"]
-    if post.get("count") and n.get("count"):
+    if post.get("count") and n.get("count") and result.get("latency_valid", True):
         out["POST /calls p50 ÷ nearest SQL p50 (serial)"] = round(
             post["p50_ms"] / max(n["p50_ms"], 1e-6), 1
         )

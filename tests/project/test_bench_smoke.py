@@ -91,8 +91,18 @@ def test_a_tiny_bench_run_reports_sane_figures(tmp_path: Path) -> None:
     assert result["floors"]["healthz"]["rps"] > 0
     assert result["floors"]["nearest_sql"]["qps"] > 0
     assert result["server_tracebacks"] == 0
+    # The load came from two generator processes, each metered.
+    generator = result["generator"]
+    assert generator["processes"] == 2
+    assert len(generator["pids"]) == 2
+    assert len(generator["generators"]) == 2
+    for meter in generator["generators"]:
+        assert meter["cpu_percent"] > 0
+        assert meter["elapsed_s"] > 2
+    assert result["latency_valid"] is not generator["saturated"]
     assert (out / "run.md").read_text().startswith("Command: `python -m bench run")
     assert (out / "run.png").stat().st_size > 1000
     # Cleaned up: its database is gone, and so is its server.
     assert asyncio.run(_databases_named(result["database"])) == 0
     assert _children_serving() == []
+    assert not [pid for pid in generator["pids"] if psutil.pid_exists(pid)]
