@@ -69,7 +69,7 @@ async def measure(presses: int, teams: int) -> dict[str, Any]:
             bases = [
                 (row.lat, row.lng)
                 for row in await session.execute(
-                    text("SELECT ST_Y(base::geometry) AS lat, ST_X(base::geometry) AS lng FROM team")
+                    text("SELECT ST_Y(base::geometry) lat, ST_X(base::geometry) lng FROM team")
                 )
             ]
             tokens = []

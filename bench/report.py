@@ -94,6 +94,13 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {n.get('qps')} |",
             f"| floor: nearest-team SQL p50 / p99 (ms) | {_ms(n, 'p50_ms')} / {_ms(n, 'p99_ms')} |",
         ]
+        press = floors.get("press_sql")
+        if press:
+            out.append(
+                f"| floor: a press's SQL via asyncpg (presses/s, {press['concurrency']} conns; "
+                f"p50 / p99 ms) | {press['presses_per_s']} "
+                f"({_ms(press, 'p50_ms')} / {_ms(press, 'p99_ms')}) |"
+            )
     if "calls_saturation" in result:
         s = result["calls_saturation"]
         bound = ""

@@ -1,0 +1,268 @@
+"""The press floor (issue 13, target 2): what a press's own SQL costs with
+nothing around it.
+
+The statements a press sends (`tests/calls/test_press_round_trips.py`
+lists and bounds them), taken from the app's own modules, compiled once
+for asyncpg and run as prepared statements in one transaction per press
+from a pool, closed loop: the resident's lock, the checks with the
+locate, the call and its `searching` event, the nearest teams, the offer
+with its event and alerts, the move to `offered` with its event and the
+caller's alert; NOTIFY by the trigger on `event`. No HTTP, no
+authentication, no pydantic: JSON of the rows as they come. Closed-loop
+POST /calls against this floor is the ratio target 2 asks for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from sqlalchemy import TextClause
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+
+from bench.stats import summary
+
+_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    sql: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, statement: TextClause) -> Compiled:
+        compiled = statement.compile(dialect=_DIALECT)
+        return cls(compiled.string, tuple(compiled.positiontup or ()))
+
+    def args(self, values: dict[str, Any]) -> list[Any]:
+        return [values[name] for name in self.names]
+
+
+class PressStatements:
+    """The app's statements of a press, compiled for asyncpg."""
+
+    def __init__(self) -> None:
+        from app.calls import service as calls
+        from app.calls import state
+        from app.core import locks
+        from app.dispatch import policy
+        from app.events import log as events
+        from app.models.call import CallStatus
+        from app.notifications import alerts
+        from app.offers import lifecycle
+
+        self.lock = Compiled.of(locks._XACT_LOCK)
+        self.checks = Compiled.of(calls._PRESS_CHECKS)
+        self.insert = Compiled.of(state._INSERT)
+        self.snapshot = Compiled.of(state._SNAPSHOT_FOR_EVENT)
+        self.event = Compiled.of(events._INSERT)
+        self.nearest = Compiled.of(policy._NEAREST_TEAMS)
+        self.offer = Compiled.of(lifecycle._CREATE)
+        self.alert_team = Compiled.of(alerts._send_statement(alerts._FREE_MEMBERS))
+        self.offered = Compiled.of(
+            state.transition_statement(CallStatus.offered, ("rounds", "team_id"))
+        )
+        self.previous = Compiled.of(alerts._CALL)
+        self.alert_people = Compiled.of(alerts._send_statement(alerts._LISTED))
+        self.lock_namespace = int(locks.Lock.resident_calls)
+        self.alert_texts = {
+            kind: (
+                sorted(alerts._TEXTS),
+                [alerts.texts(kind, "urgent", loc) for loc in sorted(alerts._TEXTS)],
+                alerts.texts(kind, "urgent"),
+            )
+            for kind in ("offer", "status.offered")
+        }
+
+
+def _row_json(row: asyncpg.Record) -> str:
+    return json.dumps(dict(row.items()), default=str)
+
+
+async def _press(
+    conn: asyncpg.Connection,
+    st: PressStatements,
+    settings: Any,
+    resident: uuid.UUID,
+    lat: float,
+    lng: float,
+) -> bool:
+    """One press; True when it was offered to a team."""
+    from app.duty import availability
+
+    call_id = uuid.uuid4()
+    v: dict[str, Any] = {
+        "ns": st.lock_namespace,
+        "key": str(resident),
+        "p": resident,
+        "tap": False,
+        "window": timedelta(seconds=0),
+        "lat": lat,
+        "lng": lng,
+        "meters": 0.0,
+        "id": call_id,
+        "call_id": call_id,
+        "resident": resident,
+        "status": "searching",
+        "level": "grid",
+        "category": "urgent",
+        "note": None,
+        "accuracy": 10.0,
+        "radius_m": float(settings.search_radius_m),
+        **availability.params(settings),
+        "k": 64,
+        "skip": [],
+        "want": 1,
+        "timeout": timedelta(seconds=settings.offer_timeout_seconds),
+        "round": 1,
+        "assigned_by": None,
+        "touch": True,
+        "offer_id": None,
+    }
+    async with conn.transaction():
+        await conn.execute(st.lock.sql, *st.lock.args(v))
+        checked = await conn.fetchrow(st.checks.sql, *st.checks.args(v))
+        v.update(grid=checked["grid_id"], community=checked["community_id"])
+        v["street"] = checked["street_id"]
+        await conn.execute(st.insert.sql, *st.insert.args(v))
+        snap = await conn.fetchrow(st.snapshot.sql, *st.snapshot.args(v))
+        await _event(conn, st, v, snap["reserved_event_id"], "call.updated", _row_json(snap))
+        found = await conn.fetchrow(st.nearest.sql, *st.nearest.args(v))
+        teams = json.loads(found["teams"]) if isinstance(found["teams"], str) else found["teams"]
+        if not teams:
+            return False
+        team = teams[0]
+        offer_id = uuid.uuid4()
+        v.update(id=offer_id, team_id=uuid.UUID(team["team_id"]), distance=team["distance_m"])
+        offer = await conn.fetchrow(st.offer.sql, *st.offer.args(v))
+        v["offer_id"] = offer_id
+        await _event(conn, st, v, offer["reserved_event_id"], "offer.created", _row_json(offer))
+        await _alert(conn, st, st.alert_team, v, "offer", {"team": str(v["team_id"])})
+        v.update(id=call_id, offer_id=None, target="offered", current="searching", rounds=1)
+        await conn.execute(st.offered.sql, *st.offered.args(v))
+        snap = await conn.fetchrow(st.snapshot.sql, *st.snapshot.args(v))
+        await _event(conn, st, v, snap["reserved_event_id"], "call.updated", _row_json(snap))
+        await conn.fetchrow(st.previous.sql, *st.previous.args({"call": call_id}))
+        await _alert(conn, st, st.alert_people, v, "status.offered", {"people": [resident]})
+    return True
+
+
+async def _event(
+    conn: asyncpg.Connection,
+    st: PressStatements,
+    v: dict[str, Any],
+    event_id: int,
+    kind: str,
+    data: str,
+) -> None:
+    values = {**v, "id": event_id, "type": kind, "data": data, "touch": kind == "call.updated"}
+    await conn.execute(st.event.sql, *st.event.args(values))
+
+
+async def _alert(
+    conn: asyncpg.Connection,
+    st: PressStatements,
+    statement: Compiled,
+    v: dict[str, Any],
+    kind: str,
+    who: dict[str, Any],
+) -> None:
+    locales, written, (title, body) = st.alert_texts[kind]
+    values = {
+        **v,
+        **who,
+        "kind": "offer" if kind == "offer" else "call_status",
+        "call": v["call_id"],
+        "offer": v["offer_id"],
+        "locales": locales,
+        "titles": [t for t, _ in written],
+        "bodies": [b for _, b in written],
+        "default_title": title,
+        "default_body": body,
+        "collapse": f"call-{v['call_id']}",
+        "expires_at": None,
+        "ttl": timedelta(minutes=15),
+        "only": None,
+    }
+    await conn.execute(statement.sql, *statement.args(values))
+
+
+async def press_floor(
+    dsn: str,
+    settings: Any,
+    residents: Sequence[uuid.UUID],
+    points: Sequence[tuple[float, float]],
+    seconds: float,
+    concurrency: int,
+) -> dict[str, Any]:
+    """Closed loop: `concurrency` connections pressing the app's SQL as fast
+    as PostgreSQL answers, each press by the next of `residents` (in turn)."""
+    statements = PressStatements()
+    rng = random.Random(5)
+    latencies: list[float] = []
+    offered = 0
+    errors: dict[str, int] = {}
+    it = itertools.cycle(residents)
+    pool = await asyncpg.create_pool(
+        dsn, min_size=concurrency, max_size=concurrency, server_settings={"jit": "off"}
+    )
+    try:
+        end = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal offered
+            async with pool.acquire() as conn:
+                while time.perf_counter() < end:
+                    resident = next(it)
+                    lat, lng = points[rng.randrange(len(points))]
+                    t = time.perf_counter()
+                    try:
+                        if await _press(conn, statements, settings, resident, lat, lng):
+                            offered += 1
+                    except asyncpg.PostgresError as exc:
+                        name = type(exc).__name__
+                        errors[name] = errors.get(name, 0) + 1
+                        continue
+                    latencies.append(time.perf_counter() - t)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    finally:
+        await pool.close()
+    return {
+        "concurrency": concurrency,
+        "presses_per_s": round(len(latencies) / elapsed, 1),
+        "offered_fraction": round(offered / max(len(latencies), 1), 3),
+        "errors": errors,
+        **summary(latencies),
+    }
+
+
+def floor_settings(database_url: str) -> Any:
+    """The app's settings as the bench's server runs with them (positions
+    stay fresh for a day: bench.infra.server_env)."""
+    from app.core.config import Settings
+
+    return Settings.model_validate(
+        {"database_url": database_url, "duty_position_max_age_seconds": 86400}
+    )
+
+
+async def person_ids(dsn: str) -> list[uuid.UUID]:
+    """Everyone in the database, to press as (the floor checks no limit)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [row["id"] for row in await conn.fetch("SELECT id FROM person ORDER BY id")]
+    finally:
+        await conn.close()
