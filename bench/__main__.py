@@ -106,6 +106,10 @@ def parser() -> argparse.ArgumentParser:
         "--nearby-samples", type=int, default=100, help="of GET /teams/nearby (slow at 1M)"
     )
     s.add_argument("--no-deflate", action="store_true", help="sockets without permessage-deflate")
+    s.add_argument(
+        "--db", default=None, help="nearest: measure this seeded hulian_bench_* database, kept"
+    )
+    s.add_argument("--keep-db", action="store_true", help="nearest: do not drop the database")
     s.add_argument("--env", type=_env, action="append", default=[], help="server KEY=VALUE")
     s.add_argument("--out", default="bench-results/scale")
     s.add_argument("--admin-url", default=None)

@@ -98,6 +98,7 @@ async def _press(
     lng: float,
 ) -> bool:
     """One press; True when it was offered to a team."""
+    from app.dispatch import policy
     from app.duty import availability
 
     call_id = uuid.uuid4()
@@ -120,7 +121,7 @@ async def _press(
         "accuracy": 10.0,
         "radius_m": float(settings.search_radius_m),
         **availability.params(settings),
-        "k": 64,
+        "k": policy.first_k(1, 0),
         "skip": [],
         "want": 1,
         "timeout": timedelta(seconds=settings.offer_timeout_seconds),

@@ -492,8 +492,12 @@ async def nearest_floor(
     radius_m: float = 3000.0,
     max_age_s: int = 86400,
 ) -> dict[str, Any]:
-    """The nearest-team query alone through raw asyncpg (k=64, want=1)."""
+    """The nearest-team query alone through raw asyncpg (want=1, the first k
+    dispatch reads: `policy.first_k`)."""
+    from app.dispatch.policy import first_k
+
     sql = nearest_sql()
+    k = first_k(1, 0)
     lat: list[float] = []
     found = 0
     pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
@@ -509,7 +513,7 @@ async def nearest_floor(
                     p_lat, p_lng = points[rng.randrange(len(points))]
                     t = time.perf_counter()
                     row = await stmt.fetchrow(
-                        p_lng, p_lat, timedelta(seconds=max_age_s), radius_m, 64, [], 1
+                        p_lng, p_lat, timedelta(seconds=max_age_s), radius_m, k, [], 1
                     )
                     lat.append(time.perf_counter() - t)
                     if row is not None and row["teams"] not in ("[]", None):

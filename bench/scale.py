@@ -59,20 +59,34 @@ def _nearby_sql() -> str:
     return sql
 
 
+async def _dispatch(stmt: Any, lat: float, lng: float) -> int:
+    """One `dispatch.nearest_teams(want=1, skip=[])` as the app computes it
+    (its first k, widened while too few teams came back): the tries it took."""
+    from datetime import timedelta
+
+    from app.dispatch import policy
+
+    k, tries = policy.first_k(1, 0), 1
+    while True:
+        row = await stmt.fetchrow(lng, lat, timedelta(days=1), 3000.0, k, [], 1)
+        if row["teams"] != "[]" or row["seen"] < k or k >= policy.MAX_K:
+            return tries
+        k, tries = k * 8, tries + 1
+
+
 async def _sql_serial(
     dsn: str, points: list[tuple[float, float]], nearby_samples: int
 ) -> dict[str, Any]:
-    from datetime import timedelta
-
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, server_settings={"jit": "off"})
     try:
         stmt = await conn.prepare(nearest_sql())
         lat: list[float] = []
+        tries = 0
         for p_lat, p_lng in points[:20]:  # warm up
-            await stmt.fetchrow(p_lng, p_lat, timedelta(days=1), 3000.0, 64, [], 1)
+            await _dispatch(stmt, p_lat, p_lng)
         for p_lat, p_lng in points:
             t = time.perf_counter()
-            await stmt.fetchrow(p_lng, p_lat, timedelta(days=1), 3000.0, 64, [], 1)
+            tries += await _dispatch(stmt, p_lat, p_lng)
             lat.append(time.perf_counter() - t)
         nearby = await conn.prepare(_nearby_sql())
         lat2: list[float] = []
@@ -84,6 +98,7 @@ async def _sql_serial(
         on_duty = await conn.fetchval("SELECT count(*) FROM duty WHERE on_duty")
         return {
             "sql": summary(lat),
+            "sql_tries_per_dispatch": round(tries / max(len(points), 1), 3),
             "nearby_sql": summary(lat2),
             "db_size_mib": round(size / 2**20),
             "on_duty": on_duty,
@@ -92,8 +107,66 @@ async def _sql_serial(
         await conn.close()
 
 
-async def _nearby_serial(base_url: str, token: str, points: list[tuple[float, float]]) -> Any:
-    lat: list[float] = []
+# The lines of a plan that say how each table is read.
+_PLAN_KEYS = re.compile(r"Scan|Heap Fetches|Execution Time|Planning Time")
+
+
+async def _explain(dsn: str, point: tuple[float, float], out: Path) -> dict[str, list[str]]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the dispatch SQL (the app's first k) and
+    of NEARBY_SQL at one point, warm; the whole plans go to `out`, the lines
+    naming the scans to the result."""
+    from datetime import timedelta
+
+    from app.dispatch import policy
+
+    lat, lng = point
+    conn = await asyncpg.connect(dsn, server_settings={"jit": "off"})
+    plans: dict[str, list[str]] = {}
+    try:
+        for name, sql, args in (
+            (
+                "dispatch",
+                nearest_sql(),
+                (lng, lat, timedelta(days=1), 3000.0, policy.first_k(1, 0), [], 1),
+            ),
+            ("nearby", _nearby_sql(), (lng, lat, 3000.0, 10)),
+        ):
+            stmt = await conn.prepare("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+            await stmt.fetch(*args)  # warm
+            plans[name] = [r[0] for r in await stmt.fetch(*args)]
+    finally:
+        await conn.close()
+    _write_plans(out, plans)
+    return {k: [line.strip() for line in v if _PLAN_KEYS.search(line)] for k, v in plans.items()}
+
+
+def _write_plans(out: Path, plans: dict[str, list[str]]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(f"-- {k}\n" + "\n".join(v) + "\n\n" for k, v in plans.items()))
+
+
+async def _vacuum(dsn: str) -> float:
+    """VACUUM (ANALYZE) the tables the two queries read: the state autovacuum
+    reaches on its own some time after the seed's bulk load (visibility map
+    set, so index-only scans need no heap page)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        t = time.perf_counter()
+        await conn.execute("SET statement_timeout = 0")
+        await conn.execute("VACUUM (ANALYZE) team, team_member, duty, person")
+        return time.perf_counter() - t
+    finally:
+        await conn.close()
+
+
+async def _nearby_serial(
+    base_url: str, token: str, points: list[tuple[float, float]]
+) -> dict[str, Any]:
+    """GET /teams/nearby at each point, each followed by GET /me: the same
+    request floor (token check, principal, session, JSON) without the
+    nearby query, so that the difference is what the query costs."""
+    nearby: list[float] = []
+    me: list[float] = []
     async with httpx.AsyncClient(
         base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as http:
@@ -101,34 +174,48 @@ async def _nearby_serial(base_url: str, token: str, points: list[tuple[float, fl
             params = {"lat": p_lat, "lng": p_lng, "radius_m": 3000, "limit": 10}
             t = time.perf_counter()
             r = await http.get("/api/v1/teams/nearby", params=params)
-            if i >= 20 and r.status_code == 200:
-                lat.append(time.perf_counter() - t)
-    return summary(lat)
+            t2 = time.perf_counter()
+            r2 = await http.get("/api/v1/me")
+            t3 = time.perf_counter()
+            if i >= 20 and r.status_code == 200 and r2.status_code == 200:
+                nearby.append(t2 - t)
+                me.append(t3 - t2)
+    return {"nearby_api": summary(nearby), "me_api": summary(me)}
 
 
 async def curve_nearest(args: Any, out: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    if args.db and len(args.teams) != 1:
+        raise SystemExit("--db measures one database: give one --teams value, its size")
     for teams in args.teams:
-        db = BenchDatabase(args.admin_url or admin_url_from_env(), pg_settings=list(args.pg_set))
+        db = BenchDatabase(
+            args.admin_url or admin_url_from_env(), name=args.db, pg_settings=list(args.pg_set)
+        )
         server: Server | None = None
         try:
-            await db.create()
+            row: dict[str, Any] = {"teams": teams}
+            if args.db:
+                _log(f"measuring {db.name} as it is, migrated to head")
+            else:
+                await db.create()
             db.migrate()
-            _log(f"seeding {teams} teams into {db.name}")
-            seed_s = db.seed(teams, 0.3)
+            if not args.db:
+                _log(f"seeding {teams} teams into {db.name}")
+                row["seed_s"] = round(db.seed(teams, 0.3), 1)
+            row["vacuum_s"] = round(await _vacuum(db.dsn), 1)
             points = await _team_points(db.dsn, args.samples)
             rng = random.Random(3)
             points = [
                 (lat + rng.uniform(-0.003, 0.003), lng + rng.uniform(-0.003, 0.003))
                 for lat, lng in points
             ]
-            row: dict[str, Any] = {"teams": teams, "seed_s": round(seed_s, 1)}
             row.update(await _sql_serial(db.dsn, points, args.nearby_samples))
+            row["explain"] = await _explain(db.dsn, points[0], out / f"nearest-{teams}-plans.txt")
             _, [resident] = await make_actors(db.url, 0, 1)
             server = Server(db.url, out / f"nearest-{teams}.log", workers=1, env=dict(args.env))
             await server.wait_ready()
-            row["nearby_api"] = await _nearby_serial(
-                server.url, resident.token, points[: args.nearby_samples + 20]
+            row.update(
+                await _nearby_serial(server.url, resident.token, points[: args.nearby_samples + 20])
             )
             _log(f"nearest at {teams}: {row}")
             rows.append(row)
@@ -136,8 +223,11 @@ async def curve_nearest(args: Any, out: Path) -> list[dict[str, Any]]:
         finally:
             if server is not None:
                 server.stop()
-            with contextlib.suppress(Exception):
-                await db.drop()
+            if args.db or args.keep_db:
+                _log(f"kept {db.name}")
+            else:
+                with contextlib.suppress(Exception):
+                    await db.drop()
     return rows
 
 

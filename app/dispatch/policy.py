@@ -71,6 +71,20 @@ _NEAREST_TEAMS = text(
     """  # noqa: S608 - a constant fragment, values are bound
 )
 MAX_K = 1 << 20
+# The first try asks this many members per team wanted or skipped: on-duty
+# members stand near their team's base, so a handful of them usually names
+# the nearest teams, and every member read costs a few page reads (duty,
+# person, call, team_member) that at a million teams are rarely in cache
+# (docs/benchmarks.md, "Nearest team at scale"). The answer does not depend
+# on it: a team is ranked by its nearest member, which the KNN order reads
+# first, and too few teams make k grow.
+FIRST_K_PER_TEAM = 8
+
+
+def first_k(want: int, skipped: int) -> int:
+    """How many members the first try reads, for `want` teams and `skipped`
+    teams already offered."""
+    return FIRST_K_PER_TEAM * (max(want, 1) + skipped)
 
 
 @dataclass(frozen=True)
@@ -89,7 +103,7 @@ async def nearest_teams(
     want: int,
 ) -> list[Candidate]:
     """Up to `want` teams, nearest first, by their nearest free on-duty member."""
-    k = 64
+    k = first_k(want, len(skip))
     while True:
         row = (
             await session.execute(

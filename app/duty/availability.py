@@ -26,12 +26,14 @@ the index itself no longer holds them and the KNN scan never meets them.
 The `disabled_at` check stays in the rule all the same, as a guard: a
 `PUT /me/duty` authenticated a moment before the disabling committed can
 still put the person back on duty, and nothing else would then keep them
-from being offered calls. It costs one primary-key probe of `person` per
-member the scan reads (64 on the first try; about 0.2 ms of a 1 ms query
-with 100,000 members on duty, warm cache). It is a scalar subquery, not
-`NOT EXISTS`: PostGIS estimates that `ST_DWithin` keeps a row or two, and
-with an anti-join the planner then reads the whole `person` table once
-rather than probing it.
+from being offered calls. It costs one probe per member the scan reads, of
+the partial index `ix_person_disabled` (`WHERE disabled_at IS NOT NULL`):
+it holds only the disabled people, so it stays in memory however large
+`person` grows (probing `person`'s primary key and heap instead read pages
+that at a million teams were rarely in cache). It is a scalar subquery,
+not `NOT EXISTS`: PostGIS estimates that `ST_DWithin` keeps a row or two,
+and with an anti-join the planner then reads the whole `person` table
+once rather than probing it.
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ def available_member(duty: str = "d") -> str:
     return f"""(
         {duty}.on_duty = true
         AND {duty}.located_at > now() - CAST(:max_age AS interval)
-        AND (SELECT disabled.disabled_at FROM person disabled
-             WHERE disabled.id = {duty}.person_id) IS NULL
+        AND (SELECT disabled.id FROM person disabled
+             WHERE disabled.id = {duty}.person_id
+               AND disabled.disabled_at IS NOT NULL) IS NULL
         AND NOT {busy(f"{duty}.person_id")}
     )"""  # noqa: S608 - an alias checked above and constant literals
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, text
+from sqlalchemy import CheckConstraint, DateTime, Index, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import created_at_field, uuid_pk
@@ -16,6 +16,10 @@ class Person(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(r"phone ~ '^\+[1-9][0-9]{6,14}$'", name="phone_e164"),
         CheckConstraint("locale IN ('zh-CN', 'en')", name="locale"),
+        # The disabled people: what the availability rule probes for each
+        # member it reads (`app.duty.availability`), an index small enough
+        # to stay in memory however many people there are.
+        Index("ix_person_disabled", "id", postgresql_where=text("disabled_at IS NOT NULL")),
     )
 
     id: uuid.UUID = uuid_pk()

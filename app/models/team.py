@@ -43,12 +43,14 @@ class TeamMember(SQLModel, table=True):
         CheckConstraint(
             f"affiliation IS NULL OR affiliation IN {sql_in(Affiliation)}", name="affiliation"
         ),
+        # Dispatch asks the teams of the members its KNN scan found: with the
+        # team in the index that is an index-only lookup, never a heap page
+        # per member (docs/benchmarks.md, "Nearest team at scale").
+        Index("ix_team_member_person_id", "person_id", postgresql_include=["team_id"]),
     )
 
     team_id: uuid.UUID = Field(foreign_key="team.id", primary_key=True, ondelete="CASCADE")
-    person_id: uuid.UUID = Field(
-        foreign_key="person.id", primary_key=True, ondelete="CASCADE", index=True
-    )
+    person_id: uuid.UUID = Field(foreign_key="person.id", primary_key=True, ondelete="CASCADE")
     kind: MemberKind = Field(sa_type=String(16))
     roles: list[str] = Field(
         default_factory=list,

@@ -8,13 +8,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.area import AreaRef
 from app.models.team import NearbyTeam
 
-# KNN on the GiST index of team.base (`<->`), bounded by ST_DWithin, which
-# uses the same index; the k nearest are taken first and only then joined
-# (ordering the join by distance and id made PostgreSQL drop the KNN scan:
-# 385 ms against 10 ms at 30,000 teams, docs/benchmarks.md). Both measure
-# on the sphere (use_spheroid false) so the reported distance is the one the
-# order follows; on the scale of a street it differs from the spheroid by
-# under 0.5 %. The on-duty count is computed only for the rows returned.
+# The `:limit` teams nearest to the point by KNN on the GiST index of
+# team.base (`ORDER BY t.base <-> here.pt LIMIT :limit`, nothing else in
+# that subquery), and only then the radius, the area and the on-duty count,
+# for those few rows. The radius is not a condition of the scan: the
+# nearest `:limit` teams cut to the radius are exactly the nearest teams
+# within the radius, and with `ST_DWithin` in the scan the plan hung on
+# PostGIS's estimate of how many teams it keeps (a row or two; 100 of a
+# million where 3 km hold about 180,000): the generic plan of the prepared
+# statement took 22 ms, not 0.7, at a million teams, and the nearby query
+# once measured 2 s there (docs/benchmarks.md, "Nearest team at scale"). Both
+# `<->` on geography and the distance reported measure on the sphere
+# (use_spheroid false), so the order is the one reported; on the scale of a
+# street it differs from the spheroid by under 0.5 %. Ties in distance go by
+# id; the grid's name is one primary-key probe per row.
 NEARBY_SQL = text(
     """
     WITH here AS (SELECT ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography AS pt),
@@ -22,17 +29,16 @@ NEARBY_SQL = text(
         SELECT t.id, t.name, t.service_content, t.grid_id,
                ST_Distance(t.base, here.pt, false) AS distance_m
         FROM team t, here
-        WHERE ST_DWithin(t.base, here.pt, :radius_m, false)
         ORDER BY t.base <-> here.pt
         LIMIT :limit
     )
-    SELECT n.id, n.name, n.service_content, n.distance_m,
-           g.id AS grid_id, g.name AS grid_name,
+    SELECT n.id, n.name, n.service_content, n.distance_m, n.grid_id,
+           (SELECT g.name FROM area g WHERE g.id = n.grid_id) AS grid_name,
            (SELECT count(*) FROM team_member m
               JOIN duty d ON d.person_id = m.person_id
              WHERE m.team_id = n.id AND d.on_duty = true) AS on_duty_count
     FROM nearest n
-    JOIN area g ON g.id = n.grid_id
+    WHERE n.distance_m <= :radius_m
     ORDER BY n.distance_m, n.id
     """
 )

@@ -325,7 +325,7 @@ async def test_nearest_teams_match_brute_force_on_random_layouts(
     assert several >= queries // 4, "many answers ranked several teams"
 
 
-async def test_widening_past_64_members_nearer_than_the_first_eligible_team(
+async def test_widening_past_the_first_k_members_nearer_than_the_first_eligible_team(
     session: AsyncSession, settings: Settings
 ) -> None:
     lat, lng = offset(*CENTER, 800, -900)
@@ -342,8 +342,8 @@ async def test_widening_past_64_members_nearer_than_the_first_eligible_team(
         return team_id
 
     # Busy and stale members are not available, so the KNN scan passes them
-    # by; the skipped team alone fills the first 64.
-    skipped = crowd(70, 60)  # a team already offered the call
+    # by; the skipped team, larger than any first try below, alone fills it.
+    skipped = crowd(dispatch.first_k(10, 1) + 10, 60)  # a team already offered the call
     busy = crowd(20, 60, "en_route")  # every one of them responding elsewhere
     stale = crowd(15, 5000)  # on duty, positions too old to count
     far: list[uuid.UUID] = []
@@ -357,18 +357,18 @@ async def test_widening_past_64_members_nearer_than_the_first_eligible_team(
     await layout.insert(session)
 
     truth = await brute_force(session, settings, lat, lng, [skipped])
-    assert truth.members_nearer_than_first > 64, "the case this test is for"
+    assert truth.members_nearer_than_first > dispatch.first_k(10, 1), "the case this test is for"
     assert [t for t, _ in truth.ranked][:4] == far[:4]
     assert far[4] not in {t for t, _ in truth.ranked}, "3400 m is beyond the radius"
 
     got, ks = await choose(session, settings, lat, lng, [skipped], 1)
     assert_same(got, truth.ranked[:1], "one team past the crowd")
-    assert ks == [64, 512], "k widened once, to 512"
+    assert ks == [dispatch.first_k(1, 1), 8 * dispatch.first_k(1, 1)], "k widened once"
 
     got, ks = await choose(session, settings, lat, lng, [skipped], 10)
     assert_same(got, truth.ranked, "every team in range, fewer than asked for")
     assert len(got) == 4
-    assert ks == [64, 512]
+    assert ks == [dispatch.first_k(10, 1), 8 * dispatch.first_k(10, 1)]
 
     unskipped = await brute_force(session, settings, lat, lng, [])
     got, ks = await choose(session, settings, lat, lng, [], 3)
@@ -376,9 +376,9 @@ async def test_widening_past_64_members_nearer_than_the_first_eligible_team(
     assert got[0][0] == skipped
     assert busy not in {t for t, _ in got}
     assert stale not in {t for t, _ in got}
-    assert ks == [64, 512]
+    assert ks == [dispatch.first_k(3, 0), 8 * dispatch.first_k(3, 0)]
 
-    # When the 64 nearest already give enough teams, one query suffices.
+    # When the first k nearest already give enough teams, one query suffices.
     got, ks = await choose(session, settings, lat, lng, [], 1)
     assert [t for t, _ in got] == [skipped]
-    assert ks == [64]
+    assert ks == [dispatch.first_k(1, 0)]

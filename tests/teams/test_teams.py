@@ -97,8 +97,12 @@ async def test_nearby_uses_the_spatial_index_not_a_sort_of_every_row(
         .all()
     )
     plan_text = "\n".join(plan)
-    assert "ix_team_base" in plan_text, plan_text
+    assert "Index Scan using ix_team_base on team" in plan_text, plan_text
+    # KNN: the index returns the teams in distance order, the plan stops
+    # after `limit` of them; no bitmap scan of every team within the radius.
+    assert "Order By: (base <->" in plan_text, plan_text
     assert "Seq Scan on team" not in plan_text, plan_text
+    assert "Bitmap" not in plan_text, plan_text
 
 
 @pytest.mark.parametrize(
