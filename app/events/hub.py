@@ -230,7 +230,10 @@ class EventHub:
         access, and loses nothing."""
         while True:
             await asyncio.sleep(self._session_check_seconds)
-            watched = {s.person.session_id for s in self._subscribers}
+            # Only these: a socket that connects while the query runs was
+            # checked as it connected, and is not in the answer.
+            subscribers = list(self._subscribers)
+            watched = {s.person.session_id for s in subscribers}
             if not watched:
                 continue
             try:
@@ -252,7 +255,7 @@ class EventHub:
                 )
                 for row in rows
             }
-            for subscriber in list(self._subscribers):
+            for subscriber in subscribers:
                 access = alive.get(subscriber.person.session_id)
                 if access is None:
                     subscriber.end(Ending.session)

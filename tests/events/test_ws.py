@@ -658,3 +658,40 @@ async def test_every_frame_matches_the_asyncapi_document(
     # The validator has teeth: a frame off the document fails.
     assert not validator.is_valid({"type": "pong", "extra": 1})
     assert not validator.is_valid({**frames["resident"][-1], "data": {"lat": 1}})
+
+
+async def test_a_socket_that_connects_while_sessions_are_checked_stays_open(
+    live_app: Factory,
+    scene: dict[str, Any],
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The session check asks about the sockets it saw when it started; one
+    that connected while the query ran (it was checked as it connected) is
+    not in the answer and must not be taken for a dead session. The check's
+    query is made slow here (pg_sleep), so the sockets connect during one."""
+    slow = f"SELECT * FROM ({live._LIVE_SESSIONS}) AS alive, pg_sleep(0.3)"
+    monkeypatch.setattr(live, "_LIVE_SESSIONS", slow)
+    resident: Member = scene["resident"]
+    async with live_app(ws_auth_recheck_seconds=0.05) as lv, contextlib.AsyncExitStack() as stack:
+        async with AsyncSession(engine) as session:
+            from app.identity.auth import start_session
+
+            # A session each: each socket is its own row in the check.
+            pairs = [
+                await start_session(session, lv.app.state.settings, resident.person_id)
+                for _ in range(6)
+            ]
+            await session.commit()
+        sockets = []
+        for pair in pairs:
+            headers = {"Authorization": f"Bearer {pair.access_token}"}
+            ws = await stack.enter_async_context(connect("/api/v1/ws", lv.sockets, headers=headers))
+            await ws.send_text(json.dumps({"type": "ping"}))
+            assert await _next(ws) == {"type": "pong"}
+            sockets.append(ws)
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.8)  # at least two more checks
+        for ws in sockets:
+            await ws.send_text(json.dumps({"type": "ping"}))
+            assert await _next(ws) == {"type": "pong"}, "the socket is still open"
