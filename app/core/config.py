@@ -6,7 +6,7 @@ import ipaddress
 import re
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     Field,
@@ -134,6 +134,10 @@ class Settings(BaseSettings):
         description="how often each process checks its sockets' sessions (one query for all)",
     )
     ws_max_message_bytes: int = Field(default=64 * 1024, gt=0)
+    ws_protocol: Literal["websockets-sansio", "wsproto", "websockets"] = Field(
+        default="websockets-sansio",
+        description="uvicorn's WebSocket implementation (memory per socket: docs/benchmarks.md)",
+    )
     run_push_worker: bool = Field(default=True, description="send pushes from this process")
     push_interval_seconds: float = Field(
         default=0.5, gt=0, le=60, description="how often the push worker looks for deliveries"
