@@ -51,6 +51,8 @@ from app.models.call import EVENT_ID_MAX
 router = APIRouter(tags=["live"])
 
 RESUME_WINDOW_S = 1.0
+# Sockets of a process that may look up their person at once (`LiveEndpoint`).
+SETUP_CONCURRENCY = 4
 
 # Close codes (docs/live.md).
 CLOSE_NOT_AUTHENTICATED = 4401
@@ -325,7 +327,21 @@ async def _principal(scope: Scope, settings: Settings) -> tuple[PersonPrincipal,
 
 class LiveEndpoint:
     """The ASGI endpoint of `GET /api/v1/ws` (a plain ASGI app, so that
-    Starlette calls it as it is)."""
+    Starlette calls it as it is).
+
+    At most `SETUP_CONCURRENCY` sockets of a process look up their person at
+    once: after a mass reconnect, thousands would otherwise queue for the
+    requests' connection pool ahead of the presses."""
+
+    def __init__(self) -> None:
+        self._gate: asyncio.Semaphore | None = None
+        self._gate_loop: asyncio.AbstractEventLoop | None = None
+
+    def gate(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._gate is None or self._gate_loop is not loop:
+            self._gate, self._gate_loop = asyncio.Semaphore(SETUP_CONCURRENCY), loop
+        return self._gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         settings: Settings = scope["app"].state.settings
@@ -338,7 +354,8 @@ class LiveEndpoint:
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
-        found = await _principal(scope, settings)
+        async with self.gate():
+            found = await _principal(scope, settings)
         if found is None:
             await send(
                 {
