@@ -95,6 +95,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # Per-message compression costs about 40 KiB per idle socket
         # (docs/benchmarks.md); events are small.
         ws_per_message_deflate=False,
+        ws=get_settings().ws_protocol,
+        # No protocol pings: uvicorn would time one per socket, in waves
+        # after a mass reconnect. The heartbeat message is the process's one
+        # timer (app/events/ticker.py); clients' own pings are answered.
+        ws_ping_interval=None,
     )
     return 0
 

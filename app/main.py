@@ -18,6 +18,7 @@ from app.core.db import make_engine, make_sessionmaker
 from app.core.metrics import Metrics
 from app.dispatch.sweeper import Sweeper
 from app.events.hub import EventHub
+from app.events.ws import LiveStreamShortcut
 from app.http.docs import install_docs
 from app.http.evolution import mark_extensible_enums
 from app.http.middleware import (
@@ -73,7 +74,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sweeper = Sweeper(app.state.sessionmaker, settings)
     if settings.run_sweeper:
         sweeper.start()
-    hub = EventHub(settings.database_url_str, settings.ws_auth_recheck_seconds)
+    hub = EventHub(
+        settings.database_url_str,
+        settings.ws_auth_recheck_seconds,
+        heartbeat_seconds=settings.ws_heartbeat_seconds,
+    )
     app.state.hub = hub
     await hub.start()
     principals = PrincipalCache(settings.principal_cache_seconds)
@@ -134,6 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    # Outside the layers above: a live socket holds no frame of theirs.
+    app.add_middleware(LiveStreamShortcut)
     if settings.trusted_proxies:
         # Outermost: every layer inside sees the client's address.
         app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies)

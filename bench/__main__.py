@@ -1,4 +1,4 @@
-"""`python -m bench run | scale …` (docs/benchmarks.md)."""
+"""`python -m bench run | scale | storm …` (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -117,6 +117,19 @@ def parser() -> argparse.ArgumentParser:
         "--pg-set", type=_env, action="append", default=[], help="ALTER DATABASE SET KEY=VALUE"
     )
     _processes_args(s)
+    st = sub.add_parser("storm", help="every socket dropped and back at once, while pressing")
+    st.add_argument("--sockets", type=int, default=5000, help="volunteers' and residents'")
+    st.add_argument("--volunteers", type=int, default=500, help="on duty, get offers")
+    st.add_argument("--pressers", type=int, default=100, help="residents who press")
+    st.add_argument("--teams", type=int, default=300)
+    st.add_argument("--rate", type=float, default=5.0, help="presses per second (Poisson)")
+    st.add_argument("--workers", type=int, default=1)
+    st.add_argument("--before", type=float, default=15.0, help="s of pressing before the drop")
+    st.add_argument("--after", type=float, default=15.0, help="s of pressing once all are back")
+    st.add_argument("--env", type=_env, action="append", default=[], help="server KEY=VALUE")
+    st.add_argument("--out", default="bench-results/storm")
+    st.add_argument("--profile", action="store_true", help="py-spy the server in the storm")
+    st.add_argument("--admin-url", default=None)
     h = sub.add_parser("hot", help="summarise a py-spy raw profile by app function")
     h.add_argument("profile")
     h.add_argument("--top", type=int, default=25)
@@ -147,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench.processes import scale_processes
 
         runner(scale_processes(args))
+    if args.command == "storm":
+        from bench.storm import storm
+
+        runner(storm(args))
         return 0
     from bench.scale import scale
 

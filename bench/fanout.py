@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from app.calls.visibility import CallFacts, EventFacts
-from app.events.hub import EventHub, LiveEvent
+from app.events.hub import EventHub, LiveEvent, Subscriber
 from app.identity.auth import PersonPrincipal
 from app.models.auth import TeamMembership
 from app.models.enums import MemberKind
@@ -62,7 +62,7 @@ def measure(sockets: int, events: int, *, every_socket: bool) -> float:
     hub = EventHub("postgresql+asyncpg://unused@127.0.0.1/unused")
     teams = [uuid.uuid4() for _ in range(max(1, sockets // 2))]
     for i in range(sockets):
-        hub.subscribe(_person(teams[i % len(teams)] if i % 2 else None))
+        hub.subscribe(Subscriber(_person(teams[i % len(teams)] if i % 2 else None)))
     if every_socket:
         everyone = hub._subscribers
 

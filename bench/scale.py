@@ -268,7 +268,15 @@ async def curve_sockets(args: Any, out: Path) -> list[dict[str, Any]]:
             rss = sampler.rss()
             row = {
                 "sockets": level,
-                "permessage_deflate": not args.no_deflate,
+                "ws_protocol": dict(args.env).get("WS_PROTOCOL", "server default"),
+                "permessage_deflate_offered": not args.no_deflate,
+                # What the server agreed to, from the handshake's answer.
+                "permessage_deflate": any(
+                    "permessage-deflate"
+                    in (c.response.headers.get("Sec-WebSocket-Extensions") or "")
+                    for c in sockets.conns[:1]
+                    if c.response is not None
+                ),
                 "open_s": round(open_s, 1),
                 "server_rss_mib": round(rss / 2**20, 1),
                 "base_rss_mib": round(base_rss / 2**20, 1),

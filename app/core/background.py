@@ -1,4 +1,5 @@
-"""A loop that does due work from the database, in every server process."""
+"""Tasks of every server process: a loop that does due work from the
+database, and the base of such tasks."""
 
 from __future__ import annotations
 
@@ -9,21 +10,15 @@ import logging
 log = logging.getLogger("hulian.background")
 
 
-class PollingLoop:
-    """Calls `run_pass` every `interval` seconds, and again at once while a
-    pass reports a full batch (more is due). A failed pass (a lost
-    connection) is logged and does not stop the loop."""
+class BackgroundTask:
+    """One task of the process, started and stopped with the app: `_run`."""
 
-    name = "hulian-loop"
+    name = "hulian-task"
 
-    def __init__(self, interval: float, batch: int) -> None:
-        self._interval = interval
-        self._batch = batch
+    def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
-        self.passes = 0  # passes completed, for tests and health checks
 
-    async def run_pass(self) -> int:
-        """One pass; how much work it did."""
+    async def _run(self) -> None:
         raise NotImplementedError
 
     def start(self) -> None:
@@ -35,6 +30,24 @@ class PollingLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+class PollingLoop(BackgroundTask):
+    """Calls `run_pass` every `interval` seconds, and again at once while a
+    pass reports a full batch (more is due). A failed pass (a lost
+    connection) is logged and does not stop the loop."""
+
+    name = "hulian-loop"
+
+    def __init__(self, interval: float, batch: int) -> None:
+        super().__init__()
+        self._interval = interval
+        self._batch = batch
+        self.passes = 0  # passes completed, for tests and health checks
+
+    async def run_pass(self) -> int:
+        """One pass; how much work it did."""
+        raise NotImplementedError
 
     async def _run(self) -> None:
         while True:

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     Field,
@@ -141,6 +141,10 @@ class Settings(BaseSettings):
         description="longest a process uses a principal it loaded (who is behind a token or "
         "an API key); a change of it is heard at once by NOTIFY, this is the safety net. "
         "0: a query per request",
+    )
+    ws_protocol: Literal["websockets-sansio", "wsproto", "websockets"] = Field(
+        default="websockets-sansio",
+        description="uvicorn's WebSocket implementation (memory per socket: docs/benchmarks.md)",
     )
     run_push_worker: bool = Field(default=True, description="send pushes from this process")
     push_interval_seconds: float = Field(

@@ -17,9 +17,14 @@ and the row absent: step over it), whatever else runs on the cluster.
 
 **Failures.** If the listening connection drops, the hub reconnects (with
 backoff) and reads everything after the last id it delivered, so a
-connected socket loses nothing. Each socket has a bounded queue; a socket
+connected socket loses nothing. Each socket has a bounded buffer; a socket
 that cannot keep up is dropped (close code 4008), never allowed to grow
 memory.
+
+**Idle sockets cost little.** A socket is a `Subscriber` (`__slots__`, no
+task, queue or event of its own); its heartbeats and token expiry are the
+process's one `Ticker`; its session is checked with every other socket's
+in one query per process (`_check_sessions`).
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -42,6 +49,7 @@ from app.calls import visibility as call_view
 from app.calls.visibility import CallFacts, EventFacts
 from app.core import locks
 from app.events import log as events
+from app.events.ticker import Ticker
 from app.identity.auth import Access, PersonPrincipal
 from app.identity.principals import Change
 
@@ -137,32 +145,56 @@ class Ending(StrEnum):
     access = "access"  # roles, area or teams changed
 
 
-@dataclass(eq=False)
 class Subscriber:
-    """One socket's view of the stream."""
+    """One socket's view of the stream: the events handed to it and not yet
+    sent, and whether it must end. No asyncio objects and no task of its
+    own (`__slots__`, the buffer made on the first event and dropped when
+    drained): a process holds one per socket, idle or not. A socket
+    subclasses it and acts on `wake`."""
 
-    person: PersonPrincipal
-    queue: asyncio.Queue[dict[str, Any]] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE)
-    )
-    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
-    # Set when the person's session was logged out, revoked or disabled, or
-    # what they may see changed (`ending` says which).
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-    ending: Ending | None = None
+    __slots__ = ("ending", "overflowed", "pending", "person")
+
+    def __init__(self, person: PersonPrincipal) -> None:
+        self.person = person
+        self.pending: deque[dict[str, Any]] | None = None
+        # Set when more than QUEUE_SIZE events waited: they were dropped.
+        self.overflowed = False
+        # Set when the person's session was logged out, revoked or disabled,
+        # or what they may see changed (which one).
+        self.ending: Ending | None = None
 
     def end(self, why: Ending) -> None:
-        self.ending = why
-        self.ended.set()
+        if self.ending is None:
+            self.ending = why
+            self.wake()
 
     def offer(self, event: LiveEvent) -> None:
-        message = event.message_for(self.person)
-        if message is None or self.overflowed.is_set():
+        if self.overflowed:
             return
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.overflowed.set()
+        message = event.message_for(self.person)
+        if message is None:
+            return
+        pending = self.pending
+        if pending is None:
+            pending = self.pending = deque()
+        if len(pending) >= QUEUE_SIZE:
+            self.overflowed = True
+            self.pending = None
+        else:
+            pending.append(message)
+        self.wake()
+
+    def take(self) -> dict[str, Any] | None:
+        """The oldest event waiting, or None."""
+        pending = self.pending
+        if not pending:
+            self.pending = None
+            return None
+        return pending.popleft()
+
+    def wake(self) -> None:
+        """An event arrived, the buffer overflowed or the subscription ended.
+        Here the events only wait in `pending`."""
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
@@ -190,8 +222,18 @@ _ANY_EVENT = "SELECT EXISTS (SELECT 1 FROM event WHERE id BETWEEN $1 AND $2)"
 HOLE_BATCH = 1000
 
 
+# Connections of a process for `resume`: a reconnect storm waits its turn
+# on these rather than opening a connection per socket.
+REPLAY_CONNECTIONS = 2
+
+
 class EventHub:
-    def __init__(self, database_url: str, session_check_seconds: float = 15.0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        session_check_seconds: float = 15.0,
+        heartbeat_seconds: float = 25.0,
+    ) -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._session_check_seconds = session_check_seconds
         self._checker: asyncio.Task[None] | None = None
@@ -200,6 +242,9 @@ class EventHub:
         self._changed: set[uuid.UUID] = set()
         self._changed_everyone = False
         self._recheck = asyncio.Event()
+        # Every socket's heartbeat and token expiry: one timer for the process.
+        self.ticker = Ticker(heartbeat_seconds)
+        self._replay_pool: asyncpg.Pool | None = None
         self._subscribers: set[Subscriber] = set()
         # The same sockets filed by who their person is (`person_keys`): an
         # event is offered only to those some rule may hold for
@@ -217,16 +262,38 @@ class EventHub:
     # ---- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._replay_pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=0,
+            max_size=REPLAY_CONNECTIONS,
+            timeout=5,
+            server_settings={"application_name": "hulian-replay", "jit": "off"},
+        )
         self._task = asyncio.create_task(self._run(), name="hulian-event-hub")
         self._checker = asyncio.create_task(self._check_sessions(), name="hulian-sessions")
+        self.ticker.start()
 
     async def stop(self) -> None:
+        await self.ticker.stop()
         for task in (self._task, self._checker):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self._close_conn()
+        if self._replay_pool is not None:
+            await self._replay_pool.close()
+            self._replay_pool = None
+
+    async def replay(self, person: PersonPrincipal, after: int, upto: int) -> list[dict[str, Any]]:
+        """The events after `after` (and up to `upto`) this person may see, in
+        order: what a reconnecting socket missed."""
+        if after >= upto:
+            return []
+        if self._replay_pool is None:
+            raise RuntimeError("the hub is not started")
+        async with self._replay_pool.acquire() as conn:
+            return await replay_on(conn, person, after, upto)
 
     def principals_changed(self, change: Change) -> None:
         """What a person is changed (logout, disable, roles, teams): check
@@ -244,9 +311,13 @@ class EventHub:
         area, teams): the client reconnects, with `resume`, under the new
         access, and loses nothing. Each round checks every socket; a change
         heard in between (`principals_changed`) has the sockets of the
-        people it names checked at once."""
+        people it names checked at once. The first round comes at a random
+        phase of the interval, so that processes do not check together.
+        Only the sockets listed before a query are judged by its answer: one
+        that connects while it runs was checked as it connected."""
         loop = asyncio.get_running_loop()
-        next_round = loop.time() + self._session_check_seconds
+        phase = random.uniform(0, self._session_check_seconds)  # noqa: S311 - a phase
+        next_round = loop.time() + phase
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._recheck.wait(), next_round - loop.time())
@@ -297,12 +368,10 @@ class EventHub:
                 await self._conn.close(timeout=2)
             self._conn = None
 
-    def subscribe(self, person: PersonPrincipal) -> Subscriber:
-        subscriber = Subscriber(person)
+    def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.add(subscriber)
-        for key in call_view.person_keys(person):
+        for key in call_view.person_keys(subscriber.person):
             self._by_key.setdefault(key, set()).add(subscriber)
-        return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
@@ -423,18 +492,6 @@ class EventHub:
             subscriber.offer(event)
         if self.on_deliver is not None:
             self.on_deliver(event)
-
-
-async def replay(
-    pool_dsn: str, person: PersonPrincipal, after: int, upto: int
-) -> list[dict[str, Any]]:
-    """The events after `after` (and up to `upto`) this person may see, in
-    order: what a reconnecting socket missed."""
-    conn: asyncpg.Connection = await asyncpg.connect(pool_dsn, timeout=5)
-    try:
-        return await replay_on(conn, person, after, upto)
-    finally:
-        await conn.close()
 
 
 async def replay_on(

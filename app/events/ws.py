@@ -6,6 +6,18 @@ out of every logged path, uvicorn's WebSocket lines included). A socket first wa
 `RESUME_WINDOW_S` for the client's `resume`, so that what it replays and
 what arrives live form one stream of increasing ids; any other message, or
 the end of the window, starts the live stream.
+
+**What an idle socket holds.** A process may hold tens of thousands of
+sockets, most of them idle, so a socket is one task (the ASGI call itself,
+which reads) and one small object (`LiveSocket`, `__slots__`), nothing else:
+a plain ASGI endpoint (no Starlette `WebSocket`, no FastAPI dependency
+machinery around it), no task, queue, event or lock of its own while idle.
+Whatever must be sent (events, answers, heartbeats, the close) waits in the
+socket's buffers and is written by a short-lived task started when there is
+something to write and ended when there is nothing left (`LiveSocket.flush`):
+one writer at a time, so ids keep increasing. Heartbeats and token expiry
+come from the process's one ticker (`app/events/ticker.py`), sessions are
+checked in one query per process (`EventHub._check_sessions`).
 """
 
 from __future__ import annotations
@@ -14,11 +26,15 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from starlette.websockets import WebSocketState
+from fastapi import APIRouter
+from starlette.datastructures import Headers, QueryParams
+from starlette.routing import WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.config import Settings
 from app.core.db import session_scope
@@ -32,9 +48,11 @@ from app.identity import auth, tokens
 from app.identity.auth import PersonPrincipal
 from app.models.call import EVENT_ID_MAX
 
-router = APIRouter(prefix=API_PREFIX, tags=["live"])
+router = APIRouter(tags=["live"])
 
 RESUME_WINDOW_S = 1.0
+# Sockets of a process that may look up their person at once (`LiveEndpoint`).
+SETUP_CONCURRENCY = 4
 
 # Close codes (docs/live.md).
 CLOSE_NOT_AUTHENTICATED = 4401
@@ -50,85 +68,196 @@ CLOSE_INTERNAL_ERROR = 1011
 log = logging.getLogger("hulian.live")
 
 
-def _token(websocket: WebSocket) -> str | None:
-    header = websocket.headers.get("authorization", "")
+def _token(scope: Scope) -> str | None:
+    header = Headers(scope=scope).get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value:
         return value.strip()
-    return websocket.query_params.get("token")
+    return QueryParams(scope.get("query_string", b"")).get("token")
 
 
-class LiveSocket:
-    def __init__(
-        self,
-        websocket: WebSocket,
-        settings: Settings,
-        hub: EventHub,
-        person: PersonPrincipal,
-        expires_at: datetime,
-    ) -> None:
-        self.ws = websocket
-        self.settings = settings
+def _text(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False, default=str)
+
+
+PONG = _text(messages.PONG)
+
+
+class LiveSocket(Subscriber):
+    """One connected socket: the hub's `Subscriber` for its person, the
+    ticker's `Ticking`, and its writer. The reader is `run`, in the ASGI
+    call's own task."""
+
+    __slots__ = (
+        "beat_slot",
+        "close_code",
+        "close_reason",
+        "closing",
+        "expiry_tick",
+        "flusher",
+        "hub",
+        "last_sent",
+        "live",
+        "replies",
+        "resuming",
+        "send",
+    )
+
+    def __init__(self, send: Send, hub: EventHub, person: PersonPrincipal) -> None:
+        super().__init__(person)
+        self.send = send
         self.hub = hub
-        self.person = person
-        self.expires_at = expires_at
-        self.subscriber: Subscriber = hub.subscribe(person)
         self.last_sent = 0
-        self.ready = asyncio.Event()
-        self.send_lock = asyncio.Lock()
+        # The live stream started: the client spoke, or the window ended.
+        self.live = False
+        # A `resume` is being replayed: it writes, nothing else does.
+        self.resuming = False
+        # The writer while there is something to write, else None.
+        self.flusher: asyncio.Task[None] | None = None
+        # Answers and heartbeats waiting to be sent (made when needed).
+        self.replies: deque[str] | None = None
         self.close_code: int | None = None
         self.close_reason = ""
+        # The close frame went out, or the client left: nothing more is sent.
+        self.closing = False
+        self.beat_slot = 0
+        self.expiry_tick = 0
 
-    async def send(self, message: dict[str, Any]) -> None:
-        async with self.send_lock:
-            await self.ws.send_text(json.dumps(message, ensure_ascii=False, default=str))
+    # ---- what others call: the hub, the ticker, the reader ---------------------------
 
     def finish(self, code: int, reason: str) -> None:
+        """Close the socket with this code (the first reason given wins)."""
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
+        self.kick()
 
-    async def run(self) -> None:
-        tasks = [
-            asyncio.create_task(self.reader()),
-            asyncio.create_task(self.writer()),
-            asyncio.create_task(self.watchdog()),
-            asyncio.create_task(self.start_live_after_window()),
-        ]
+    def wake(self) -> None:
+        if self.overflowed:
+            self.finish(CLOSE_TOO_SLOW, "too slow: events were dropped, resume")
+        elif self.ending is Ending.access:
+            self.finish(CLOSE_ACCESS_CHANGED, "access changed")
+        elif self.ending is not None:
+            self.finish(CLOSE_SESSION_ENDED, "session ended")
+        else:
+            self.kick()
+
+    def beat(self, text: str) -> None:
+        self.reply(text)
+
+    def expire(self) -> None:
+        self.finish(CLOSE_SESSION_ENDED, "token expired")
+
+    def reply(self, text: str) -> None:
+        if self.closing or self.close_code is not None:
+            return
+        replies = self.replies
+        if replies is None:
+            replies = self.replies = deque()
+        if len(replies) >= live.QUEUE_SIZE:
+            # A client that sends but never reads: as for events.
+            self.finish(CLOSE_TOO_SLOW, "too slow: not reading")
+            return
+        replies.append(text)
+        self.kick()
+
+    def go_live(self) -> None:
+        if not self.live:
+            self.live = True
+            self.kick()
+
+    # ---- the writer ------------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Start the writer if there is something to write and nobody writes."""
+        if self.flusher is not None or self.resuming or self.closing:
+            return
+        if self.close_code is not None or self.replies or (self.live and self.pending):
+            self.flusher = asyncio.get_running_loop().create_task(self.flush())
+
+    async def _send_text(self, text: str) -> None:
+        await self.send({"type": "websocket.send", "text": text})
+
+    async def flush(self) -> None:
+        """Write what waits, in order (the close first and alone), until
+        nothing is left; a `resume` stops it before its next message."""
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                error = task.exception()
-                if error is not None and not isinstance(error, WebSocketDisconnect):
-                    log.error("live socket failed", exc_info=error)
-                    self.finish(CLOSE_INTERNAL_ERROR, "internal error")
+            while not self.resuming and not self.closing:
+                if self.close_code is not None:
+                    self.closing = True
+                    await self.send(
+                        {
+                            "type": "websocket.close",
+                            "code": self.close_code,
+                            "reason": self.close_reason,
+                        }
+                    )
+                elif self.replies:
+                    text = self.replies.popleft()
+                    if not self.replies:
+                        self.replies = None
+                    await self._send_text(text)
+                elif self.live and (message := self.take()) is not None:
+                    if message["id"] > self.last_sent:
+                        await self._send_text(_text(message))
+                        self.last_sent = message["id"]
+                else:
+                    return
+        except OSError:
+            # The client left (uvicorn's ClientDisconnected): the reader ends.
+            self.closing = True
+        except Exception as error:
+            if not self.closing:
+                log.error("live socket failed", exc_info=error)
+                self.closing = True
+                with contextlib.suppress(Exception):
+                    await self.send(
+                        {
+                            "type": "websocket.close",
+                            "code": CLOSE_INTERNAL_ERROR,
+                            "reason": "internal error",
+                        }
+                    )
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
-            self.hub.unsubscribe(self.subscriber)
-        if self.close_code is not None and self.ws.client_state is WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await self.ws.close(code=self.close_code, reason=self.close_reason)
+            self.flusher = None
 
-    async def start_live_after_window(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.ready.wait(), RESUME_WINDOW_S)
-        self.ready.set()
-        await asyncio.Event().wait()  # stay until the others end
+    # ---- the reader ------------------------------------------------------------------
 
-    async def reader(self) -> None:
+    async def run(self, receive: Receive, expires_in_s: float, max_message_bytes: int) -> None:
+        hub = self.hub
+        hub.subscribe(self)
+        hub.ticker.add(self, expires_in_s)
+        asyncio.get_running_loop().call_later(RESUME_WINDOW_S, self.go_live)
+        try:
+            await self.read(receive, max_message_bytes)
+        except Exception as error:
+            log.error("live socket failed", exc_info=error)
+            self.finish(CLOSE_INTERNAL_ERROR, "internal error")
+        finally:
+            hub.unsubscribe(self)
+            hub.ticker.discard(self)
+            flusher = self.flusher
+            if flusher is not None and self.close_code is None:
+                flusher.cancel()
+            if flusher is not None:
+                # The close this socket asked for goes out before the call ends.
+                await asyncio.gather(flusher, return_exceptions=True)
+            self.closing = True
+
+    async def read(self, receive: Receive, max_message_bytes: int) -> None:
+        """Until the client leaves, or the socket is closed."""
         while True:
-            frame = await self.ws.receive()
+            frame = await receive()
             if frame["type"] == "websocket.disconnect":
+                self.closing = True
                 return
+            if frame["type"] != "websocket.receive" or self.close_code is not None:
+                continue
             text = frame.get("text")
             if text is None:
                 # The protocol is JSON in text frames; a binary frame is no message.
                 self.finish(CLOSE_UNSUPPORTED_DATA, "text messages only")
                 return
-            if len(text.encode()) > self.settings.ws_max_message_bytes:
+            if len(text.encode()) > max_message_bytes:
                 self.finish(CLOSE_MESSAGE_TOO_BIG, "message too big")
                 return
             try:
@@ -142,7 +271,7 @@ class LiveSocket:
                 message = None
             kind = message.get("type") if isinstance(message, dict) else None
             if kind == "ping":
-                await self.send(messages.PONG)
+                self.reply(PONG)
             elif kind == "resume":
                 after = message.get("after")
                 if (
@@ -150,94 +279,120 @@ class LiveSocket:
                     or isinstance(after, bool)
                     or not 0 <= after <= EVENT_ID_MAX
                 ):
-                    await self.send(messages.error(LiveErrorCode.bad_resume))
+                    self.reply(_text(messages.error(LiveErrorCode.bad_resume)))
                 else:
                     await self.resume(after)
             else:
-                await self.send(messages.error(LiveErrorCode.unknown_message))
-            self.ready.set()
+                self.reply(_text(messages.error(LiveErrorCode.unknown_message)))
+            self.go_live()
 
     async def resume(self, after: int) -> None:
         """Replay what the client missed; never anything it already got on
-        this socket, so ids keep increasing."""
-        async with self.send_lock:
+        this socket, so ids keep increasing. The writer stops first; the
+        replay is written here, then the writer takes over again."""
+        self.resuming = True
+        try:
+            if self.flusher is not None:
+                await self.flusher
             start = max(after, self.last_sent)
             upto = self.hub.delivered_upto
-            dsn = live.asyncpg_dsn(self.settings.database_url_str)
-            for message in await live.replay(dsn, self.person, start, upto):
-                await self.ws.send_text(json.dumps(message, ensure_ascii=False, default=str))
+            for message in await self.hub.replay(self.person, start, upto):
+                if self.closing or self.close_code is not None:
+                    return
+                await self._send_text(_text(message))
                 self.last_sent = message["id"]
             # The client has everything up to `after`; live events up to
             # `upto` were just replayed. Neither may come again.
             self.last_sent = max(self.last_sent, after, upto)
-
-    async def writer(self) -> None:
-        ready = asyncio.create_task(self.ready.wait())
-        slow = asyncio.create_task(self.subscriber.overflowed.wait())
-        await asyncio.wait({ready, slow}, return_when=asyncio.FIRST_COMPLETED)
-        ready.cancel()
-        slow.cancel()
-        queue = self.subscriber.queue
-        while True:
-            get = asyncio.create_task(queue.get())
-            slow = asyncio.create_task(self.subscriber.overflowed.wait())
-            done, _ = await asyncio.wait({get, slow}, return_when=asyncio.FIRST_COMPLETED)
-            if slow in done:
-                get.cancel()
-                self.finish(CLOSE_TOO_SLOW, "too slow: events were dropped, resume")
-                return
-            slow.cancel()
-            message = get.result()
-            async with self.send_lock:
-                if message["id"] <= self.last_sent:
-                    continue
-                await self.ws.send_text(json.dumps(message, ensure_ascii=False, default=str))
-                self.last_sent = message["id"]
-
-    async def watchdog(self) -> None:
-        """Heartbeats; the end of the token's life; a session that ended (the
-        hub checks every socket's session in one query per process)."""
-        heartbeat = self.settings.ws_heartbeat_seconds
-        loop = asyncio.get_running_loop()
-        next_beat = loop.time() + heartbeat
-        ended = self.subscriber.ended
-        while True:
-            left = (self.expires_at - datetime.now(UTC)).total_seconds()
-            if left <= 0:
-                self.finish(CLOSE_SESSION_ENDED, "token expired")
-                return
-            wait = max(0.0, min(next_beat - loop.time(), left))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ended.wait(), wait)
-            if ended.is_set():
-                if self.subscriber.ending is Ending.access:
-                    self.finish(CLOSE_ACCESS_CHANGED, "access changed")
-                else:
-                    self.finish(CLOSE_SESSION_ENDED, "session ended")
-                return
-            if loop.time() >= next_beat:
-                await self.send({"type": "heartbeat", "at": datetime.now(UTC).isoformat()})
-                next_beat = loop.time() + heartbeat
+        finally:
+            self.resuming = False
+            self.kick()
 
 
-@router.websocket("/ws")
-async def live_stream(websocket: WebSocket) -> None:
-    settings: Settings = websocket.app.state.settings
-    origin = websocket.headers.get("origin")
-    allowed = settings.ws_origins
-    if allowed is not None and origin and origin not in allowed:
-        await websocket.close(code=CLOSE_ORIGIN_REFUSED)  # before accept: HTTP 403
-        return
-    await websocket.accept()
-    token = _token(websocket)
+async def _principal(scope: Scope, settings: Settings) -> tuple[PersonPrincipal, float] | None:
+    """The socket's person and the seconds its token has left, or None.
+    (A function of its own: nothing it used, the database session above
+    all, stays referenced from the socket's long-lived frame.)"""
+    token = _token(scope)
     try:
         if token is None:
             raise tokens.InvalidToken("no token")
         claims = tokens.decode(settings, token, "access")
-        async with session_scope(websocket.app.state.sessionmaker) as session:
+        async with session_scope(scope["app"].state.sessionmaker) as session:
             person = await auth.load_principal(session, claims.person_id, claims.session_id)
     except AppError:
-        await websocket.close(code=CLOSE_NOT_AUTHENTICATED, reason="not authenticated")
-        return
-    hub: EventHub = websocket.app.state.hub
-    await LiveSocket(websocket, settings, hub, person, claims.expires_at).run()
+        return None
+    return person, (claims.expires_at - datetime.now(UTC)).total_seconds()
+
+
+class LiveEndpoint:
+    """The ASGI endpoint of `GET /api/v1/ws` (a plain ASGI app, so that
+    Starlette calls it as it is).
+
+    At most `SETUP_CONCURRENCY` sockets of a process look up their person at
+    once: after a mass reconnect, thousands would otherwise queue for the
+    requests' connection pool ahead of the presses."""
+
+    def __init__(self) -> None:
+        self._gate: asyncio.Semaphore | None = None
+        self._gate_loop: asyncio.AbstractEventLoop | None = None
+
+    def gate(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._gate is None or self._gate_loop is not loop:
+            self._gate, self._gate_loop = asyncio.Semaphore(SETUP_CONCURRENCY), loop
+        return self._gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings: Settings = scope["app"].state.settings
+        origin = Headers(scope=scope).get("origin")
+        allowed = settings.ws_origins
+        if allowed is not None and origin and origin not in allowed:
+            # Before accepting: the handshake is refused with HTTP 403.
+            await send({"type": "websocket.close", "code": CLOSE_ORIGIN_REFUSED, "reason": ""})
+            return
+        if (await receive())["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        async with self.gate():
+            found = await _principal(scope, settings)
+        if found is None:
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": CLOSE_NOT_AUTHENTICATED,
+                    "reason": "not authenticated",
+                }
+            )
+            return
+        person, expires_in = found
+        hub: EventHub = scope["app"].state.hub
+        await LiveSocket(send, hub, person).run(receive, expires_in, settings.ws_max_message_bytes)
+
+
+LIVE_PATH = f"{API_PREFIX}/ws"
+live_endpoint = LiveEndpoint()
+# Listed with the other routes; served by `LiveStreamShortcut` ahead of them.
+router.routes.append(WebSocketRoute(LIVE_PATH, live_endpoint, name="live_stream"))
+
+
+class LiveStreamShortcut:
+    """Middleware that hands `GET /api/v1/ws` to its endpoint before the
+    inner layers (request context and body limit, which skip WebSockets
+    anyway, the exception handlers, FastAPI's exit stack, the router): each
+    of those is a coroutine frame, some with an exit stack, that the
+    socket's task would hold for as long as the socket is open.
+
+    `__call__` is a plain function that returns the coroutine to await, so
+    this layer holds no frame either."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if (
+            scope["type"] == "websocket"
+            and scope["path"].removeprefix(scope.get("root_path", "")) == LIVE_PATH
+        ):
+            return live_endpoint(scope, receive, send)
+        return self.app(scope, receive, send)

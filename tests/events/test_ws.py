@@ -658,3 +658,80 @@ async def test_every_frame_matches_the_asyncapi_document(
     # The validator has teeth: a frame off the document fails.
     assert not validator.is_valid({"type": "pong", "extra": 1})
     assert not validator.is_valid({**frames["resident"][-1], "data": {"lat": 1}})
+
+
+async def test_a_socket_that_connects_while_sessions_are_checked_stays_open(
+    live_app: Factory,
+    scene: dict[str, Any],
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The session check asks about the sockets it saw when it started; one
+    that connected while the query ran (it was checked as it connected) is
+    not in the answer and must not be taken for a dead session. The check's
+    query is made slow here (pg_sleep), so the sockets connect during one."""
+    slow = f"SELECT * FROM ({live._LIVE_SESSIONS}) AS alive, pg_sleep(0.3)"
+    monkeypatch.setattr(live, "_LIVE_SESSIONS", slow)
+    resident: Member = scene["resident"]
+    async with live_app(ws_auth_recheck_seconds=0.05) as lv, contextlib.AsyncExitStack() as stack:
+        async with AsyncSession(engine) as session:
+            from app.identity.auth import start_session
+
+            # A session each: each socket is its own row in the check.
+            pairs = [
+                await start_session(session, lv.app.state.settings, resident.person_id)
+                for _ in range(6)
+            ]
+            await session.commit()
+        sockets = []
+        for pair in pairs:
+            headers = {"Authorization": f"Bearer {pair.access_token}"}
+            ws = await stack.enter_async_context(connect("/api/v1/ws", lv.sockets, headers=headers))
+            await ws.send_text(json.dumps({"type": "ping"}))
+            assert await _next(ws) == {"type": "pong"}
+            sockets.append(ws)
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.8)  # at least two more checks
+        for ws in sockets:
+            await ws.send_text(json.dumps({"type": "ping"}))
+            assert await _next(ws) == {"type": "pong"}, "the socket is still open"
+
+
+async def test_an_idle_socket_keeps_no_task_and_is_forgotten_when_it_closes(
+    live_app: Factory, scene: dict[str, Any]
+) -> None:
+    """Idle, a socket is its ASGI call and one object: no task of its own
+    (its writer runs only while there is something to send), filed with the
+    hub and the process's ticker, and dropped from both when it closes."""
+    resident: Member = scene["resident"]
+    volunteer = scene["team"].members[0]
+
+    def own_tasks() -> list[asyncio.Task[Any]]:
+        return [
+            t
+            for t in asyncio.all_tasks()
+            if getattr(t.get_coro(), "__qualname__", "").startswith("LiveSocket.")
+        ]
+
+    async with live_app() as lv:
+        hub: live.EventHub = lv.app.state.hub
+        async with (
+            connect("/api/v1/ws", lv.sockets, headers=resident.headers) as rws,
+            connect("/api/v1/ws", lv.sockets, headers=volunteer.headers) as vws,
+        ):
+            for ws in (rws, vws):
+                await ws.send_text(json.dumps({"type": "ping"}))
+                assert await _next(ws) == {"type": "pong"}
+            await _press(lv.http, resident)
+            await _next(vws, "offer.created")
+            await _status(rws, "offered")
+            await asyncio.sleep(0.1)
+            assert own_tasks() == []
+            assert hub.subscriber_count == 2
+            assert len(hub.ticker) == 2
+        for _ in range(50):
+            if hub.subscriber_count == 0 and len(hub.ticker) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert (hub.subscriber_count, len(hub.ticker)) == (0, 0)
+        assert own_tasks() == []
