@@ -32,7 +32,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.infra import Actor
+from bench.infra import Actor, connector
 from bench.load import District, Record, merge_records
 from bench.stats import summary
 
@@ -158,7 +158,7 @@ class Generator:
         lat: list[float] = []
         meter = Meter()
         async with aiohttp.ClientSession(
-            base_url=self.district.base_url, connector=aiohttp.TCPConnector(limit=concurrency)
+            base_url=self.district.base_url, connector=connector(concurrency)
         ) as http:
             await _until(start_at)
             meter.start()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import httpx
 import psutil
@@ -27,6 +28,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BENCH_SECRET = "bench-only-secret-key-0123456789abcdef-not-for-production"
 RESIDENT_PHONE_BASE = 95_000_000
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+# uvicorn closes a keep-alive connection idle for 5 s; aiohttp keeps one for
+# 15 s by default, and a request sent on it as the server closes it fails
+# with ClientOSError (seen in the smoke test and the storm). The bench's
+# clients let idle connections go first.
+CLIENT_KEEPALIVE_S = 3.0
+
+
+def connector(limit: int) -> aiohttp.TCPConnector:
+    """An HTTP connection pool for the bench's clients (see CLIENT_KEEPALIVE_S)."""
+    return aiohttp.TCPConnector(limit=limit, keepalive_timeout=CLIENT_KEEPALIVE_S)
 
 
 def admin_url_from_env() -> str:

@@ -20,7 +20,7 @@ import aiohttp
 import asyncpg
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.infra import Actor
+from bench.infra import Actor, connector
 from bench.stats import summary
 
 METERS_PER_DEG = 111_320.0
@@ -169,7 +169,7 @@ class District:
         if i not in self._https:
             self._https[i] = aiohttp.ClientSession(
                 base_url=self.base_urls[i],
-                connector=aiohttp.TCPConnector(limit=512),
+                connector=connector(512),
                 timeout=aiohttp.ClientTimeout(total=30),
             )
         return self._https[i]

@@ -32,7 +32,14 @@ from sqlalchemy import text
 from app.core.db import make_engine, make_sessionmaker
 from app.core.phones import demo_phone
 from app.identity.auth import start_session
-from bench.infra import BenchDatabase, Sampler, Server, admin_url_from_env, bench_settings
+from bench.infra import (
+    BenchDatabase,
+    Sampler,
+    Server,
+    admin_url_from_env,
+    bench_settings,
+    connector,
+)
 from bench.stats import summary as percentiles
 
 WARMUP_S = 2.0
@@ -76,7 +83,7 @@ async def _closed_loop(url: str, tokens: list[str], seconds: float) -> tuple[int
     latencies: list[float] = []
     errors = 0
     sent = 0
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=len(tokens) + 4)) as http:
+    async with aiohttp.ClientSession(connector=connector(len(tokens) + 4)) as http:
 
         async def client(token: str, until: float, keep: bool) -> None:
             nonlocal errors, sent

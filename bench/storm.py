@@ -31,7 +31,7 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench import infra
-from bench.infra import Actor, Server
+from bench.infra import Actor, Server, connector
 from bench.load import point
 from bench.scale import _log, _save
 from bench.stats import summary
@@ -149,7 +149,7 @@ class Storm:
         tasks: set[asyncio.Task[None]] = set()
         async with aiohttp.ClientSession(
             base_url=self.base_url,
-            connector=aiohttp.TCPConnector(limit=256),
+            connector=connector(256),
             timeout=aiohttp.ClientTimeout(total=60),
         ) as http:
             n = 0
@@ -231,7 +231,7 @@ def _exactness(clients: list[Client], offers: dict[str, set[int]]) -> dict[str, 
 async def _on_duty(base_url: str, volunteers: list[Actor]) -> Counter[str]:
     gate = asyncio.Semaphore(32)
     statuses: Counter[str] = Counter()
-    async with aiohttp.ClientSession(base_url=base_url) as http:
+    async with aiohttp.ClientSession(base_url=base_url, connector=connector(100)) as http:
 
         async def one(a: Actor) -> None:
             async with gate:
