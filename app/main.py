@@ -85,7 +85,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     listener = PrincipalListener(settings.database_url_str, principals, hub.principals_changed)
     app.state.principals = principals
     app.state.principal_listener = listener
-    await listener.start()
+    listener.start()
     push_worker = PushWorker(app.state.sessionmaker, settings, make_push_sender(settings))
     if settings.run_push_worker:
         push_worker.start()

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,6 +22,13 @@ from sqlalchemy.ext.asyncio import (
 
 from app.core.config import Settings
 from app.core.errors import AppError, DatabaseUnavailable, Overloaded, ServiceUnavailable
+
+
+def asyncpg_dsn(sqlalchemy_url: str) -> str:
+    """postgresql+asyncpg://… (SQLAlchemy) → postgresql://… (asyncpg's own
+    connections: the live hub, the principal listener, the seeder)."""
+    url = make_url(sqlalchemy_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
 
 
 def make_engine(settings: Settings, **overrides: object) -> AsyncEngine:

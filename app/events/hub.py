@@ -43,11 +43,11 @@ from enum import StrEnum
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
 from app.calls import visibility as call_view
 from app.calls.visibility import CallFacts, EventFacts
 from app.core import locks
+from app.core.db import asyncpg_dsn
 from app.events import log as events
 from app.events.ticker import Ticker
 from app.identity.auth import Access, PersonPrincipal
@@ -195,12 +195,6 @@ class Subscriber:
     def wake(self) -> None:
         """An event arrived, the buffer overflowed or the subscription ended.
         Here the events only wait in `pending`."""
-
-
-def asyncpg_dsn(sqlalchemy_url: str) -> str:
-    return (
-        make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
 
 
 # The sessions still alive, with what their person may now see by

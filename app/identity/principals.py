@@ -36,10 +36,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.background import BackgroundTask
 from app.core.config import Settings
+from app.core.db import asyncpg_dsn
 from app.identity import api_keys, auth, tokens
 from app.identity.auth import ApiKeyPrincipal, PersonPrincipal
 
@@ -218,11 +219,13 @@ async def api_key(cache: PrincipalCache | None, session: AsyncSession, key: str)
 # ---- the listener ---------------------------------------------------------------------
 
 
-class PrincipalListener:
+class PrincipalListener(BackgroundTask):
     """LISTEN on `CHANNEL` on a connection of its own (a pooled one would be
     `UNLISTEN`ed on release): forgets what changed, tells `on_change` (the
     live hub ends the sockets of people who changed), and keeps
     `cache.live` true only while connected."""
+
+    name = "hulian-principals"
 
     def __init__(
         self,
@@ -230,27 +233,16 @@ class PrincipalListener:
         cache: PrincipalCache,
         on_change: Callable[[Change], None] | None = None,
     ) -> None:
-        self._dsn = (
-            make_url(database_url)
-            .set(drivername="postgresql")
-            .render_as_string(hide_password=False)
-        )
+        super().__init__()
+        self._dsn = asyncpg_dsn(database_url)
         self.cache = cache
         self.on_change = on_change
         self.connected = asyncio.Event()
         self.reconnects = 0
         self._lost = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hulian-principals")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         self._down()
 
     def _down(self) -> None:

@@ -12,6 +12,7 @@ import shapely
 
 from app.core import locks
 from app.core.config import AppEnv, Settings
+from app.core.db import asyncpg_dsn
 from app.core.locks import Lock
 from app.core.phones import DEMO_PHONE_PREFIX
 from app.seed.geometry import District, build_district
@@ -26,7 +27,7 @@ from app.seed.population import (
     TEAM_COLUMNS,
     Population,
 )
-from app.seed.writer import Connection, CopyWriter, asyncpg_dsn, connect
+from app.seed.writer import Connection, CopyWriter, connect
 
 # Serialises seeders on one database.
 _LOCK_KEY = "demo"

@@ -15,17 +15,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
 Connection = Any  # asyncpg.Connection, untyped (asyncpg ships no stubs)
 
 PROGRESS_EVERY = 100_000  # rows between progress lines (on stderr)
-
-
-def asyncpg_dsn(sqlalchemy_url: str) -> str:
-    """postgresql+asyncpg://… (SQLAlchemy) → postgresql://… (asyncpg)."""
-    url = make_url(sqlalchemy_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
 
 
 def _passthrough(value: bytes) -> bytes:

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core import locks
 from app.core.config import Settings
+from app.core.db import asyncpg_dsn
 from app.core.locks import Lock
-from app.seed.writer import asyncpg_dsn
 from tests.scene import make_resident
 
 ROOT = Path(__file__).resolve().parents[2]

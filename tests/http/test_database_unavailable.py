@@ -13,12 +13,11 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.main import create_app
 from tests.conftest import make_settings
-from tests.live import Ledger
-from tests.principals import bearer, make_person, token_for
+from tests.live import Ledger, committed_person
 from tests.problems import assert_problem
 
 LOCATE = ("/api/v1/areas/locate", {"lat": 22.77, "lng": 113.93})
@@ -38,11 +37,7 @@ async def _serving(
 async def test_a_request_that_finds_every_connection_busy_is_told_to_retry(
     database_url: str, engine: AsyncEngine, ledger: Ledger
 ) -> None:
-    async with AsyncSession(engine) as session:
-        person = await make_person(session, "居民")
-        ledger.persons.append(person)
-        headers = bearer(await token_for(session, make_settings(database_url), person))
-        await session.commit()
+    headers = (await committed_person(engine, make_settings(database_url), ledger)).headers
     async with _serving(
         database_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout_seconds=0.2
     ) as (app, http):
@@ -88,11 +83,7 @@ async def test_an_unreachable_database_is_unavailable_not_an_internal_error() ->
 async def test_a_connection_postgresql_closed_fails_one_request_and_is_replaced(
     database_url: str, engine: AsyncEngine, ledger: Ledger
 ) -> None:
-    async with AsyncSession(engine) as session:
-        person = await make_person(session, "居民")
-        ledger.persons.append(person)
-        headers = bearer(await token_for(session, make_settings(database_url), person))
-        await session.commit()
+    headers = (await committed_person(engine, make_settings(database_url), ledger)).headers
     async with _serving(database_url, db_pool_size=1, db_max_overflow=0) as (_, http):
         path, params = LOCATE
         assert (await http.get(path, params=params, headers=headers)).status_code == 200

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.core.db import asyncpg_dsn
 from app.events import hub as live
 from app.identity import api_keys, auth, principals
 from app.identity.principals import Change, PrincipalCache
@@ -52,7 +53,7 @@ READ = _columns_read(auth._LOAD_PERSON.text) | _columns_read(live._LIVE_SESSIONS
 @asynccontextmanager
 async def listening(database_url: str) -> AsyncIterator[asyncio.Queue[str]]:
     heard: asyncio.Queue[str] = asyncio.Queue()
-    conn = await asyncpg.connect(live.asyncpg_dsn(database_url))
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await conn.add_listener(principals.CHANNEL, lambda *args: heard.put_nowait(args[-1]))
         yield heard

@@ -18,10 +18,10 @@ import asyncpg
 import pytest
 from pydantic import PostgresDsn
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import AppEnv, Settings
+from app.core.db import asyncpg_dsn
 from app.seed import SeedOptions, run_seed
 from tests.dbutil import PROJECT_ROOT, drop_database, migrated_database
 
@@ -317,10 +317,6 @@ FINGERPRINTS = {
     "household": "id, address, grid_id, ST_AsEWKB(location::geometry), vulnerabilities",
     "household_pairing": "person_id, household_id",
 }
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def fingerprint(url: str) -> dict[str, tuple[int, str]]:
