@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.activities.calls import record_resolved as resolved_call_activity
 from app.areas import service as areas
 from app.calls import idempotency, state
 from app.calls import visibility as call_view
@@ -289,17 +290,7 @@ async def progress(session: AsyncSession, visible: VisibleCall, body: CallProgre
     target = CallStatus(body.status)
     await state.transition(session, call, target)
     if target is S.resolved:
-        # A resolved call is a service activity of its responder.
-        await session.execute(
-            text(
-                """
-                INSERT INTO activity (id, person_id, team_id, call_id, kind)
-                SELECT :aid, responder_id, team_id, id, 'call' FROM call WHERE id = :id
-                ON CONFLICT (call_id) DO NOTHING
-                """
-            ),
-            {"aid": uuid.uuid4(), "id": call_id},
-        )
+        await resolved_call_activity(session, call_id)
         await forget_track(session, call_id)
     # What the responder or dispatcher said of the step stays on its event.
     full = await state.publish_call(session, call_id, note=body.note)

@@ -7,6 +7,7 @@ import re
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     Field,
@@ -100,6 +101,11 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=60, description="how often each process looks for due offers"
     )
     run_sweeper: bool = Field(default=True, description="run the offer sweeper in this process")
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="the district's time zone (IANA name): months and days of the "
+        "organisation's rules and reports are counted in it",
+    )
     responder_access_hours: int = Field(
         default=24,
         ge=0,
@@ -205,6 +211,17 @@ class Settings(BaseSettings):
         description="GET /metrics needs `Authorization: Bearer` with it; required in production",
     )
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name, e.g. Asia/Shanghai)"
+            ) from exc
+        return value
+
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _proxies_are_addresses(cls, value: str) -> str:
@@ -251,6 +268,11 @@ class Settings(BaseSettings):
         if self.push_backend is not None:
             return self.push_backend
         return PushBackend.fcm if self.app_env is AppEnv.production else PushBackend.log
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """`TIMEZONE` as a zone: months and days of the organisation's rules."""
+        return ZoneInfo(self.timezone)
 
     @property
     def database_url_str(self) -> str:

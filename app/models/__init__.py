@@ -1,6 +1,7 @@
 """Tables and API schemas. Importing this package registers every table on
 `metadata`, which Alembic compares against."""
 
+from app.models.activity import Activity
 from app.models.area import Area
 from app.models.auth import (
     ApiKey,
@@ -13,7 +14,7 @@ from app.models.auth import (
     RefreshToken,
 )
 from app.models.base import metadata
-from app.models.call import Activity, Call, Event, IdempotencyKey, Offer, OfferDecline, Rating
+from app.models.call import Call, Event, IdempotencyKey, Offer, OfferDecline, Rating
 from app.models.household import Household, HouseholdPairing
 from app.models.notification import Notification, PushDelivery
 from app.models.person import Person

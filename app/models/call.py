@@ -237,21 +237,6 @@ class Rating(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
-class Activity(SQLModel, table=True):
-    """A service activity of a member; a resolved call is one of its
-    responder's (the monthly rule reads these)."""
-
-    __tablename__ = "activity"
-    __table_args__ = (Index("ix_activity_person_id_at", "person_id", "at"),)
-
-    id: uuid.UUID = uuid_pk()
-    person_id: uuid.UUID = Field(foreign_key="person.id", ondelete="CASCADE")
-    team_id: uuid.UUID | None = Field(default=None, foreign_key="team.id")
-    call_id: uuid.UUID | None = Field(default=None, foreign_key="call.id", unique=True)
-    kind: str = Field(max_length=32)
-    at: datetime = created_at_field()
-
-
 class IdempotencyKey(SQLModel, table=True):
     """What POST /calls answered for a person's Idempotency-Key, kept 24 h."""
 

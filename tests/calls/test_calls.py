@@ -103,10 +103,13 @@ async def test_a_call_from_press_to_rating(
     assert done["responder"]["location"] is None, "not once the call is over"
     activity = (
         await connection.execute(
-            text("SELECT person_id, kind FROM activity WHERE call_id = :c"), {"c": call["id"]}
+            text("SELECT person_id, kind, source FROM activity WHERE call_id = :c"),
+            {"c": call["id"]},
         )
     ).one()
-    assert activity == (member.person_id, "call")
+    # The call's kind, `hardship` for an urgent call or one without a category.
+    expected_kind = call["category"] if call["category"] not in (None, "urgent") else "hardship"
+    assert activity == (member.person_id, expected_kind, "call")
 
     rating = await anon_client.post(
         f"/api/v1/calls/{call['id']}/rating",

@@ -1,0 +1,1 @@
+"""Service activities and the monthly rule (docs/organisation.md)."""
