@@ -137,7 +137,7 @@ class NotificationPublic(BaseModel):
     body: str = PydanticField(description="the alert's text, in the person's language")
     call_id: uuid.UUID | None = PydanticField(description="the call it is about, if any")
     team_id: uuid.UUID | None = PydanticField(
-        default=None, description="the team it is about, if any (`team_incomplete`)"
+        description="the team it is about, if any (`team_incomplete`)"
     )
     created_at: datetime = PydanticField(description="when it was sent")
     push: NotificationPush = PydanticField(description="how its push fared")

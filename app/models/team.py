@@ -226,9 +226,9 @@ class TeamProfile(BaseModel):
     base: Point = D(description="the team's building")
     service_content: str | None = D(description="what the team offers, in its own words")
     status: TeamStatus = D(
-        description="`active` when it has at least TEAM_MIN_MEMBERS members and "
-        "TEAM_MIN_FULL_TIME full-time members (disabled people do not count), else "
-        "`incomplete`; only active teams are offered calls"
+        description="`active` when it has enough members and full-time members under the "
+        "team rule (3 and 1 by default; disabled people do not count), else `incomplete`; "
+        "only active teams are offered calls"
     )
     members: list[RosterMember] = D(
         description="the members who count (not disabled), full-time first, then by name"
