@@ -117,6 +117,25 @@ async def _member_of_x(_: AsyncSession, cast: Cast) -> Call:
     return Call(f"/api/v1/admin/teams/{cast.team_x}/members", json=body)
 
 
+async def _team_x(_: AsyncSession, cast: Cast) -> Call:
+    return Call(f"/api/v1/teams/{cast.team_x}")
+
+
+async def _change_member_x(_: AsyncSession, cast: Cast) -> Call:
+    member = cast.person_ids["volunteer_x"]
+    return Call(f"/api/v1/admin/teams/{cast.team_x}/members/{member}", json={"roles": ["server"]})
+
+
+async def _remove_a_member_of_x(session: AsyncSession, cast: Cast) -> Call:
+    # A new member each time, so that team X keeps its roster (and stays active).
+    member = await make_person(session, "将离队者")
+    await session.execute(
+        text("INSERT INTO team_member (team_id, person_id, kind) VALUES (:t, :p, 'part_time')"),
+        {"t": cast.team_x, "p": member},
+    )
+    return Call(f"/api/v1/admin/teams/{cast.team_x}/members/{member}")
+
+
 async def _dispatcher(_: AsyncSession, cast: Cast) -> Call:
     body = {"phone": next_phone(), "display_name": "矩阵调度", "area_id": str(cast.community_1)}
     return Call("/api/v1/admin/dispatchers", json=body)
@@ -350,6 +369,13 @@ ROWS: tuple[Row, ...] = (
         fixed("/api/v1/teams/nearby", params={"lat": LAT, "lng": LNG}),
         "people; keys with `teams:read`",
     ),
+    Row(
+        "GET",
+        "/api/v1/teams/{team_id}",
+        PEOPLE_ONLY,
+        _team_x,
+        "people (no phone of anyone in it)",
+    ),
     Row("POST", "/api/v1/calls", cells(people=201, anonymous=401, api_key=403), _press, "people"),
     Row(
         "GET",
@@ -440,6 +466,27 @@ ROWS: tuple[Row, ...] = (
         "/api/v1/admin/teams/{team_id}/members",
         _staff(**STAFF_ONLY, dispatcher_c2=404),
         _member_of_x,
+        "admin; a dispatcher within its area (a team outside it → 404)",
+    ),
+    Row(
+        "GET",
+        "/api/v1/admin/teams",
+        _staff(admin=200, dispatcher_c1=200, dispatcher_c2=200),
+        fixed("/api/v1/admin/teams", params={"status": "incomplete"}),
+        "staff: the teams of their area (an admin: all)",
+    ),
+    Row(
+        "PUT",
+        "/api/v1/admin/teams/{team_id}/members/{person_id}",
+        _staff(admin=200, dispatcher_c1=200, dispatcher_c2=404),
+        _change_member_x,
+        "admin; a dispatcher within its area (a team outside it → 404)",
+    ),
+    Row(
+        "DELETE",
+        "/api/v1/admin/teams/{team_id}/members/{person_id}",
+        _staff(admin=204, dispatcher_c1=204, dispatcher_c2=404),
+        _remove_a_member_of_x,
         "admin; a dispatcher within its area (a team outside it → 404)",
     ),
     Row(

@@ -51,6 +51,7 @@ class Ledger:
     def team(self, team: SceneTeam) -> SceneTeam:
         self.teams.append(team.id)
         self.persons.extend(m.person_id for m in team.members)
+        self.persons.extend(team.reserves)
         return team
 
     def member(self, member: Member) -> Member:

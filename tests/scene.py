@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +33,9 @@ class Member:
 class SceneTeam:
     id: uuid.UUID
     members: list[Member]
+    # Part-time members never on duty who fill the roster up to the team
+    # rule (TEAM_MIN_MEMBERS), so that a scene's small team is offered calls.
+    reserves: list[uuid.UUID] = field(default_factory=list)
 
 
 async def make_team(
@@ -44,9 +47,13 @@ async def make_team(
     members: int = 3,
     on_duty: int | None = None,
     name: str = "测试队",
+    complete: bool = True,
 ) -> SceneTeam:
     """A team based at (lat, lng) whose first `on_duty` members (all, by
-    default) are on duty a few metres from it."""
+    default) are on duty a few metres from it; its first member is full-time.
+    A `complete` team (the default) has off-duty reserves added up to
+    TEAM_MIN_MEMBERS, so that it is active under the team rule whatever
+    `members` says; `complete=False` leaves the roster as asked."""
     grid = (await areas.locate_ids(session, lat, lng)).grid
     team_id = uuid.uuid4()
     await session.execute(
@@ -78,7 +85,15 @@ async def make_team(
                 {"p": person_id, "lat": m_lat, "lng": m_lng},
             )
         people.append(Member(person_id, bearer(await token_for(session, settings, person_id))))
-    return SceneTeam(team_id, people)
+    reserves: list[uuid.UUID] = []
+    for i in range(members, settings.team_min_members if complete else 0):
+        person_id = await make_person(session, f"{name}预备队员{i}")
+        await session.execute(
+            text("INSERT INTO team_member (team_id, person_id, kind) VALUES (:t, :p, :k)"),
+            {"t": team_id, "p": person_id, "k": "full_time" if i == 0 else "part_time"},
+        )
+        reserves.append(person_id)
+    return SceneTeam(team_id, people, reserves)
 
 
 async def make_resident(session: AsyncSession, settings: Settings) -> Member:

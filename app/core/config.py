@@ -91,6 +91,18 @@ class Settings(BaseSettings):
     duty_position_max_age_seconds: int = Field(
         default=600, gt=0, description="older positions of on-duty members do not count"
     )
+    team_min_members: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="a team with fewer members (not disabled) is incomplete and offered no calls",
+    )
+    team_min_full_time: int = Field(
+        default=1,
+        ge=0,
+        le=100,
+        description="a team with fewer full-time members (not disabled) is incomplete",
+    )
     max_open_calls_per_resident: int = Field(default=3, gt=0)
     double_tap_seconds: int = Field(
         default=10, ge=0, description="a second call this soon at the same spot is the first one"

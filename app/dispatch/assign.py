@@ -1,6 +1,6 @@
-"""A dispatcher hands a call to a team of its choice (within its area); if
-that team lets it lapse, the call comes back to the dispatchers
-(`policy.move_on`)."""
+"""A dispatcher hands a call to a team of its choice (within its area and
+active under the team rule, else 409 `team_incomplete`); if that team lets
+it lapse, the call comes back to the dispatchers (`policy.move_on`)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from app.calls import state
 from app.calls import visibility as call_view
 from app.calls.visibility import Viewer, VisibleCall
 from app.core.config import Settings
-from app.core.errors import NotFound, Unprocessable
+from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models.call import CallPublic, CallStatus
 from app.offers import lifecycle
+from app.teams import rules as team_rule
 
 
 async def assign(
@@ -50,6 +51,12 @@ async def assign(
     )
     if team is None or not in_scope:
         raise Unprocessable("No team with this id in your area.", code="unknown_team")
+    if not await team_rule.is_active(session, settings, team_id):
+        raise Conflict(
+            "This team is incomplete under the team rule and is offered no calls; "
+            "complete its roster or choose another team.",
+            code="team_incomplete",
+        )
     call = await state.lock_call(session, call_id)
     if call is None:
         raise NotFound("No such call.")

@@ -4,7 +4,8 @@ Policy (API.md; every number is a setting): a call is offered to the
 nearest on-duty team within SEARCH_RADIUS_M, measured to the team's on-duty
 members' latest positions (positions older than DUTY_POSITION_MAX_AGE_SECONDS
 do not count, nor do disabled people and members already responding to a
-call: `app.duty.availability`, the one rule); OFFER_FANOUT
+call: `app.duty.availability`, the one rule); only teams active under the
+team rule (`app.teams.rules`) are offered a call; OFFER_FANOUT
 teams per round (default 1); teams already offered this call are skipped. An
 offer that lapses or that every on-duty member declines moves the call to
 the next round; after MAX_OFFER_ROUNDS rounds, or when no team is in range,
@@ -36,14 +37,21 @@ from app.duty import availability
 from app.duty.availability import available_member
 from app.models.call import CallPublic, CallStatus, EscalationLevel
 from app.offers import lifecycle
+from app.teams import rules as team_rule
+from app.teams.rules import team_active
 
 log = logging.getLogger("hulian.dispatch")
 
 # KNN over the partial GiST index of on-duty positions (the availability
 # rule says `on_duty = true` literally, or PostgreSQL cannot use the partial
 # index), bounded by the radius; the k nearest available members are
-# grouped to their teams. When k members came back but too few teams (all
-# of teams already offered), k grows until the radius is exhausted.
+# grouped to their teams, and only active teams are kept (the team rule,
+# `app.teams.rules`: a few reads of `team_member` by its primary key per
+# team, never in the scan). `OFFSET 0` keeps the rule out of the sorted
+# subquery, so it is asked of the candidates nearest first and only until
+# `:want` teams pass (one team, most often), not of every candidate.
+# When k members came back but too few teams (all of teams already offered,
+# or incomplete), k grows until the radius is exhausted.
 _NEAREST_TEAMS = text(
     f"""
     WITH here AS (SELECT ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography AS pt),
@@ -56,11 +64,14 @@ _NEAREST_TEAMS = text(
         LIMIT :k
     ),
     teams AS (
-        SELECT m.team_id, min(n.distance_m) AS distance_m
-        FROM nearest n JOIN team_member m ON m.person_id = n.person_id
-        WHERE NOT (m.team_id = ANY(CAST(:skip AS uuid[])))
-        GROUP BY m.team_id
-        ORDER BY min(n.distance_m), m.team_id
+        SELECT c.team_id, c.distance_m
+        FROM (SELECT m.team_id, min(n.distance_m) AS distance_m
+              FROM nearest n JOIN team_member m ON m.person_id = n.person_id
+              WHERE NOT (m.team_id = ANY(CAST(:skip AS uuid[])))
+              GROUP BY m.team_id
+              ORDER BY min(n.distance_m), m.team_id
+              OFFSET 0) c
+        WHERE {team_active("c.team_id")}
         LIMIT :want
     )
     SELECT (SELECT count(*) FROM nearest) AS seen,
@@ -113,6 +124,7 @@ async def nearest_teams(
                     "lng": lng,
                     "radius_m": float(settings.search_radius_m),
                     **availability.params(settings),
+                    **team_rule.params(settings),
                     "k": k,
                     "skip": skip,
                     "want": want,

@@ -110,7 +110,7 @@ ROUTE_PROBLEMS: dict[tuple[str, str], Codes] = {
     ("GET", f"{API}/dispatch/calls"): CURSOR,
     ("POST", f"{API}/dispatch/calls/{{call_id}}/assign"): {
         404: ("not_found",),
-        409: ("invalid_transition", "responder_busy"),
+        409: ("invalid_transition", "responder_busy", "team_incomplete"),
         422: ("unknown_team",),
     },
     ("POST", f"{API}/admin/teams"): {
@@ -123,6 +123,10 @@ ROUTE_PROBLEMS: dict[tuple[str, str], Codes] = {
         409: ("already_member",),
         422: ("invalid_phone",),
     },
+    ("GET", f"{API}/teams/{{team_id}}"): {404: ("not_found",)},
+    ("GET", f"{API}/admin/teams"): CURSOR,
+    ("PUT", f"{API}/admin/teams/{{team_id}}/members/{{person_id}}"): {404: ("not_found",)},
+    ("DELETE", f"{API}/admin/teams/{{team_id}}/members/{{person_id}}"): {404: ("not_found",)},
     ("POST", f"{API}/admin/dispatchers"): {
         403: ("cannot_enrol_phone",),
         422: ("unknown_area", "invalid_area_level", "invalid_phone"),

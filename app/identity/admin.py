@@ -22,6 +22,7 @@ from app.identity.auth import PersonPrincipal, revoke_session
 from app.models.auth import DispatcherArea, DispatcherCreate, DispatcherPublic, PersonDisabled
 from app.models.enums import AreaLevel
 from app.offers import service as offers
+from app.teams import rules
 
 
 async def create_dispatcher(
@@ -84,19 +85,36 @@ async def disable_person(
     deadline for someone who will never answer."""
     if person_id == actor.person_id:
         raise Conflict("Admins cannot disable themselves.", code="cannot_disable_self")
-    row = (
+    # The person first, then their teams, as enrolling a phone takes them.
+    exists = (
         await session.execute(
-            text(
-                """
-                UPDATE person SET disabled_at = coalesce(disabled_at, now())
-                WHERE id = :id RETURNING id, disabled_at
-                """
-            ),
-            {"id": person_id},
+            text("SELECT id FROM person WHERE id = :id FOR UPDATE"), {"id": person_id}
         )
     ).first()
-    if row is None:
+    if exists is None:
         raise NotFound("No such person.")
+    teams = list(
+        (
+            await session.execute(
+                text("SELECT team_id FROM team_member WHERE person_id = :id ORDER BY team_id"),
+                {"id": person_id},
+            )
+        ).scalars()
+    )
+    # A disabled member no longer counts for the team rule: a team this
+    # makes incomplete is told to its dispatchers.
+    async with rules.watching(session, settings, teams):
+        row = (
+            await session.execute(
+                text(
+                    """
+                    UPDATE person SET disabled_at = coalesce(disabled_at, now())
+                    WHERE id = :id RETURNING id, disabled_at
+                    """
+                ),
+                {"id": person_id},
+            )
+        ).one()
     sessions = await session.execute(
         text("SELECT id FROM auth_session WHERE person_id = :id AND revoked_at IS NULL"),
         {"id": person_id},
@@ -106,15 +124,7 @@ async def disable_person(
     # Off duty, so the partial index of on-duty positions that dispatch scans
     # no longer holds them; the availability rule checks `disabled_at` too.
     await duty.take_off_duty(session, person_id)
-    teams = (
-        await session.execute(
-            text("SELECT team_id FROM team_member WHERE person_id = :id ORDER BY team_id"),
-            {"id": person_id},
-        )
-    ).scalars()
-    await offers.release_offers_nobody_can_take(
-        session, settings, list(teams), holding_a_call=False
-    )
+    await offers.release_offers_nobody_can_take(session, settings, teams, holding_a_call=False)
     await audit.record(
         session,
         "person_disabled",

@@ -23,6 +23,7 @@ class NotificationKind(StrEnum):
     offer_closed = "offer_closed"  # that offer was taken, lapsed or withdrawn
     call_status = "call_status"  # the resident's call changed status
     escalation = "escalation"  # a call reached the dispatchers of an area
+    team_incomplete = "team_incomplete"  # a team of the area fell below the team rule
 
 
 class DeliveryStatus(StrEnum):
@@ -45,6 +46,12 @@ class Notification(SQLModel, table=True):
             "offer_id",
             postgresql_where=text("offer_id IS NOT NULL"),
         ),
+        # Deleting a team finds the alerts about it (few: only `team_incomplete`).
+        Index(
+            "ix_notification_team_id",
+            "team_id",
+            postgresql_where=text("team_id IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -55,6 +62,8 @@ class Notification(SQLModel, table=True):
     call_id: uuid.UUID | None = Field(default=None, foreign_key="call.id", ondelete="CASCADE")
     # No foreign key, as in `event`: offers go with their call.
     offer_id: uuid.UUID | None = Field(default=None)
+    # The team an alert is about (`team_incomplete`); gone with the team.
+    team_id: uuid.UUID | None = Field(default=None, foreign_key="team.id", ondelete="CASCADE")
     created_at: datetime = created_at_field()
 
 
@@ -127,6 +136,9 @@ class NotificationPublic(BaseModel):
     title: str = PydanticField(description="the alert's title, in the person's language")
     body: str = PydanticField(description="the alert's text, in the person's language")
     call_id: uuid.UUID | None = PydanticField(description="the call it is about, if any")
+    team_id: uuid.UUID | None = PydanticField(
+        description="the team it is about, if any (`team_incomplete`)"
+    )
     created_at: datetime = PydanticField(description="when it was sent")
     push: NotificationPush = PydanticField(description="how its push fared")
 

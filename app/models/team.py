@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geography
@@ -196,3 +197,84 @@ class MemberPublic(BaseModel):
     person: PersonPublic = D(description="the member")
     kind: MemberKind = D(description="full-time or part-time")
     roles: list[MemberRole] = D(description="what the member does in the team")
+
+
+# ---- the team rule and the roster (API.md 1.1) -------------------------------------
+
+
+class TeamStatus(StrEnum):
+    """What the team rule (`app.teams.rules`) says of a team."""
+
+    active = "active"  # enough members and full-time members: offered calls
+    incomplete = "incomplete"  # too few: offered nothing until completed
+
+
+class RosterMember(BaseModel):
+    id: uuid.UUID = D(description="the member's person id")
+    display_name: str = D(description="the member's name")
+    kind: MemberKind = D(description="full-time (the grid's party member) or part-time")
+    roles: list[MemberRole] = D(description="what the member does in the team")
+    on_duty: bool = D(description="whether the member is on duty now")
+
+
+class TeamProfile(BaseModel):
+    """A team as anyone logged in may see it: no phone of anyone."""
+
+    id: uuid.UUID = D(description=TEAM_ID)
+    name: str = D(description="the team's name")
+    grid: AreaRef = D(description="the grid that contains its base")
+    base: Point = D(description="the team's building")
+    service_content: str | None = D(description="what the team offers, in its own words")
+    status: TeamStatus = D(
+        description="`active` when it has enough members and full-time members under the "
+        "team rule (3 and 1 by default; disabled people do not count), else `incomplete`; "
+        "only active teams are offered calls"
+    )
+    members: list[RosterMember] = D(
+        description="the members who count (not disabled), full-time first, then by name"
+    )
+    on_duty_count: int = D(description="members of the team on duty now")
+    activities_this_month: int = D(
+        description="the team's service activities this month (in the district's time zone)"
+    )
+
+
+class MemberUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"kind": "full_time", "roles": ["liaison", "mediator"]}, {"roles": []}]
+        },
+    )
+
+    kind: MemberKind | None = D(
+        default=None, description="full-time or part-time; left out: unchanged"
+    )
+    roles: list[MemberRole] | None = D(
+        default=None,
+        max_length=5,
+        description="the member's roles, all of them (a role named twice counts once); "
+        "left out: unchanged",
+    )
+
+
+class MemberChanged(MemberPublic):
+    team_status: TeamStatus = D(description="the team's status after the change")
+
+
+class TeamSummary(BaseModel):
+    id: uuid.UUID = D(description=TEAM_ID)
+    name: str = D(description="the team's name")
+    grid: AreaRef = D(description="the grid that contains its base")
+    status: TeamStatus = D(description="what the team rule says of it now")
+    members: int = D(description="members who count (not disabled)")
+    full_time_members: int = D(description="full-time members who count (not disabled)")
+    on_duty_count: int = D(description="members on duty now")
+    created_at: datetime = D(description="when the team was created")
+
+
+class TeamList(BaseModel):
+    data: list[TeamSummary] = D(description="the page's teams, newest first")
+    next_cursor: str | None = D(
+        description="pass as `cursor` for the next page; null on the last page"
+    )

@@ -20,6 +20,10 @@ The rules (docs/live.md, "Push notifications"):
   dispatchers of its community (level `community`) or of its community and
   street (level `street`) get kind `escalation`.
 
+- a team falls from active to incomplete (`app.teams.rules.watching`): the
+  dispatchers whose area holds the team's grid (its community's and the
+  street's) get kind `team_incomplete`, naming the team by id only.
+
 Texts are in the person's locale (zh-CN unless a phone registered as en).
 Neither texts nor push payloads carry anything personal: fixed phrases, the
 category and ids; the app fetches the rest through the API.
@@ -87,6 +91,10 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "status.escalated": ("求助进展", "已转交社区工作人员处理。"),
         "escalation.community": ("有求助待调度", "{category}：附近暂无志愿者接单，请及时指派。"),
         "escalation.street": ("有求助待调度", "{category}：社区未及时处理，已上报街道。"),
+        "team_incomplete": (
+            "服务队成员不足",
+            "一支服务队已不满足组队要求，暂停接收求助，请补充成员。",
+        ),
     },
     "en": {
         "offer": ("A new call near you", "{category}: please look and take it."),
@@ -109,6 +117,10 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "A call needs dispatching",
             "{category}: the community did not act; it is now the street's.",
         ),
+        "team_incomplete": (
+            "A team is short of members",
+            "A team no longer meets the team rule and is offered no calls; please complete it.",
+        ),
     },
 }
 
@@ -125,15 +137,26 @@ def collapse_key(call_id: uuid.UUID) -> str:
     return f"call-{call_id}"
 
 
+def team_collapse_key(team_id: uuid.UUID) -> str:
+    return f"team-{team_id}"
+
+
 @dataclass(frozen=True)
 class Alert:
     kind: NotificationKind
     text_key: str
     category: str
-    call_id: uuid.UUID
+    call_id: uuid.UUID | None
     offer_id: uuid.UUID | None
     expires_at: datetime | None  # None: `ttl` from now
     ttl: timedelta = STATUS_TTL
+    team_id: uuid.UUID | None = None  # the team an alert about a team is about
+
+    @property
+    def collapse_key(self) -> str | None:
+        if self.call_id is not None:
+            return collapse_key(self.call_id)
+        return team_collapse_key(self.team_id) if self.team_id is not None else None
 
 
 async def on_event(
@@ -328,6 +351,38 @@ async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[st
         )
 
 
+# The dispatchers whose area holds the team's grid: its community's and the
+# street's (a dispatcher's area is one or the other).
+_TEAM_DISPATCHERS = """
+    SELECT x.person_id FROM team t
+    JOIN area g ON g.id = t.grid_id JOIN area b ON b.id = g.parent_id
+    JOIN area c ON c.id = b.parent_id
+    JOIN dispatcher x ON x.area_id IN (c.id, c.parent_id)
+    JOIN person p ON p.id = x.person_id
+    WHERE t.id = CAST(:team AS uuid) AND p.disabled_at IS NULL
+"""
+
+
+async def team_incomplete(session: AsyncSession, team_id: uuid.UUID) -> None:
+    """A team fell from active to incomplete (`app.teams.rules.watching`
+    decides when): its area's dispatchers are told, in that transaction."""
+    await _send(
+        session,
+        _TEAM_DISPATCHERS,
+        {"team": team_id},
+        Alert(
+            NotificationKind.team_incomplete,
+            "team_incomplete",
+            "",
+            None,
+            None,
+            expires_at=None,
+            ttl=ESCALATION_TTL,
+            team_id=team_id,
+        ),
+    )
+
+
 # ---- writing the alerts ----------------------------------------------------------------
 
 # People named by the caller, as `who` of `_send`.
@@ -342,10 +397,10 @@ _SEND = """
     WITH who AS ({who}),
     written AS (
         INSERT INTO notification (id, person_id, kind, title, body, call_id, offer_id,
-                                  created_at)
+                                  team_id, created_at)
         SELECT gen_random_uuid(), p.id, :kind,
                coalesce(t.title, :default_title), coalesce(t.body, :default_body),
-               :call, :offer, clock_timestamp()
+               :call, :offer, :team_about, clock_timestamp()
         FROM (SELECT DISTINCT person_id FROM who) w
         JOIN person p ON p.id = w.person_id
         LEFT JOIN unnest(CAST(:locales AS varchar[]), CAST(:titles AS varchar[]),
@@ -391,12 +446,13 @@ async def _send(
             "kind": alert.kind.value,
             "call": alert.call_id,
             "offer": alert.offer_id,
+            "team_about": alert.team_id,
             "locales": locales,
             "titles": [title for title, _ in written],
             "bodies": [body for _, body in written],
             "default_title": default_title,
             "default_body": default_body,
-            "collapse": collapse_key(alert.call_id),
+            "collapse": alert.collapse_key,
             "expires_at": alert.expires_at,
             "ttl": alert.ttl,
             "only": only_tokens,

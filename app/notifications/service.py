@@ -14,7 +14,7 @@ from app.models.notification import NotificationPublic, NotificationPush
 # `pending`, `withdrawn`, `failed`; `none` when there was no device.
 _LIST = text(
     """
-    SELECT n.id, n.kind, n.title, n.body, n.call_id, n.created_at,
+    SELECT n.id, n.kind, n.title, n.body, n.call_id, n.team_id, n.created_at,
            s.backend, s.status
     FROM notification n
     CROSS JOIN LATERAL (
@@ -56,6 +56,7 @@ async def list_notifications(
             title=row.title,
             body=row.body,
             call_id=row.call_id,
+            team_id=row.team_id,
             created_at=row.created_at,
             push=NotificationPush(backend=row.backend, status=row.status),
         )

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from app.areas.routes import Latitude, Longitude
 from app.core.config import Settings
 from app.core.errors import Unprocessable
-from app.http.deps import SessionDep, SettingsDep, TeamsReader
+from app.http.deps import CurrentUser, SessionDep, SettingsDep, TeamsReader
 from app.http.prefix import API_PREFIX
-from app.models.team import NearbyTeamList
+from app.models.team import NearbyTeamList, TeamProfile
+from app.teams import roster
 from app.teams import service as teams
 
 router = APIRouter(prefix=f"{API_PREFIX}/teams", tags=["teams"])
@@ -39,6 +41,20 @@ async def list_nearby_teams(
     return NearbyTeamList(
         data=await teams.nearby(session, lat, lng, radius, limit), next_cursor=None
     )
+
+
+# After /nearby, which `{team_id}` would otherwise take for an id.
+@router.get("/{team_id}")
+async def get_team(
+    team_id: Annotated[uuid.UUID, Path(description="the team's id")],
+    _: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TeamProfile:
+    """A team's profile, for anyone logged in: its members (kind, roles,
+    whether on duty; never a phone), its status under the team rule and its
+    activities this month. An unknown id → 404."""
+    return await roster.profile(session, settings, team_id)
 
 
 def document_limits(spec: dict[str, Any], settings: Settings) -> None:

@@ -7,7 +7,9 @@ The brute force is the policy as API.md states it: a team's distance is
 that of its nearest member who is on duty, whose position is fresher than
 DUTY_POSITION_MAX_AGE_SECONDS, and who is not responding to a call
 (accepted, en route, on site); only teams within SEARCH_RADIUS_M count;
-teams in `skip` do not; nearest first, ties by team id.
+teams in `skip` do not, nor do teams incomplete under the team rule (fewer
+than TEAM_MIN_MEMBERS members or TEAM_MIN_FULL_TIME full-time ones);
+nearest first, ties by team id.
 """
 
 from __future__ import annotations
@@ -61,8 +63,11 @@ class Layout:
         )
         return team_id
 
-    def join(self, team_id: uuid.UUID, person_id: uuid.UUID) -> None:
-        self.members.append({"t": team_id, "p": person_id})
+    def join(self, team_id: uuid.UUID, person_id: uuid.UUID, kind: str = "part_time") -> None:
+        self.members.append({"t": team_id, "p": person_id, "k": kind})
+
+    def on(self, team_id: uuid.UUID, person_id: uuid.UUID) -> bool:
+        return any(m["t"] == team_id and m["p"] == person_id for m in self.members)
 
     def stand(
         self,
@@ -116,7 +121,7 @@ class Layout:
             self.teams,
         )
         await session.execute(
-            text("INSERT INTO team_member (team_id, person_id, kind) VALUES (:t, :p, 'part_time')"),
+            text("INSERT INTO team_member (team_id, person_id, kind) VALUES (:t, :p, :k)"),
             self.members,
         )
         if self.duty:
@@ -207,6 +212,24 @@ async def brute_force(
             {"lat": lat, "lng": lng},
         )
     ).all()
+    rosters = (
+        await session.execute(
+            text(
+                """
+                SELECT m.team_id, count(*) AS members,
+                       count(*) FILTER (WHERE m.kind = 'full_time') AS full_time
+                FROM team_member m JOIN person p ON p.id = m.person_id
+                WHERE p.disabled_at IS NULL
+                GROUP BY m.team_id
+                """
+            )
+        )
+    ).all()
+    active = {
+        row.team_id
+        for row in rosters
+        if row.members >= settings.team_min_members and row.full_time >= settings.team_min_full_time
+    }
     fresh_after = now - timedelta(seconds=settings.duty_position_max_age_seconds)
     best: dict[uuid.UUID, float] = {}
     any_member: dict[uuid.UUID, float] = {}
@@ -218,7 +241,8 @@ async def brute_force(
             continue
         any_member[row.team_id] = min(row.distance, any_member.get(row.team_id, row.distance))
         eligible = (
-            row.on_duty
+            row.team_id in active
+            and row.on_duty
             and row.located_at is not None
             and row.located_at > fresh_after
             and row.person_id not in busy
@@ -293,13 +317,13 @@ async def test_nearest_teams_match_brute_force_on_random_layouts(
         teams.append(team_id)
         for i in range(rng.randint(1, 6)):
             person_id = layout.person(f"队{n}员{i}")
-            layout.join(team_id, person_id)
+            layout.join(team_id, person_id, "full_time" if rng.random() < 0.4 else "part_time")
             place_member(layout, rng, person_id, base)
             everyone.append(person_id)
         # Now and then someone of another team belongs to this one too.
         if len(everyone) > 10 and rng.random() < 0.2:
             shared = rng.choice(everyone[:-6])
-            if {"t": team_id, "p": shared} not in layout.members:
+            if not layout.on(team_id, shared):
                 layout.join(team_id, shared)
     await layout.insert(session)
 
@@ -321,13 +345,17 @@ async def test_nearest_teams_match_brute_force_on_random_layouts(
             filtered += truth.naive[:want] != truth.ranked[:want]
             several += len(got) >= 2
     # The layouts exercised what they are meant to.
-    assert filtered >= queries // 4, "duty, freshness and busy members changed many answers"
+    assert filtered >= queries // 4, (
+        "duty, freshness, busy members and incomplete teams changed many answers"
+    )
     assert several >= queries // 4, "many answers ranked several teams"
 
 
 async def test_widening_past_the_first_k_members_nearer_than_the_first_eligible_team(
-    session: AsyncSession, settings: Settings
+    session: AsyncSession, database_url: str
 ) -> None:
+    # Teams of every size here: the team rule is not what this test is about.
+    settings = make_settings(database_url, team_min_members=1, team_min_full_time=0)
     lat, lng = offset(*CENTER, 800, -900)
     layout = await new_layout(session, lat, lng, settings.search_radius_m + 600)
     rng = random.Random(64)
@@ -382,3 +410,37 @@ async def test_widening_past_the_first_k_members_nearer_than_the_first_eligible_
     got, ks = await choose(session, settings, lat, lng, [], 1)
     assert [t for t, _ in got] == [skipped]
     assert ks == [dispatch.first_k(1, 0)]
+
+
+async def test_an_incomplete_team_is_passed_by_for_the_next_active_one(
+    session: AsyncSession, settings: Settings
+) -> None:
+    """The team rule in the KNN query: the nearest team, incomplete, is
+    skipped; the next one, active, is chosen; and widening looks past an
+    incomplete team as it looks past a skipped one."""
+    lat, lng = offset(*CENTER, -700, 600)
+    layout = await new_layout(session, lat, lng, settings.search_radius_m + 600)
+    near = layout.team(*offset(lat, lng, 20, 0))
+    # Many members, all on duty nearest to the call, but none full-time.
+    for i in range(dispatch.first_k(1, 0) + 4):
+        person_id = layout.person(f"近队员{i}")
+        layout.join(near, person_id)
+        layout.stand(person_id, "fresh", *offset(lat, lng, 20 + i, 0), age_s=30)
+    far = layout.team(*offset(lat, lng, 400, 0))
+    for i, kind in enumerate(("full_time", "part_time", "part_time")):
+        person_id = layout.person(f"远队员{i}")
+        layout.join(far, person_id, kind)
+        layout.stand(person_id, "fresh", *offset(lat, lng, 400 + i, 0), age_s=30)
+    await layout.insert(session)
+
+    got, ks = await choose(session, settings, lat, lng, [], 1)
+    assert [t for t, _ in got] == [far]
+    assert ks == [dispatch.first_k(1, 0), 8 * dispatch.first_k(1, 0)], "k widened past it"
+
+    # With a full-time member the near team is active, and nearest.
+    await session.execute(
+        text("UPDATE team_member SET kind = 'full_time' WHERE team_id = :t AND person_id = :p"),
+        {"t": near, "p": next(m["p"] for m in layout.members if m["t"] == near)},
+    )
+    got, _ = await choose(session, settings, lat, lng, [], 2)
+    assert [t for t, _ in got] == [near, far]

@@ -20,6 +20,7 @@ from app.areas import service as areas
 from app.core.config import Settings
 from app.dispatch import policy as dispatch
 from app.offers import lifecycle
+from app.teams import rules as team_rule
 from tests.principals import bearer, make_person, token_for
 from tests.scene import Member, SceneTeam, clear_duty_near, make_resident, make_team, offset
 
@@ -333,6 +334,7 @@ async def test_the_nearest_teams_query_still_scans_the_partial_index(
                     "k": 64,
                     "skip": [],
                     "want": 1,
+                    **team_rule.params(settings),
                 },
             )
         )

@@ -53,6 +53,10 @@ OPERATION_IDS = (
     "assign_call",
     "create_team",
     "add_team_member",
+    "get_team",
+    "list_teams",
+    "update_team_member",
+    "remove_team_member",
     "create_dispatcher",
     "disable_person",
 )

@@ -72,7 +72,9 @@ async def cast(
     """Two people with a session each, a team of one, a dispatcher of an
     area of the test's own, committed; removed after."""
     settings = make_settings(database_url)
-    team = await committed_team(engine, settings, ledger, 22.765, 113.925, members=1)
+    team = await committed_team(
+        engine, settings, ledger, 22.765, 113.925, members=1, complete=False
+    )
     area_id = uuid.uuid4()
     async with engine.begin() as conn:
         await conn.execute(

@@ -323,7 +323,16 @@ async def test_the_list_pages_newest_first_and_shows_only_ones_own(
         "求助已取消。",
         "已通知附近的志愿者，请稍候。",
     ]
-    assert set(listed[0]) == {"id", "kind", "title", "body", "call_id", "created_at", "push"}
+    assert set(listed[0]) == {
+        "id",
+        "kind",
+        "title",
+        "body",
+        "call_id",
+        "team_id",
+        "created_at",
+        "push",
+    }
     assert {str(n["push"]) for n in listed} == {str({"backend": None, "status": "none"})}
 
     # A member of the team sees their own alerts, none of the resident's.

@@ -18,11 +18,13 @@ import asyncpg
 import pytest
 from pydantic import PostgresDsn
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import AppEnv, Settings
 from app.core.db import asyncpg_dsn
+from app.models.team import TeamStatus
 from app.seed import SeedOptions, run_seed
+from app.teams import rules
 from tests.dbutil import PROJECT_ROOT, drop_database, migrated_database
 
 # Tolerances on geography areas, in m².
@@ -230,6 +232,19 @@ async def test_every_team_has_three_members_and_a_full_time_one(
         " OR cardinality(m.roles) NOT BETWEEN 1 AND 2",
     )
     assert wrong == 0
+
+
+async def test_every_seeded_team_is_active_under_the_team_rule(
+    connection: AsyncConnection, settings: Settings
+) -> None:
+    """The rule as the app asks it (`app.teams.rules`), with the default
+    TEAM_MIN_MEMBERS and TEAM_MIN_FULL_TIME: the demo district is offered
+    calls everywhere."""
+    teams = list((await connection.execute(text("SELECT id FROM team"))).scalars())
+    async with AsyncSession(bind=connection, join_transaction_mode="create_savepoint") as session:
+        statuses = await rules.statuses(session, settings, teams)
+    assert len(statuses) == len(teams) == 270
+    assert set(statuses.values()) == {TeamStatus.active}
 
 
 async def test_party_members_look_after_3_to_5_households(connection: AsyncConnection) -> None:

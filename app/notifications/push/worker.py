@@ -59,7 +59,7 @@ _CLAIM = text(
     """
     WITH due AS (
         SELECT pd.id, n.id AS notification_id, n.kind, n.title, n.body, n.call_id, n.offer_id,
-               c.category
+               n.team_id, c.category
         FROM push_delivery pd
         JOIN notification n ON n.id = pd.notification_id
         LEFT JOIN call c ON c.id = n.call_id
@@ -77,7 +77,7 @@ _CLAIM = text(
     RETURNING p.id, p.device_token, p.platform, p.collapse_key,
               greatest(0, floor(extract(epoch FROM p.expires_at - now())))::int AS ttl,
               due.notification_id, due.kind, due.title, due.body, due.call_id, due.offer_id,
-              due.category
+              due.team_id, due.category
     """
 )
 # Only rows still pending: one withdrawn while in flight stays withdrawn. A
@@ -129,6 +129,8 @@ def payload(row: Any) -> dict[str, str]:
         data["call_id"] = str(row.call_id)
     if row.offer_id is not None:
         data["offer_id"] = str(row.offer_id)
+    if row.team_id is not None:
+        data["team_id"] = str(row.team_id)
     if row.category is not None:
         data["category"] = row.category
     return data
