@@ -23,6 +23,8 @@ class NotificationKind(StrEnum):
     offer_closed = "offer_closed"  # that offer was taken, lapsed or withdrawn
     call_status = "call_status"  # the resident's call changed status
     escalation = "escalation"  # a call reached the dispatchers of an area
+    # a full-time member is short of the monthly activity quota (once a month)
+    quota_reminder = "quota_reminder"
 
 
 class DeliveryStatus(StrEnum):

@@ -19,6 +19,9 @@ The rules (docs/live.md, "Push notifications"):
   event); and when the call is escalated (or rises a level), the
   dispatchers of its community (level `community`) or of its community and
   street (level `street`) get kind `escalation`.
+- Alerts that no event brings (`notify_people`): a full-time member short of
+  the monthly activity quota gets kind `quota_reminder` once a month
+  (app/activities/reminders.py); it names no call.
 
 Texts are in the person's locale (zh-CN unless a phone registered as en).
 Neither texts nor push payloads carry anything personal: fixed phrases, the
@@ -87,6 +90,10 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "status.escalated": ("求助进展", "已转交社区工作人员处理。"),
         "escalation.community": ("有求助待调度", "{category}：附近暂无志愿者接单，请及时指派。"),
         "escalation.street": ("有求助待调度", "{category}：社区未及时处理，已上报街道。"),
+        "quota_reminder": (
+            "本月服务活动提醒",
+            "您本月登记的服务活动尚未达到规定次数，请在月底前参加并登记。",
+        ),
     },
     "en": {
         "offer": ("A new call near you", "{category}: please look and take it."),
@@ -109,6 +116,11 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "A call needs dispatching",
             "{category}: the community did not act; it is now the street's.",
         ),
+        "quota_reminder": (
+            "Monthly service reminder",
+            "You have logged fewer service activities this month than the rule asks; "
+            "please take part and log them before the month ends.",
+        ),
     },
 }
 
@@ -130,10 +142,12 @@ class Alert:
     kind: NotificationKind
     text_key: str
     category: str
-    call_id: uuid.UUID
+    call_id: uuid.UUID | None
     offer_id: uuid.UUID | None
     expires_at: datetime | None  # None: `ttl` from now
     ttl: timedelta = STATUS_TTL
+    # The push's collapse key; None: `call-<call id>` (none without a call).
+    collapse: str | None = None
 
 
 async def on_event(
@@ -396,9 +410,16 @@ async def _send(
             "bodies": [body for _, body in written],
             "default_title": default_title,
             "default_body": default_body,
-            "collapse": collapse_key(alert.call_id),
+            "collapse": alert.collapse
+            or (collapse_key(alert.call_id) if alert.call_id is not None else None),
             "expires_at": alert.expires_at,
             "ttl": alert.ttl,
             "only": only_tokens,
         },
     )
+
+
+async def notify_people(session: AsyncSession, people: list[uuid.UUID], alert: Alert) -> None:
+    """An alert that no event of a call brings, to these people, in the
+    caller's transaction."""
+    await _send(session, _LISTED, {"people": people}, alert)
