@@ -26,9 +26,8 @@ async def create_activity(
     """Log a service activity of one's own with one of one's teams (403
     `not_a_member` otherwise). `at` may not lie in the future (422
     `activity_in_future`) nor before the current month, or the previous one
-    in the first `ACTIVITY_LATE_DAYS` days of a month (422
-    `activity_too_old`); a household named must be paired with the member
-    (422 `household_not_paired`)."""
+    in the first few days of a month (422 `activity_too_old`); a household
+    named must be paired with the member (422 `household_not_paired`)."""
     return await activities.log_activity(session, settings, user, body)
 
 
@@ -63,8 +62,8 @@ async def list_quota_shortfalls(
     user: StaffUser, session: SessionDep, settings: SettingsDep, month: MonthQuery = None
 ) -> QuotaReport:
     """The full-time members of the dispatcher's community or street (an
-    admin's: everywhere) with fewer than `MONTHLY_ACTIVITY_QUOTA` activities
-    in the month, fewest first. Disputed activities do not count; a member of
+    admin's: everywhere) with fewer activities in the month than the quota
+    (`required`), fewest first. Disputed activities do not count; a member of
     several teams is listed once, with all their activities counted."""
     picked = chosen(month, settings.zone)
     area = None if user.is_admin or user.dispatcher_area is None else user.dispatcher_area.id
@@ -72,4 +71,5 @@ async def list_quota_shortfalls(
         month=str(picked),
         required=settings.monthly_activity_quota,
         data=await quota.shortfalls(session, settings, picked, area),
+        next_cursor=None,
     )

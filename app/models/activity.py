@@ -121,9 +121,9 @@ class ActivityCreate(BaseModel):
     kind: ActivityKind = D(description="one of the five ones, or `event`")
     at: AwareDatetime = D(
         description="when it took place, with a time zone: not in the future, and within "
-        "the current month (the previous one too in the first ACTIVITY_LATE_DAYS days)"
+        "the current month (the previous one too in the first few days of a month)"
     )
-    duration_min: int = D(ge=0, le=1440, description="how long it took, in minutes")
+    duration_min: int = D(strict=True, ge=0, le=1440, description="how long it took, in minutes")
     note: Text | None = D(
         default=None, max_length=500, description="what the member did, in a few words"
     )
@@ -177,4 +177,8 @@ class QuotaReport(BaseModel):
     required: int = D(description="activities a full-time member takes part in each month")
     data: list[QuotaShortfall] = D(
         description="the full-time members of the area short of it, fewest activities first"
+    )
+    # The paging shape of every list, so that clients read lists one way.
+    next_cursor: str | None = D(
+        description="always null: an area's members short of the quota are one page"
     )
