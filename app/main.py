@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app import __version__
+from app.activities.reminders import QuotaReminders
 from app.api.router import ROUTERS
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
@@ -74,6 +75,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sweeper = Sweeper(app.state.sessionmaker, settings)
     if settings.run_sweeper:
         sweeper.start()
+    reminders = QuotaReminders(app.state.sessionmaker, settings)
+    if settings.run_quota_reminders:
+        reminders.start()
     hub = EventHub(
         settings.database_url_str,
         settings.ws_auth_recheck_seconds,
@@ -103,6 +107,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await listener.stop()
         await hub.stop()
         await sweeper.stop()
+        await reminders.stop()
         await engine.dispose()
 
 

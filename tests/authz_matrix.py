@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,20 @@ async def _assign(session: AsyncSession, cast: Cast) -> Call:
     return Call(f"/api/v1/dispatch/calls/{call_id}/assign", json={"team_id": str(cast.team_x)})
 
 
+async def _activity(_: AsyncSession, cast: Cast) -> Call:
+    body = {
+        "team_id": str(cast.team_x),
+        "kind": "visit",
+        "at": datetime.now(UTC).isoformat(),
+        "duration_min": 30,
+    }
+    return Call("/api/v1/activities", json=body)
+
+
+async def _team_x_activities(_: AsyncSession, cast: Cast) -> Call:
+    return Call(f"/api/v1/teams/{cast.team_x}/activities")
+
+
 async def _press(_: AsyncSession, __: Cast) -> Call:
     spot = {"lat": LAT + _press_count.__next__() * 0.0005, "lng": LNG}
     return Call("/api/v1/calls", json={"location": spot, "category": "visit"})
@@ -453,6 +468,27 @@ ROWS: tuple[Row, ...] = (
         _staff(admin=200, dispatcher_c1=200, dispatcher_c2=404),
         _assign,
         "the area's staff; a call outside it 404",
+    ),
+    Row(
+        "POST",
+        "/api/v1/activities",
+        cells(403, anonymous=401, volunteer_x=201),
+        _activity,
+        "a member of the team named (vol X of team X); anyone else 403 `not_a_member`",
+    ),
+    Row(
+        "GET",
+        "/api/v1/teams/{team_id}/activities",
+        cells(403, anonymous=401, volunteer_x=200, dispatcher_c1=200, admin=200),
+        _team_x_activities,
+        "the team's members, its area's dispatchers, admins; others 403 `not_allowed`",
+    ),
+    Row(
+        "GET",
+        "/api/v1/dispatch/quota",
+        _staff(admin=200, dispatcher_c1=200, dispatcher_c2=200),
+        fixed("/api/v1/dispatch/quota"),
+        "staff: the full-time members short of the quota in their area",
     ),
     Row(
         "POST",

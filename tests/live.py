@@ -264,6 +264,9 @@ class LiveServer:
             "DATABASE_URL": database_url,
             "APP_ENV": "test",
             "LOG_LEVEL": "WARNING",
+            # On and after the reminder day it would remind every seeded
+            # member short of the quota, committed in the shared database.
+            "RUN_QUOTA_REMINDERS": "false",
             **{key.upper(): str(value) for key, value in (env or {}).items()},
         }
         self._log = log_path.open("wb")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.activities import routes as activities
 from app.areas import routes as areas
 from app.calls import routes as calls
 from app.dispatch import routes as dispatch
@@ -31,6 +32,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     notifications.router,
     areas.router,
     teams.router,
+    activities.router,
     calls.router,
     offers.router,
     dispatch.router,

@@ -118,6 +118,36 @@ class Settings(BaseSettings):
         description="the district's time zone (IANA name): months and days of the "
         "organisation's rules and reports are counted in it",
     )
+    monthly_activity_quota: int = Field(
+        default=3,
+        gt=0,
+        le=100,
+        description="service activities a full-time member takes part in each month "
+        "(GET /dispatch/quota lists who is short)",
+    )
+    quota_reminder_day: int = Field(
+        default=20,
+        ge=1,
+        le=28,
+        description="the day of the month (district time) from which each full-time member "
+        "still short of the quota is reminded, once a month",
+    )
+    run_quota_reminders: bool = Field(
+        default=True, description="run the monthly quota reminder job in this process"
+    )
+    quota_reminder_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="how often each process looks whether quota reminders are due",
+    )
+    activity_late_days: int = Field(
+        default=3,
+        ge=0,
+        le=28,
+        description="the first days of a month in which an activity of the previous month "
+        "may still be logged; after them only the current month's",
+    )
     responder_access_hours: int = Field(
         default=24,
         ge=0,

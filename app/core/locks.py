@@ -50,6 +50,9 @@ class Lock(IntEnum):
     # A phone's one-time codes: made, tried and closed one request at a time
     # (key: the phone).
     otp_codes = 6
+    # A pass of the monthly quota reminders (key: the month): one process
+    # at a time does it, the others skip (app/activities/reminders.py).
+    quota_reminders = 7
 
 
 _XACT_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:ns AS integer), hashtext(:key))")

@@ -108,6 +108,16 @@ ROUTE_PROBLEMS: dict[tuple[str, str], Codes] = {
         409: ("offer_closed",),
     },
     ("GET", f"{API}/dispatch/calls"): CURSOR,
+    ("POST", f"{API}/activities"): {
+        403: ("not_a_member",),
+        422: ("activity_in_future", "activity_too_old", "household_not_paired"),
+    },
+    ("GET", f"{API}/teams/{{team_id}}/activities"): {
+        403: ("not_allowed",),
+        404: ("not_found",),
+        422: ("invalid_cursor", "invalid_month"),
+    },
+    ("GET", f"{API}/dispatch/quota"): {422: ("invalid_month",)},
     ("POST", f"{API}/dispatch/calls/{{call_id}}/assign"): {
         404: ("not_found",),
         409: ("invalid_transition", "responder_busy", "team_incomplete"),

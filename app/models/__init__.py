@@ -1,7 +1,7 @@
 """Tables and API schemas. Importing this package registers every table on
 `metadata`, which Alembic compares against."""
 
-from app.models.activity import Activity
+from app.models.activity import Activity, QuotaReminder
 from app.models.area import Area
 from app.models.auth import (
     ApiKey,
@@ -41,6 +41,7 @@ __all__ = [
     "OtpCode",
     "Person",
     "PushDelivery",
+    "QuotaReminder",
     "RateLimitHit",
     "Rating",
     "RefreshToken",

@@ -24,6 +24,8 @@ class NotificationKind(StrEnum):
     call_status = "call_status"  # the resident's call changed status
     escalation = "escalation"  # a call reached the dispatchers of an area
     team_incomplete = "team_incomplete"  # a team of the area fell below the team rule
+    # a full-time member is short of the monthly activity quota (once a month)
+    quota_reminder = "quota_reminder"
 
 
 class DeliveryStatus(StrEnum):

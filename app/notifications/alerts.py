@@ -19,9 +19,11 @@ The rules (docs/live.md, "Push notifications"):
   event); and when the call is escalated (or rises a level), the
   dispatchers of its community (level `community`) or of its community and
   street (level `street`) get kind `escalation`.
-
-- a team falls from active to incomplete (`app.teams.rules.watching`): the
-  dispatchers whose area holds the team's grid (its community's and the
+- Alerts that no event brings: a full-time member short of the monthly
+  activity quota gets kind `quota_reminder` once a month
+  (`notify_people`, from app/activities/reminders.py); it names no call.
+  When a team falls from active to incomplete (`app.teams.rules.watching`),
+  the dispatchers whose area holds the team's grid (its community's and the
   street's) get kind `team_incomplete`, naming the team by id only.
 
 Texts are in the person's locale (zh-CN unless a phone registered as en).
@@ -95,6 +97,10 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "服务队成员不足",
             "一支服务队已不满足组队要求，暂停接收求助，请补充成员。",
         ),
+        "quota_reminder": (
+            "本月服务活动提醒",
+            "您本月登记的服务活动尚未达到规定次数，请在月底前参加并登记。",
+        ),
     },
     "en": {
         "offer": ("A new call near you", "{category}: please look and take it."),
@@ -120,6 +126,11 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "team_incomplete": (
             "A team is short of members",
             "A team no longer meets the team rule and is offered no calls; please complete it.",
+        ),
+        "quota_reminder": (
+            "Monthly service reminder",
+            "You have logged fewer service activities this month than the rule asks; "
+            "please take part and log them before the month ends.",
         ),
     },
 }
@@ -151,9 +162,13 @@ class Alert:
     expires_at: datetime | None  # None: `ttl` from now
     ttl: timedelta = STATUS_TTL
     team_id: uuid.UUID | None = None  # the team an alert about a team is about
+    # The push's collapse key when it is neither the call's nor the team's.
+    collapse: str | None = None
 
     @property
     def collapse_key(self) -> str | None:
+        if self.collapse is not None:
+            return self.collapse
         if self.call_id is not None:
             return collapse_key(self.call_id)
         return team_collapse_key(self.team_id) if self.team_id is not None else None
@@ -458,3 +473,9 @@ async def _send(
             "only": only_tokens,
         },
     )
+
+
+async def notify_people(session: AsyncSession, people: list[uuid.UUID], alert: Alert) -> None:
+    """An alert that no event of a call brings, to these people, in the
+    caller's transaction."""
+    await _send(session, _LISTED, {"people": people}, alert)

@@ -103,6 +103,7 @@ class Stage:
     admin: dict[str, str] = field(default_factory=dict)
     resident: dict[str, str] = field(default_factory=dict)
     call_id: str = ""
+    team_id: str = ""  # for `{team_id}` in a paged list's path
 
 
 async def _ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
@@ -182,6 +183,18 @@ async def stage(anon_client: httpx.AsyncClient, session: AsyncSession, settings:
         f"POST {api}/offers/{{offer_id}}/decline": Baseline(
             f"{api}/offers/{offer_3}/decline", {"reason": "在开会"}, m2.headers, 200
         ),
+        f"POST {api}/activities": Baseline(
+            f"{api}/activities",
+            {
+                "team_id": str(team.id),
+                "kind": "visit",
+                "at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+                "duration_min": 20,
+                "note": "探访独居老人",
+            },
+            m0.headers,
+            201,
+        ),
         f"POST {api}/admin/teams": Baseline(
             f"{api}/admin/teams",
             {"name": "新队", "base": base, "service_content": "修水管"},
@@ -201,7 +214,7 @@ async def stage(anon_client: httpx.AsyncClient, session: AsyncSession, settings:
             201,
         ),
     }
-    return Stage(baselines, admin, rated.headers, call_1)
+    return Stage(baselines, admin, rated.headers, call_1, str(team.id))
 
 
 @pytest.fixture
@@ -245,6 +258,7 @@ FREE_TEXT = [
     ("POST /api/v1/calls/{call_id}/progress", "note"),
     ("POST /api/v1/calls/{call_id}/rating", "comment"),
     ("POST /api/v1/offers/{offer_id}/decline", "reason"),
+    ("POST /api/v1/activities", "note"),
     ("POST /api/v1/admin/teams", "name"),
     ("POST /api/v1/admin/teams", "service_content"),
     ("POST /api/v1/admin/teams/{team_id}/members", "display_name"),
@@ -297,7 +311,9 @@ async def test_a_cursor_out_of_range_is_422(
     assert len(lists) >= 4
     cursor = make_cursor(created_at)
     for path in lists:
-        response = await anon_client.get(path, params={"cursor": cursor}, headers=stage.admin)
+        response = await anon_client.get(
+            path.format(team_id=stage.team_id), params={"cursor": cursor}, headers=stage.admin
+        )
         assert_problem(response, 422, "invalid_cursor")
 
 
@@ -312,7 +328,9 @@ async def test_cursors_at_the_edges_of_the_range_are_accepted(
     ):
         cursor = make_cursor(created_at)
         for path in paged_lists():
-            response = await anon_client.get(path, params={"cursor": cursor}, headers=stage.admin)
+            response = await anon_client.get(
+                path.format(team_id=stage.team_id), params={"cursor": cursor}, headers=stage.admin
+            )
             assert response.status_code == 200, (created_at, path, response.text)
 
 
@@ -408,7 +426,9 @@ ANY_CURSOR = st.one_of(
 async def test_any_cursor_is_a_page_or_422(
     anon_client: httpx.AsyncClient, stage: Stage, path: str, cursor: str
 ) -> None:
-    response = await anon_client.get(path, params={"cursor": cursor}, headers=stage.admin)
+    response = await anon_client.get(
+        path.format(team_id=stage.team_id), params={"cursor": cursor}, headers=stage.admin
+    )
     assert response.status_code in {200, 422}, (path, cursor, response.text)
     if response.status_code == 422:
         assert response.json()["code"] in {"invalid_cursor", "validation_error"}

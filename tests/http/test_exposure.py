@@ -42,6 +42,7 @@ def production(database_url: str, **overrides: Any) -> Settings:
         "metrics_token": METRICS_TOKEN,
         "run_sweeper": False,
         "run_push_worker": False,
+        "run_quota_reminders": False,
         **overrides,
     }
     return Settings(_env_file=None, **values)
