@@ -41,3 +41,11 @@ _RECORD = text(
 async def record_resolved(session: AsyncSession, call_id: uuid.UUID) -> None:
     """Write the responder's activity for a call just resolved (once)."""
     await session.execute(_RECORD, {"aid": uuid.uuid4(), "id": call_id})
+
+
+async def mark_disputed(session: AsyncSession, call_id: uuid.UUID) -> None:
+    """The caller disputed the call: its activity (the responder's) is
+    marked disputed (the monthly stars subtract it)."""
+    await session.execute(
+        text("UPDATE activity SET disputed = true WHERE call_id = :id"), {"id": call_id}
+    )

@@ -18,7 +18,8 @@ The rules (docs/live.md, "Push notifications"):
   the status changes (compared with the call's previous `call.updated`
   event); and when the call is escalated (or rises a level), the
   dispatchers of its community (level `community`) or of its community and
-  street (level `street`) get kind `escalation`.
+  street (level `street`) get kind `escalation` (with its own text when the
+  call was resolved before: the caller disputed it).
 
 Texts are in the person's locale (zh-CN unless a phone registered as en).
 Neither texts nor push payloads carry anything personal: fixed phrases, the
@@ -87,6 +88,7 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "status.escalated": ("求助进展", "已转交社区工作人员处理。"),
         "escalation.community": ("有求助待调度", "{category}：附近暂无志愿者接单，请及时指派。"),
         "escalation.street": ("有求助待调度", "{category}：社区未及时处理，已上报街道。"),
+        "escalation.disputed": ("有求助待调度", "{category}：居民对办结结果有异议，请及时处理。"),
     },
     "en": {
         "offer": ("A new call near you", "{category}: please look and take it."),
@@ -108,6 +110,10 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "escalation.street": (
             "A call needs dispatching",
             "{category}: the community did not act; it is now the street's.",
+        ),
+        "escalation.disputed": (
+            "A call needs dispatching",
+            "{category}: the resident disputes its resolution; please see to it.",
         ),
     },
 }
@@ -312,13 +318,16 @@ async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[st
         if level == EscalationLevel.street.value:
             areas.append(call.street_id)
         street = level == EscalationLevel.street.value
+        # A resolved call back at the dispatchers: the caller disputed it.
+        disputed = call.previous_status == CallStatus.resolved.value
+        key = "escalation.street" if street else "escalation.community"
         await _send(
             session,
             _DISPATCHERS,
             {"areas": areas},
             Alert(
                 NotificationKind.escalation,
-                "escalation.street" if street else "escalation.community",
+                "escalation.disputed" if disputed else key,
                 call.category,
                 call_id,
                 None,
