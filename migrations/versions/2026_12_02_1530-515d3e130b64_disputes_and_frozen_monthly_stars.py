@@ -9,6 +9,9 @@ A closed month's stars of an area are computed once and kept
 (`star_ranking`, one row per area and month): later edits to that month's
 facts, or new weights, do not change a ranking already announced.
 
+A disputed call resolved again by another member is an activity of that
+member too: an activity is unique per call and member, no longer per call.
+
 The call snapshots of the event log, and the calls kept for Idempotency-Key
 replays, gain `disputed: false`: a Call always says it.
 
@@ -31,6 +34,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.drop_constraint(op.f("uq_activity_call_id"), "activity", type_="unique")
+    op.create_unique_constraint(
+        op.f("uq_activity_call_id_person_id"), "activity", ["call_id", "person_id"]
+    )
     op.create_table(
         "star_ranking",
         sa.Column("area_id", sa.Uuid(), nullable=False),
@@ -78,6 +85,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # A call resolved again after a dispute keeps its first responder's activity.
+    op.execute(
+        """
+        DELETE FROM activity a USING activity b
+        WHERE a.call_id = b.call_id AND a.created_at > b.created_at
+        """
+    )
+    op.drop_constraint(op.f("uq_activity_call_id_person_id"), "activity", type_="unique")
+    op.create_unique_constraint(op.f("uq_activity_call_id"), "activity", ["call_id"])
     op.drop_constraint(op.f("ck_call_dispute_reason_disputed"), "call", type_="check")
     op.drop_column("call", "dispute_reason")
     op.drop_column("call", "disputed_at")

@@ -190,6 +190,18 @@ async def test_a_dispute_sends_the_call_back_to_the_community(
         )
     ).scalar_one()
     assert closed
+    # The call is an activity of each member who resolved it; only the first
+    # one is disputed.
+    activities = (
+        await connection.execute(
+            text("SELECT person_id, disputed FROM activity WHERE call_id = :c ORDER BY disputed"),
+            {"c": call["id"]},
+        )
+    ).all()
+    assert [tuple(a) for a in activities] == [
+        (other.members[0].person_id, False),
+        (responder.person_id, True),
+    ]
 
     # Once only.
     twice = await _dispute(anon_client, call["id"], resident)
