@@ -26,7 +26,7 @@ from app.events import hub as live
 from app.main import create_app
 from app.models.call import CallCategory, CallStatus
 from tests.conftest import make_settings
-from tests.live import Ledger, committed_person, committed_team, park
+from tests.live import Ledger, committed_person, committed_team, live_app, park
 from tests.principals import bearer, make_person, token_for
 from tests.problems import assert_problem
 from tests.scene import Member, SceneTeam, clear_duty_near, make_resident, make_team, offset
@@ -411,3 +411,37 @@ async def test_the_dispute_reaches_the_caller_and_the_dispatchers_sockets(
                     assert event["data"]["escalation_level"] == "community"
                     assert event["note"] == REASON
                     assert event["id"] == disputed.json()["last_event_id"]
+
+
+async def test_two_disputes_at_once_one_is_taken(
+    engine: AsyncEngine, database_url: str, ledger: Ledger
+) -> None:
+    """A double tap on "dispute": the call's row lock decides, once."""
+    settings = make_settings(database_url)
+    lat, lng = offset(*SPOT, 0, 600)
+    await park(engine, ledger, lat, lng, 5000)
+    team = await committed_team(engine, settings, ledger, lat, lng, name="双击队")
+    resident = await committed_person(engine, settings, ledger)
+    async with live_app(settings) as (_, http):
+        pressed = await http.post(
+            "/api/v1/calls", json={"location": {"lat": lat, "lng": lng}}, headers=resident.headers
+        )
+        assert pressed.status_code == 201, pressed.text
+        call_id = pressed.json()["id"]
+        await _accept_and_resolve(http, call_id, team.members[0])
+        answers = await asyncio.gather(
+            _dispute(http, call_id, resident), _dispute(http, call_id, resident)
+        )
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    assert_problem(next(a for a in answers if a.status_code == 409), 409, "already_disputed")
+    async with engine.connect() as conn:
+        events = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM event WHERE call_id = :c AND type = 'call.updated' "
+                    "AND data ->> 'status' = 'escalated'"
+                ),
+                {"c": call_id},
+            )
+        ).scalar_one()
+    assert events == 1
