@@ -260,6 +260,17 @@ async def _team_x_activities(_: AsyncSession, cast: Cast) -> Call:
     return Call(f"/api/v1/teams/{cast.team_x}/activities")
 
 
+async def _dispute(session: AsyncSession, cast: Cast) -> Call:
+    """Resident A's call, resolved by volunteer X a moment ago."""
+    call_id, _ = await _new_call(session, cast, "resolved", responder="volunteer_x")
+    await session.execute(text("UPDATE call SET closed_at = now() WHERE id = :id"), {"id": call_id})
+    return Call(f"/api/v1/calls/{call_id}/dispute", json={"reason": "没有解决"})
+
+
+async def _stars(_: AsyncSession, cast: Cast) -> Call:
+    return Call("/api/v1/stars", params={"area_id": str(cast.community_1)})
+
+
 async def _press(_: AsyncSession, __: Cast) -> Call:
     spot = {"lat": LAT + _press_count.__next__() * 0.0005, "lng": LNG}
     return Call("/api/v1/calls", json={"location": spot, "category": "visit"})
@@ -433,6 +444,20 @@ ROWS: tuple[Row, ...] = (
         {**SEES_A, "resident_a": 201, "volunteer_x": 403, "dispatcher_c1": 403, "admin": 403},
         _on_call("/rating", "resolved", json={"stars": 5}),
         "the resident who called, once resolved",
+    ),
+    Row(
+        "POST",
+        "/api/v1/calls/{call_id}/dispute",
+        {**SEES_A, "volunteer_x": 403, "dispatcher_c1": 403, "admin": 403},
+        _dispute,
+        "the resident who called, once resolved, within `DISPUTE_WINDOW_HOURS`",
+    ),
+    Row(
+        "GET",
+        "/api/v1/stars",
+        PEOPLE_ONLY,
+        _stars,
+        "people: stars are public recognition",
     ),
     Row(
         "GET",

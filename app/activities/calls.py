@@ -33,11 +33,22 @@ _RECORD = text(
     INSERT INTO activity (id, person_id, team_id, call_id, kind, source, at)
     SELECT :aid, c.responder_id, c.team_id, c.id, {_KIND_SQL}, '{ActivitySource.call.value}', now()
     FROM call c WHERE c.id = :id AND c.responder_id IS NOT NULL AND c.team_id IS NOT NULL
-    ON CONFLICT (call_id) DO NOTHING
+    ON CONFLICT (call_id, person_id) DO NOTHING
     """  # noqa: S608 - constant fragments, values are bound
 )
 
 
 async def record_resolved(session: AsyncSession, call_id: uuid.UUID) -> None:
-    """Write the responder's activity for a call just resolved (once)."""
+    """Write the responder's activity for a call just resolved (once per
+    member: a call disputed and resolved again by someone else is theirs too;
+    resolved again by the same member, their disputed activity stays)."""
     await session.execute(_RECORD, {"aid": uuid.uuid4(), "id": call_id})
+
+
+async def mark_disputed(session: AsyncSession, call_id: uuid.UUID) -> None:
+    """The caller disputed the call: its activity (the responder's) is
+    marked disputed (the monthly stars subtract it). A call is disputed once,
+    so only the first responder's activity can be."""
+    await session.execute(
+        text("UPDATE activity SET disputed = true WHERE call_id = :id"), {"id": call_id}
+    )

@@ -20,6 +20,7 @@ from app.identity import routes as identity
 from app.notifications import device_routes
 from app.notifications import routes as notifications
 from app.offers import routes as offers
+from app.stars import routes as stars
 from app.teams import admin_routes as team_admin_routes
 from app.teams import routes as teams
 
@@ -36,6 +37,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     calls.router,
     offers.router,
     dispatch.router,
+    stars.router,
     team_admin_routes.router,
     admin_routes.router,
     ws.router,

@@ -14,7 +14,8 @@ nothing more. Each query is a lookup on its own partial index on
 - `anonymise_closed`: `RETENTION_DAYS` after a call closed, what the purpose
   of the call no longer needs goes (`anonymised_at`): the point is rounded
   the way visibility rounds it (~100 m, enough for the statistics of a grid),
-  its accuracy goes with it, the note and the cancel reason, every note of
+  its accuracy goes with it, the note, the cancel reason and the dispute's
+  reason (that it was disputed, and when, stays), every note of
   its events, the notes and positions inside its `call.updated` snapshots,
   any position of the responder still left, the rating's comment and the
   reasons of declines. What stays: the call's kind, times, areas, status, who
@@ -85,6 +86,7 @@ _ANONYMISE_CALLS = text(
         accuracy_m = :accuracy,
         note = NULL,
         cancel_reason = NULL,
+        dispute_reason = NULL,
         responder_released_at = coalesce(responder_released_at, now()),
         anonymised_at = now()
     WHERE id = ANY(:ids)

@@ -19,6 +19,7 @@ from app.models.call import (
     CallProgress,
     CallPublic,
     CallStatus,
+    DisputeCreate,
     EventList,
     RatingCreate,
     RatingPublic,
@@ -115,6 +116,19 @@ async def report_progress(call: CurrentCall, body: CallProgress, session: Sessio
 async def rate_call(call: CurrentCall, body: RatingCreate, session: SessionDep) -> RatingPublic:
     """Rate a resolved call, once (the resident who called); again → 409 `already_rated`."""
     return await calls.rate(session, call, body)
+
+
+@router.post("/{call_id}/dispute")
+async def dispute_call(
+    call: CurrentCall, body: DisputeCreate, session: SessionDep, settings: SettingsDep
+) -> CallPublic:
+    """Dispute a resolved call (the resident who called, once, within
+    DISPUTE_WINDOW_HOURS of its resolution): it goes back to the community's
+    dispatchers, `escalated` with `disputed: true`, and the reason stays on
+    its event. Later → 409 `dispute_window_closed`; again → 409
+    `already_disputed`; not resolved → 409 `invalid_transition`; someone
+    else who sees the call → 403 `not_the_caller`."""
+    return await calls.dispute(session, settings, call, body)
 
 
 @router.get("/{call_id}/events")

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.activities.calls import mark_disputed as dispute_call_activity
 from app.activities.calls import record_resolved as resolved_call_activity
 from app.areas import service as areas
 from app.calls import idempotency, state
@@ -29,6 +30,7 @@ from app.models.call import (
     CallProgress,
     CallPublic,
     CallStatus,
+    DisputeCreate,
     EventPublic,
     RatingCreate,
     RatingPublic,
@@ -324,3 +326,22 @@ async def rate(session: AsyncSession, visible: VisibleCall, body: RatingCreate) 
     return RatingPublic(
         call_id=call_id, stars=body.stars, comment=body.comment, created_at=row.created_at
     )
+
+
+async def dispute(
+    session: AsyncSession, settings: Settings, visible: VisibleCall, body: DisputeCreate
+) -> CallPublic:
+    """The resident who called says a resolved call was not: within
+    DISPUTE_WINDOW_HOURS of the resolution, once, it goes back to the
+    community's dispatchers (the escalation alerts of any escalation) and the
+    responder's activity for it is marked disputed, in one transaction."""
+    if not visible.plays(Viewer.caller):
+        raise Forbidden("Only the resident who called can dispute it.", code="not_the_caller")
+    call = await _locked(session, visible.id)
+    await state.reopen_disputed(
+        session, call, body.reason, timedelta(hours=settings.dispute_window_hours)
+    )
+    await dispute_call_activity(session, call.id)
+    # The reason stays on the dispute's event, as a progress note does.
+    full = await state.publish_call(session, call.id, note=body.reason)
+    return call_view.redacted(full, visible.viewer)

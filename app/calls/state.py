@@ -3,8 +3,13 @@
     searching ─▶ offered ─▶ accepted ─▶ en_route ─▶ on_site ─▶ resolved
         │           │  ▲        └──────────────────────▶┘
         │           ▼  │ (next round, or a dispatcher assigns a team)
-        └──────▶ escalated (community ─▶ street)
+        └──────▶ escalated (community ─▶ street) ◀── resolved, disputed (once)
     any state before resolved ─▶ cancelled
+
+`resolved ─▶ escalated` is no move of `transition`: only the caller's
+dispute makes it (`reopen_disputed`, `REOPENINGS`), once a call, within
+`DISPUTE_WINDOW_HOURS` of the resolution; the call is open again, at the
+community's dispatchers, with nobody on it.
 
 A call is born `searching` (`insert`) and changes status only through
 `transition`, which checks `TRANSITIONS` against the status of the row it
@@ -24,6 +29,7 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import TextClause, text
@@ -49,6 +55,11 @@ TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
 }
 INITIAL = S.searching
 CLOSED = frozenset({S.resolved, S.cancelled})
+# The moves out of a closed state, each of them made by one path only (not
+# by `transition`): a resident's dispute sends a resolved call back to the
+# community's dispatchers (POST /calls/{id}/dispute, `reopen_disputed`).
+REOPENINGS: dict[CallStatus, CallStatus] = {S.resolved: S.escalated}
+DISPUTE_LEVEL = EscalationLevel.community
 
 # What a transition may change besides the status: (column, SQL expression).
 # Expressions are fixed here; values are bound parameters.
@@ -207,6 +218,78 @@ async def transition(
     if "escalation_level" in changes:
         fields["escalation_level"] = EscalationLevel(changes["escalation_level"])
     return LockedCall(**{**call.__dict__, **fields})
+
+
+class AlreadyDisputed(Conflict):
+    code = "already_disputed"
+    title = "Already disputed"
+
+
+class DisputeWindowClosed(Conflict):
+    code = "dispute_window_closed"
+    title = "Dispute window closed"
+
+
+# The dispute's move, in one statement: the call is open again (no longer
+# closed, nor released or anonymised: the constraint `forgotten_once_closed`
+# holds), escalated to the community with nobody on it, and remembers when
+# and why it was disputed. The conditions repeat the checks of
+# `reopen_disputed` so the row decides even if the lock were not held.
+_REOPEN_DISPUTED = text(
+    f"""
+    UPDATE call SET status = :target, escalation_level = '{DISPUTE_LEVEL.value}',
+           escalated_at = now(), team_id = NULL, responder_id = NULL,
+           closed_at = NULL, responder_released_at = NULL,
+           disputed_at = now(), dispute_reason = :reason
+    WHERE id = :id AND status = :current AND disputed_at IS NULL
+      AND anonymised_at IS NULL AND closed_at > now() - CAST(:window AS interval)
+    RETURNING id
+    """  # noqa: S608 - constants of this module, values are bound
+)
+_DISPUTE_FACTS = text(
+    """
+    SELECT disputed_at IS NOT NULL AS disputed,
+           anonymised_at IS NULL AND closed_at > now() - CAST(:window AS interval) AS in_window
+    FROM call WHERE id = :id
+    """
+)
+
+
+async def reopen_disputed(
+    session: AsyncSession, call: LockedCall, reason: str, window: timedelta
+) -> LockedCall:
+    """The caller disputes a locked call's resolution: it becomes `escalated`
+    at the community level again (the one way out of `resolved`). 409
+    `already_disputed` the second time, `invalid_transition` unless it is
+    resolved, `dispute_window_closed` once `window` has passed since it was
+    resolved."""
+    facts = (await session.execute(_DISPUTE_FACTS, {"id": call.id, "window": window})).one()
+    if facts.disputed:
+        raise AlreadyDisputed("This call has been disputed already; a call is disputed once.")
+    target = REOPENINGS.get(call.status)
+    if target is None:
+        raise InvalidTransition(
+            f"A call that is {call.status.value} cannot be disputed; only a resolved one can."
+        )
+    if not facts.in_window:
+        hours = int(window.total_seconds() // 3600)
+        raise DisputeWindowClosed(f"A call can be disputed within {hours} hours of its resolution.")
+    moved = (
+        await session.execute(
+            _REOPEN_DISPUTED,
+            {
+                "id": call.id,
+                "target": target.value,
+                "current": call.status.value,
+                "reason": reason,
+                "window": window,
+            },
+        )
+    ).first()
+    if moved is None:
+        # The row lock makes this unreachable; say so loudly if it is not.
+        raise InvalidTransition(f"The call is no longer {call.status.value}.")
+    return LockedCall(**{**call.__dict__, "status": target, "escalation_level": DISPUTE_LEVEL})
 
 
 # The snapshot as it stands, the id of the event about to carry it, and the

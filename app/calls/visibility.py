@@ -491,7 +491,7 @@ async def require_visible(
 
 SNAPSHOT_SQL = f"""
     SELECT c.id, c.status, c.category, c.note, c.escalation_level, c.created_at, c.updated_at,
-           c.last_event_id, c.accuracy_m,
+           c.last_event_id, c.accuracy_m, c.disputed_at IS NOT NULL AS disputed,
            ST_Y(c.location::geometry) AS lat, ST_X(c.location::geometry) AS lng,
            g.id AS grid_id, g.name AS grid_name,
            t.id AS team_id, t.name AS team_name,
@@ -556,6 +556,7 @@ def snapshot_from_row(row: Any) -> CallPublic:
             "team": {"id": str(row.team_id), "name": row.team_name} if row.team_id else None,
             "responder": responder,
             "escalation_level": row.escalation_level,
+            "disputed": row.disputed,
             "created_at": row.created_at.isoformat(),
             "updated_at": row.updated_at.isoformat(),
             "last_event_id": row.last_event_id,

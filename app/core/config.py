@@ -161,6 +161,56 @@ class Settings(BaseSettings):
         le=3650,
         description="days after a call closed that its exact point and notes are kept",
     )
+    dispute_window_hours: int = Field(
+        default=72,
+        gt=0,
+        le=24 * 30,
+        description="hours after a call was resolved that the resident who called may dispute "
+        "it (POST /calls/{id}/dispute)",
+    )
+    stars_top_n: int = Field(
+        default=10, gt=0, le=1000, description="the monthly stars list at most this many people"
+    )
+    stars_freeze_after_hours: int = Field(
+        default=72,
+        ge=0,
+        le=24 * 62,
+        description="hours after a month ends that its stars are computed once and frozen "
+        "(late logs and disputes until then still count)",
+    )
+    star_fast_response_seconds: int = Field(
+        default=60,
+        gt=0,
+        description="an offer accepted within this many seconds is a fast response (Service Star)",
+    )
+    star_weight_resolved_call: int = Field(
+        default=10, description="Service Star points per resolved call not disputed"
+    )
+    star_weight_rating: int = Field(
+        default=2,
+        description="Service Star points per rating star above 3 (below 3 they subtract)",
+    )
+    star_weight_fast_response: int = Field(
+        default=3, description="Service Star points per fast response"
+    )
+    star_weight_service_activity: int = Field(
+        default=4, description="Service Star points per logged visit or hardship activity"
+    )
+    star_weight_governance_activity: int = Field(
+        default=5,
+        description="Governance Star points per logged mediation, safety or affairs activity",
+    )
+    star_weight_governance_call: int = Field(
+        default=5,
+        description="Governance Star points per resolved mediation, safety or affairs call "
+        "not disputed",
+    )
+    star_weight_event: int = Field(
+        default=3, description="Governance Star points per logged community event"
+    )
+    star_weight_dispute: int = Field(
+        default=-15, description="points of either star per disputed call (negative: subtracts)"
+    )
     app_origins: list[str] = Field(
         default_factory=list,
         description="origins the web app is served from, as scheme://host[:port] (JSON list)",

@@ -97,6 +97,10 @@ ROUTE_PROBLEMS: dict[tuple[str, str], Codes] = {
         403: ("not_the_caller",),
         409: ("invalid_transition", "already_rated"),
     },
+    ("POST", f"{API}/calls/{{call_id}}/dispute"): {
+        403: ("not_the_caller",),
+        409: ("invalid_transition", "already_disputed", "dispute_window_closed"),
+    },
     ("GET", f"{API}/calls/{{call_id}}/events"): CURSOR,
     ("GET", f"{API}/offers"): CURSOR,
     ("POST", f"{API}/offers/{{offer_id}}/accept"): {
@@ -118,6 +122,10 @@ ROUTE_PROBLEMS: dict[tuple[str, str], Codes] = {
         422: ("invalid_cursor", "invalid_month"),
     },
     ("GET", f"{API}/dispatch/quota"): {422: ("invalid_month",)},
+    ("GET", f"{API}/stars"): {
+        404: ("not_found",),
+        422: ("area_required", "invalid_month"),
+    },
     ("POST", f"{API}/dispatch/calls/{{call_id}}/assign"): {
         404: ("not_found",),
         409: ("invalid_transition", "responder_busy", "team_incomplete"),

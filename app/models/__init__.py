@@ -19,6 +19,7 @@ from app.models.household import Household, HouseholdPairing
 from app.models.notification import Notification, PushDelivery
 from app.models.person import Person
 from app.models.seed_state import SeedState
+from app.models.star import StarRanking
 from app.models.team import Duty, Team, TeamMember
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "Rating",
     "RefreshToken",
     "SeedState",
+    "StarRanking",
     "Team",
     "TeamMember",
     "metadata",

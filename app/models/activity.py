@@ -11,7 +11,16 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from pydantic import Field as PydanticField
-from sqlalchemy import Boolean, CheckConstraint, DateTime, Index, SmallInteger, String, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from app.models.base import created_at_field, uuid_pk
@@ -46,6 +55,9 @@ class Activity(SQLModel, table=True):
         CheckConstraint("(source = 'call') = (call_id IS NOT NULL)", name="source_call"),
         CheckConstraint("duration_min BETWEEN 0 AND 1440", name="duration_min"),
         Index("ix_activity_person_id_at", "person_id", "at"),
+        # A call is an activity of each member who resolved it: its responder,
+        # and after a dispute whoever resolves it again.
+        UniqueConstraint("call_id", "person_id"),
         Index("ix_activity_team_id_at", "team_id", "at"),
     )
 
@@ -64,7 +76,7 @@ class Activity(SQLModel, table=True):
         default=0, sa_type=SmallInteger, sa_column_kwargs={"server_default": text("0")}
     )
     note: str | None = Field(default=None, max_length=500)
-    call_id: uuid.UUID | None = Field(default=None, foreign_key="call.id", unique=True)
+    call_id: uuid.UUID | None = Field(default=None, foreign_key="call.id")
     household_id: uuid.UUID | None = Field(
         default=None, foreign_key="household.id", ondelete="SET NULL", index=True
     )

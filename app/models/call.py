@@ -135,6 +135,11 @@ class Call(SQLModel, table=True):
             "closed_at",
             postgresql_where=text("anonymised_at IS NULL"),
         ),
+        # A reason is only ever the reason of a dispute (anonymising keeps the
+        # time and drops the reason).
+        CheckConstraint(
+            "dispute_reason IS NULL OR disputed_at IS NOT NULL", name="dispute_reason_disputed"
+        ),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -160,6 +165,9 @@ class Call(SQLModel, table=True):
     responder_released_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     # RETENTION_DAYS after closing: point rounded, notes gone (docs/privacy.md).
     anonymised_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # The caller disputed the resolution (POST /calls/{id}/dispute): once a call.
+    disputed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    dispute_reason: str | None = Field(default=None, max_length=500)
     last_event_id: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
@@ -314,6 +322,19 @@ class RatingCreate(_Body):
     comment: Text | None = D(default=None, max_length=500, description="a few words, if any")
 
 
+class DisputeCreate(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "志愿者没有来，问题没有解决"}]}
+    )
+
+    reason: Text = D(
+        min_length=1,
+        max_length=500,
+        description="why the resident says the call was not resolved (seen by the call's "
+        "dispatchers and its responder; removed when the call is anonymised)",
+    )
+
+
 class OfferDeclineBody(_Body):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "不在附近"}]})
 
@@ -361,6 +382,10 @@ class CallPublic(BaseModel):
     responder: Responder | None = D(description="the member who took the call")
     escalation_level: EscalationLevel = D(
         description="the dispatchers it has reached: grid (none yet), community or street"
+    )
+    disputed: bool = D(
+        description="the resident who called disputed its resolution (POST "
+        "/calls/{id}/dispute): it went back to the community's dispatchers",
     )
     created_at: datetime = D(description="when the call was opened")
     updated_at: datetime = D(description="when the call last changed")

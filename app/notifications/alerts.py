@@ -18,7 +18,8 @@ The rules (docs/live.md, "Push notifications"):
   the status changes (compared with the call's previous `call.updated`
   event); and when the call is escalated (or rises a level), the
   dispatchers of its community (level `community`) or of its community and
-  street (level `street`) get kind `escalation`.
+  street (level `street`) get kind `escalation` (with its own text when the
+  call was resolved before: the caller disputed it).
 - Alerts that no event brings: a full-time member short of the monthly
   activity quota gets kind `quota_reminder` once a month
   (`notify_people`, from app/activities/reminders.py); it names no call.
@@ -101,6 +102,7 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "本月服务活动提醒",
             "您本月登记的服务活动尚未达到规定次数，请在月底前参加并登记。",
         ),
+        "escalation.disputed": ("有求助待调度", "{category}：居民对办结结果有异议，请及时处理。"),
     },
     "en": {
         "offer": ("A new call near you", "{category}: please look and take it."),
@@ -131,6 +133,10 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "Monthly service reminder",
             "You have logged fewer service activities this month than the rule asks; "
             "please take part and log them before the month ends.",
+        ),
+        "escalation.disputed": (
+            "A call needs dispatching",
+            "{category}: the resident disputes its resolution; please see to it.",
         ),
     },
 }
@@ -350,13 +356,16 @@ async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[st
         if level == EscalationLevel.street.value:
             areas.append(call.street_id)
         street = level == EscalationLevel.street.value
+        # A resolved call back at the dispatchers: the caller disputed it.
+        disputed = call.previous_status == CallStatus.resolved.value
+        key = "escalation.street" if street else "escalation.community"
         await _send(
             session,
             _DISPATCHERS,
             {"areas": areas},
             Alert(
                 NotificationKind.escalation,
-                "escalation.street" if street else "escalation.community",
+                "escalation.disputed" if disputed else key,
                 call.category,
                 call_id,
                 None,

@@ -180,6 +180,9 @@ async def stage(anon_client: httpx.AsyncClient, session: AsyncSession, settings:
         f"POST {api}/calls/{{call_id}}/rating": Baseline(
             f"{api}/calls/{call_1}/rating", {"stars": 5, "comment": "谢谢"}, rated.headers, 201
         ),
+        f"POST {api}/calls/{{call_id}}/dispute": Baseline(
+            f"{api}/calls/{call_1}/dispute", {"reason": "没有修好"}, rated.headers, 200
+        ),
         f"POST {api}/offers/{{offer_id}}/decline": Baseline(
             f"{api}/offers/{offer_3}/decline", {"reason": "在开会"}, m2.headers, 200
         ),
@@ -257,6 +260,7 @@ FREE_TEXT = [
     ("POST /api/v1/calls/{call_id}/cancel", "reason"),
     ("POST /api/v1/calls/{call_id}/progress", "note"),
     ("POST /api/v1/calls/{call_id}/rating", "comment"),
+    ("POST /api/v1/calls/{call_id}/dispute", "reason"),
     ("POST /api/v1/offers/{offer_id}/decline", "reason"),
     ("POST /api/v1/activities", "note"),
     ("POST /api/v1/admin/teams", "name"),

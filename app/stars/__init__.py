@@ -1,0 +1,1 @@
+"""The monthly Governance Star and Service Star awards (docs/organisation.md)."""
