@@ -100,6 +100,7 @@ async def _press(
     """One press; True when it was offered to a team."""
     from app.dispatch import policy
     from app.duty import availability
+    from app.teams import rules as team_rule
 
     call_id = uuid.uuid4()
     v: dict[str, Any] = {
@@ -121,6 +122,7 @@ async def _press(
         "accuracy": 10.0,
         "radius_m": float(settings.search_radius_m),
         **availability.params(settings),
+        **team_rule.params(settings),
         "k": policy.first_k(1, 0),
         "skip": [],
         "want": 1,

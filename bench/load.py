@@ -7,7 +7,6 @@ import contextlib
 import json
 import math
 import random
-import re
 import time
 import uuid
 from collections import Counter
@@ -20,6 +19,7 @@ import aiohttp
 import asyncpg
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.floor import Compiled
 from bench.infra import Actor, connector
 from bench.stats import summary
 
@@ -474,13 +474,43 @@ def analyse(rec: Record, rate: float, achieved: float, duration: float) -> dict[
 
 
 def nearest_sql() -> str:
-    """The SQL of dispatch._NEAREST_TEAMS, with asyncpg's positional parameters."""
+    """The SQL of dispatch._NEAREST_TEAMS, compiled for asyncpg ($1, $2, …);
+    bind it with `nearest_args`."""
+    return _nearest().sql
+
+
+def nearest_args(
+    lat: float,
+    lng: float,
+    *,
+    max_age: timedelta,
+    radius_m: float,
+    k: int,
+    skip: Sequence[uuid.UUID] = (),
+    want: int = 1,
+) -> list[Any]:
+    """The arguments of `nearest_sql()` in its order, with the team rule's
+    thresholds as the app's defaults set them."""
+    from app.core.config import Settings
+    from app.teams import rules
+
+    values = {
+        "lat": lat,
+        "lng": lng,
+        "max_age": max_age,
+        "radius_m": radius_m,
+        "k": k,
+        "skip": list(skip),
+        "want": want,
+        **rules.params(Settings()),
+    }
+    return _nearest().args(values)
+
+
+def _nearest() -> Compiled:
     from app.dispatch.policy import _NEAREST_TEAMS
 
-    sql = _NEAREST_TEAMS.text
-    for i, name in enumerate(["lng", "lat", "max_age", "radius_m", "k", "skip", "want"], 1):
-        sql = re.sub(rf"(?<!:):{name}\b", f"${i}", sql)
-    return sql
+    return Compiled.of(_NEAREST_TEAMS)
 
 
 async def nearest_floor(
@@ -513,7 +543,13 @@ async def nearest_floor(
                     p_lat, p_lng = points[rng.randrange(len(points))]
                     t = time.perf_counter()
                     row = await stmt.fetchrow(
-                        p_lng, p_lat, timedelta(seconds=max_age_s), radius_m, k, [], 1
+                        *nearest_args(
+                            p_lat,
+                            p_lng,
+                            max_age=timedelta(seconds=max_age_s),
+                            radius_m=radius_m,
+                            k=k,
+                        )
                     )
                     lat.append(time.perf_counter() - t)
                     if row is not None and row["teams"] not in ("[]", None):

@@ -23,7 +23,7 @@ from bench.infra import (
     make_actors,
     raise_nofile,
 )
-from bench.load import District, Sockets, analyse, nearest_sql
+from bench.load import District, Sockets, analyse, nearest_args, nearest_sql
 from bench.stats import summary
 
 
@@ -68,7 +68,9 @@ async def _dispatch(stmt: Any, lat: float, lng: float) -> int:
 
     k, tries = policy.first_k(1, 0), 1
     while True:
-        row = await stmt.fetchrow(lng, lat, timedelta(days=1), 3000.0, k, [], 1)
+        row = await stmt.fetchrow(
+            *nearest_args(lat, lng, max_age=timedelta(days=1), radius_m=3000.0, k=k)
+        )
         if row["teams"] != "[]" or row["seen"] < k or k >= policy.MAX_K:
             return tries
         k, tries = k * 8, tries + 1
@@ -127,7 +129,15 @@ async def _explain(dsn: str, point: tuple[float, float], out: Path) -> dict[str,
             (
                 "dispatch",
                 nearest_sql(),
-                (lng, lat, timedelta(days=1), 3000.0, policy.first_k(1, 0), [], 1),
+                tuple(
+                    nearest_args(
+                        lat,
+                        lng,
+                        max_age=timedelta(days=1),
+                        radius_m=3000.0,
+                        k=policy.first_k(1, 0),
+                    )
+                ),
             ),
             ("nearby", _nearby_sql(), (lng, lat, 3000.0, 10)),
         ):
