@@ -59,8 +59,9 @@ async def create_pairing(
     origin: OriginDep,
 ) -> PairingPublic:
     """Pair a party member with the household. A member already looking
-    after PAIRING_MAX households → 409 `pairing_limit`; fewer than
-    PAIRING_MIN is reported in the answer (`below_minimum`), not refused."""
+    after the most households allowed (5 unless configured otherwise) → 409
+    `pairing_limit`; fewer than the minimum (3 unless configured otherwise) is
+    reported in the answer (`below_minimum`), not refused."""
     return await households.pair(session, settings, user, household_id, body, origin)
 
 
@@ -94,7 +95,7 @@ async def list_pairing_shortfalls(
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="at most this many members")] = 200,
 ) -> PairingShortfallList:
-    """The party members of the caller's area who look after fewer than
-    PAIRING_MIN households, fewest first. Names and counts only: no
-    household data."""
+    """The party members of the caller's area who look after fewer than the
+    minimum of households (3 unless configured otherwise), fewest first.
+    Names and counts only: no household data."""
     return await households.shortfalls(session, settings, user, limit)

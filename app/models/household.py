@@ -129,7 +129,7 @@ class HouseholdPublic(BaseModel):
 
 class HouseholdList(BaseModel):
     data: list[HouseholdPublic] = D(description="the households, oldest pairing first")
-    next_cursor: str | None = D(description="always null: a member has at most PAIRING_MAX")
+    next_cursor: str | None = D(description="always null: a member's households are one page")
 
 
 class PairingCreate(BaseModel):
@@ -150,11 +150,11 @@ class PairingPublic(BaseModel):
     display_name: str = D(description="the party member's name")
     pairings_count: int = D(description="how many households the member looks after now")
     below_minimum: bool = D(
-        description="true while the member looks after fewer than PAIRING_MIN households "
+        description="true while the member looks after fewer than `minimum` households "
         "(reported, not refused)"
     )
-    minimum: int = D(description="PAIRING_MIN: households each member should look after")
-    maximum: int = D(description="PAIRING_MAX: households a member may look after at most")
+    minimum: int = D(description="households each member should look after (the server's minimum)")
+    maximum: int = D(description="households a member may look after at most (server maximum)")
 
 
 class PairingShortfall(BaseModel):
@@ -162,12 +162,12 @@ class PairingShortfall(BaseModel):
     display_name: str = D(description="the party member's name")
     team: TeamRef = D(description="a team of the member's (the first by name)")
     pairings_count: int = D(description="households the member looks after")
-    short_by: int = D(description="households missing to reach PAIRING_MIN")
+    short_by: int = D(description="households missing to reach `minimum`")
 
 
 class PairingShortfallList(BaseModel):
-    minimum: int = D(description="PAIRING_MIN")
-    data: list[PairingShortfall] = D(description="the members short of PAIRING_MIN, fewest first")
+    minimum: int = D(description="households each member should look after (the server's minimum)")
+    data: list[PairingShortfall] = D(description="the members short of `minimum`, fewest first")
     next_cursor: str | None = D(description="always null: the area's members are one page")
 
 
