@@ -10,16 +10,14 @@ holds a phone or a household's tags: the writers see to that.
 
 from __future__ import annotations
 
-import base64
-import re
 import uuid
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.cursors import CURSOR_PATTERN
-from app.core.errors import Forbidden, Unprocessable
+from app.core import cursors
+from app.core.errors import Forbidden
 from app.households import visibility
 from app.identity.auth import PersonPrincipal
 from app.models.household import AuditEntry, AuditList
@@ -27,21 +25,16 @@ from app.models.household import AuditEntry, AuditList
 SUBJECT_PATTERN = r"^[a-z_]{1,32}:[A-Za-z0-9._:+*-]{1,64}$"
 
 
-def _encode(entry_id: int) -> str:
-    return base64.urlsafe_b64encode(str(entry_id).encode()).decode().rstrip("=")
+# Pages use the cursor of every list (`app.core.cursors`: the time and an
+# id, newest first); an entry's bigint id travels as the UUID of that number.
+BIGINT_MAX = 2**63 - 1
 
 
-def _decode(cursor: str) -> int:
-    """The id of the last entry of the previous page; 422 `invalid_cursor`."""
-    try:
-        if not re.fullmatch(CURSOR_PATTERN, cursor):
-            raise ValueError(cursor)
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.isdigit() or len(raw) > 18:
-            raise ValueError(raw)
-        return int(raw)
-    except ValueError as exc:
-        raise Unprocessable("The cursor is not valid.", code="invalid_cursor") from exc
+def _bounds(cursor: str | None) -> dict[str, object]:
+    bounds = cursors.bounds(cursor)
+    after_id = bounds["after_id"]
+    bounds["after_id"] = min(after_id.int, BIGINT_MAX) if isinstance(after_id, uuid.UUID) else None
+    return bounds
 
 
 async def _check_may_read(
@@ -83,15 +76,16 @@ async def list_entries(
                 FROM audit_log
                 WHERE (CAST(:kind AS varchar) IS NULL
                        OR (target_type = :kind AND target_id = :target))
-                  AND (CAST(:after AS bigint) IS NULL OR id < :after)
-                ORDER BY id DESC
+                  AND (CAST(:after_at AS timestamptz) IS NULL
+                       OR (at, id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint)))
+                ORDER BY at DESC, id DESC
                 LIMIT :limit
                 """
             ),
             {
                 "kind": kind or None,
                 "target": target or None,
-                "after": _decode(cursor) if cursor else None,
+                **_bounds(cursor),
                 "limit": limit + 1,
             },
         )
@@ -99,7 +93,9 @@ async def list_entries(
     page = rows[:limit]
     return AuditList(
         data=[_entry(row) for row in page],
-        next_cursor=_encode(page[-1].id) if len(rows) > limit else None,
+        next_cursor=(
+            cursors.encode(page[-1].at, uuid.UUID(int=page[-1].id)) if len(rows) > limit else None
+        ),
     )
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, status
 
 from app.households import service as households
 from app.http.deps import CurrentUser, OriginDep, SessionDep, SettingsDep, StaffUser
@@ -93,9 +93,8 @@ async def list_pairing_shortfalls(
     user: StaffUser,
     session: SessionDep,
     settings: SettingsDep,
-    limit: Annotated[int, Query(ge=1, le=1000, description="at most this many members")] = 200,
 ) -> PairingShortfallList:
     """The party members of the caller's area who look after fewer than the
     minimum of households (3 unless configured otherwise), fewest first.
     Names and counts only: no household data."""
-    return await households.shortfalls(session, settings, user, limit)
+    return await households.shortfalls(session, settings, user)

@@ -429,22 +429,18 @@ _SHORTFALLS = text(
     FROM members s
     WHERE (SELECT count(*) FROM household_pairing x WHERE x.person_id = s.id) < :minimum
     ORDER BY n, s.display_name, s.id
-    LIMIT :limit
     """
 )
 
 
 async def shortfalls(
-    session: AsyncSession, settings: Settings, actor: PersonPrincipal, limit: int
+    session: AsyncSession, settings: Settings, actor: PersonPrincipal
 ) -> PairingShortfallList:
     area = None if actor.is_admin or actor.dispatcher_area is None else actor.dispatcher_area.id
     rows = (
-        await session.execute(
-            _SHORTFALLS, {"area": area, "minimum": settings.pairing_min, "limit": limit}
-        )
+        await session.execute(_SHORTFALLS, {"area": area, "minimum": settings.pairing_min})
     ).all()
     return PairingShortfallList(
-        minimum=settings.pairing_min,
         data=[
             PairingShortfall(
                 person_id=row.id,

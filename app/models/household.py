@@ -166,7 +166,6 @@ class PairingShortfall(BaseModel):
 
 
 class PairingShortfallList(BaseModel):
-    minimum: int = D(description="households each member should look after (the server's minimum)")
     data: list[PairingShortfall] = D(description="the members short of `minimum`, fewest first")
     next_cursor: str | None = D(description="always null: the area's members are one page")
 
