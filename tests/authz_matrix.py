@@ -276,6 +276,68 @@ async def _press(_: AsyncSession, __: Cast) -> Call:
     return Call("/api/v1/calls", json={"location": spot, "category": "visit"})
 
 
+async def _household_in_c1(
+    session: AsyncSession, cast: Cast, *, paired: str | None = None
+) -> uuid.UUID:
+    """A household at team X's base (community 1), paired with `paired`."""
+    household = uuid.uuid4()
+    await session.execute(
+        text(
+            """
+            INSERT INTO household (id, address, grid_id, location, vulnerabilities)
+            SELECT :h, '矩阵小区1栋101室', grid_id, base, ARRAY['elderly'] FROM team WHERE id = :t
+            """
+        ),
+        {"h": household, "t": cast.team_x},
+    )
+    if paired is not None:
+        await session.execute(
+            text("INSERT INTO household_pairing (person_id, household_id) VALUES (:p, :h)"),
+            {"p": cast.person_ids[paired], "h": household},
+        )
+    return household
+
+
+async def _new_household(session: AsyncSession, cast: Cast) -> Call:
+    base = (
+        await session.execute(
+            text("SELECT ST_Y(base::geometry), ST_X(base::geometry) FROM team WHERE id = :id"),
+            {"id": cast.team_x},
+        )
+    ).one()
+    body = {
+        "address": "矩阵小区2栋",
+        "location": {"lat": base[0], "lng": base[1]},
+        "tags": ["elderly"],
+    }
+    return Call("/api/v1/admin/households", json=body)
+
+
+async def _read_household(session: AsyncSession, cast: Cast) -> Call:
+    household = await _household_in_c1(session, cast, paired="volunteer_x")
+    return Call(f"/api/v1/admin/households/{household}")
+
+
+async def _pairing(session: AsyncSession, cast: Cast) -> Call:
+    household = await _household_in_c1(session, cast)
+    member = await make_person(session, "矩阵党员")
+    await session.execute(
+        text("INSERT INTO team_member (team_id, person_id, kind) VALUES (:t, :p, 'full_time')"),
+        {"t": cast.team_x, "p": member},
+    )
+    return Call(f"/api/v1/admin/households/{household}/pairings", json={"person_id": str(member)})
+
+
+async def _unpairing(session: AsyncSession, cast: Cast) -> Call:
+    household = await _household_in_c1(session, cast, paired="volunteer_x")
+    return Call(f"/api/v1/admin/households/{household}/pairings/{cast.person_ids['volunteer_x']}")
+
+
+async def _household_audit(session: AsyncSession, cast: Cast) -> Call:
+    household = await _household_in_c1(session, cast, paired="volunteer_x")
+    return Call("/api/v1/admin/audit", params={"subject": f"household:{household}"})
+
+
 _press_count = iter(range(1, 10_000))
 
 # What a caller of each kind may do with resident A's call (offered to team X,
@@ -563,6 +625,56 @@ ROWS: tuple[Row, ...] = (
         _staff(admin=200),
         _disable,
         "admin only",
+    ),
+    Row(
+        "POST",
+        "/api/v1/admin/households",
+        _staff(**STAFF_ONLY),
+        _new_household,
+        "admin; a dispatcher within its area (C2 → 403 `outside_your_area`)",
+    ),
+    Row(
+        "GET",
+        "/api/v1/admin/households/{household_id}",
+        cells(404, anonymous=401, api_key=403, volunteer_x=200, dispatcher_c1=200, admin=200),
+        _read_household,
+        "its paired members (vol X here), its area's dispatchers, admins; others 404; "
+        "every read audited",
+    ),
+    Row(
+        "POST",
+        "/api/v1/admin/households/{household_id}/pairings",
+        _staff(**STAFF_ONLY, dispatcher_c2=404),
+        _pairing,
+        "admin; a dispatcher of the household's area (others 404)",
+    ),
+    Row(
+        "DELETE",
+        "/api/v1/admin/households/{household_id}/pairings/{person_id}",
+        _staff(admin=204, dispatcher_c1=204, dispatcher_c2=404),
+        _unpairing,
+        "admin; a dispatcher of the household's area (others 404)",
+    ),
+    Row(
+        "GET",
+        "/api/v1/me/households",
+        PEOPLE_ONLY,
+        fixed("/api/v1/me/households"),
+        "people: the households paired with them (none for most)",
+    ),
+    Row(
+        "GET",
+        "/api/v1/dispatch/pairing-shortfalls",
+        _staff(admin=200, dispatcher_c1=200, dispatcher_c2=200),
+        fixed("/api/v1/dispatch/pairing-shortfalls"),
+        "staff: the party members of their area short of PAIRING_MIN",
+    ),
+    Row(
+        "GET",
+        "/api/v1/admin/audit",
+        _staff(admin=200, dispatcher_c1=200, dispatcher_c2=404),
+        _household_audit,
+        "admin; a dispatcher, of a household of its area only",
     ),
     Row(
         "POST",

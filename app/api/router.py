@@ -10,11 +10,13 @@ from fastapi import APIRouter
 
 from app.activities import routes as activities
 from app.areas import routes as areas
+from app.audit import routes as audit
 from app.calls import routes as calls
 from app.dispatch import routes as dispatch
 from app.duty import routes as duty
 from app.events import asyncapi, ws
 from app.health import routes as health
+from app.households import routes as households
 from app.identity import admin_routes, me_routes
 from app.identity import routes as identity
 from app.notifications import device_routes
@@ -28,6 +30,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     identity.router,
     me_routes.router,
+    households.me_router,
     device_routes.router,
     duty.router,
     notifications.router,
@@ -38,8 +41,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     offers.router,
     dispatch.router,
     stars.router,
+    households.dispatch_router,
     team_admin_routes.router,
     admin_routes.router,
+    households.admin_router,
+    audit.router,
     ws.router,
     asyncapi.router,
 )

@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     offer_fanout: int = Field(
         default=1, gt=0, le=10, description="teams offered a call in each round"
     )
+    paired_first: bool = Field(
+        default=True,
+        description="a call of a paired household's resident goes first to its paired members",
+    )
+    pairing_max: int = Field(
+        default=5, gt=0, le=50, description="households a party member may look after at most"
+    )
+    pairing_min: int = Field(
+        default=3, ge=0, le=50, description="households each party member should look after"
+    )
     duty_position_max_age_seconds: int = Field(
         default=600, gt=0, description="older positions of on-duty members do not count"
     )

@@ -142,6 +142,10 @@ async def nearest_teams(
 async def run_round(session: AsyncSession, settings: Settings, call: LockedCall) -> CallPublic:
     """Offer the call (locked, in searching/offered state) to the next teams,
     or escalate it when the rounds are spent or nobody is in range."""
+    if call.rounds == 0 and settings.paired_first:
+        paired = await paired_round(session, settings, call)
+        if paired is not None:
+            return paired
     if call.rounds >= settings.max_offer_rounds:
         return await escalate(session, call, EscalationLevel.community, "rounds exhausted")
     # Every offer is made in a round (a dispatcher's assignment counts as
@@ -151,7 +155,12 @@ async def run_round(session: AsyncSession, settings: Settings, call: LockedCall)
         offered = list(
             (
                 await session.execute(
-                    text("SELECT DISTINCT team_id FROM offer WHERE call_id = :c"), {"c": call.id}
+                    # A paired offer was made to one member, not to the team.
+                    text(
+                        "SELECT DISTINCT team_id FROM offer"
+                        " WHERE call_id = :c AND person_id IS NULL"
+                    ),
+                    {"c": call.id},
                 )
             ).scalars()
         )
@@ -176,6 +185,67 @@ async def run_round(session: AsyncSession, settings: Settings, call: LockedCall)
     return await state.publish_call(session, call.id)
 
 
+# The paired round (PAIRED_FIRST): when the caller lives in a household
+# (`household_resident`), its paired members who are available now (the one
+# rule, `app.duty.availability`) are offered the call first, each by an
+# offer of their own, wherever they are (no radius) and whichever team they
+# are on (the offer names the first of their teams by id: a team is what an
+# offer shows). It is round 0: it spends none of MAX_OFFER_ROUNDS. It runs
+# once per call: when its offers lapse or are declined, `move_on` calls
+# `run_round` again, which finds a paired offer already made and goes on to
+# the nearest-team rounds, which do not skip the paired members' teams (the
+# rest of those teams never saw the call).
+_PAIRED_MEMBERS = text(
+    f"""
+    SELECT x.person_id, tm.team_id,
+           ST_Distance(d.location, c.location, false) AS distance_m
+    FROM call c
+    JOIN household_resident r ON r.person_id = c.resident_id
+    JOIN household_pairing x ON x.household_id = r.household_id
+    JOIN duty d ON d.person_id = x.person_id
+    CROSS JOIN LATERAL (SELECT m.team_id FROM team_member m
+                        WHERE m.person_id = x.person_id
+                        ORDER BY m.team_id LIMIT 1) tm
+    WHERE c.id = :call
+      AND x.person_id <> c.resident_id
+      AND {available_member("d")}
+      AND NOT EXISTS (SELECT 1 FROM offer o WHERE o.call_id = c.id AND o.person_id IS NOT NULL)
+    ORDER BY distance_m, x.person_id
+    """  # noqa: S608 - a constant fragment, values are bound
+)
+
+
+async def paired_round(
+    session: AsyncSession, settings: Settings, call: LockedCall
+) -> CallPublic | None:
+    """Offer the call to the caller's household's available paired members;
+    None when there is nobody to offer it to (or they were offered it
+    already), and the nearest-team rounds go on."""
+    members = (
+        await session.execute(_PAIRED_MEMBERS, {"call": call.id, **availability.params(settings)})
+    ).all()
+    if not members:
+        return None
+    for member in members:
+        await lifecycle.create_offer(
+            session,
+            settings,
+            call.id,
+            member.team_id,
+            float(member.distance_m),
+            0,
+            person_id=member.person_id,
+        )
+    teams = {member.team_id for member in members}
+    await state.transition(
+        session,
+        call,
+        CallStatus.offered,
+        team_id=members[0].team_id if len(teams) == 1 else None,
+    )
+    return await state.publish_call(session, call.id)
+
+
 async def escalate(
     session: AsyncSession, call: LockedCall, level: EscalationLevel, why: str
 ) -> CallPublic:
@@ -194,6 +264,7 @@ _TEAM_HAS_TAKERS = text(
         JOIN duty d ON d.person_id = m.person_id
         WHERE o.id = :offer
           AND {available_member("d")}
+          AND (o.person_id IS NULL OR o.person_id = m.person_id)
           AND NOT EXISTS (SELECT 1 FROM offer_decline x
                           WHERE x.offer_id = o.id AND x.person_id = m.person_id))
     """  # noqa: S608 - a constant fragment, values are bound
@@ -202,7 +273,8 @@ _TEAM_HAS_TAKERS = text(
 
 async def team_has_takers(session: AsyncSession, settings: Settings, offer_id: uuid.UUID) -> bool:
     """Whether someone of the offer's team can still take it: an available
-    member (`app.duty.availability`) who has not declined it."""
+    member (`app.duty.availability`) who has not declined it; for a paired
+    offer, only the member it was made to."""
     return bool(
         (
             await session.execute(

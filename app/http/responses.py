@@ -149,6 +149,26 @@ ROUTE_PROBLEMS: dict[tuple[str, str], Codes] = {
         403: ("cannot_enrol_phone",),
         422: ("unknown_area", "invalid_area_level", "invalid_phone"),
     },
+    ("POST", f"{API}/admin/households"): {
+        403: ("outside_your_area", "cannot_enrol_phone"),
+        409: ("already_resident",),
+        422: ("outside_service_area", "invalid_phone"),
+    },
+    ("GET", f"{API}/admin/households/{{household_id}}"): {404: ("household_not_found",)},
+    ("POST", f"{API}/admin/households/{{household_id}}/pairings"): {
+        403: ("outside_your_area",),
+        404: ("household_not_found",),
+        409: ("pairing_limit", "already_paired"),
+        422: ("not_a_party_member",),
+    },
+    ("DELETE", f"{API}/admin/households/{{household_id}}/pairings/{{person_id}}"): {
+        404: ("household_not_found", "not_paired"),
+    },
+    ("GET", f"{API}/admin/audit"): {
+        403: ("subject_required",),
+        404: ("household_not_found",),
+        **CURSOR,
+    },
     ("POST", f"{API}/admin/persons/{{person_id}}/disable"): {
         404: ("not_found",),
         409: ("cannot_disable_self",),

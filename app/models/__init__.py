@@ -15,7 +15,7 @@ from app.models.auth import (
 )
 from app.models.base import metadata
 from app.models.call import Call, Event, IdempotencyKey, Offer, OfferDecline, Rating
-from app.models.household import Household, HouseholdPairing
+from app.models.household import Household, HouseholdPairing, HouseholdResident
 from app.models.notification import Notification, PushDelivery
 from app.models.person import Person
 from app.models.seed_state import SeedState
@@ -35,6 +35,7 @@ __all__ = [
     "Event",
     "Household",
     "HouseholdPairing",
+    "HouseholdResident",
     "IdempotencyKey",
     "Notification",
     "Offer",

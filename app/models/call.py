@@ -192,6 +192,9 @@ class Offer(SQLModel, table=True):
     # to the dispatchers rather than on to the next team.
     assigned_by: uuid.UUID | None = Field(default=None, foreign_key="person.id")
     accepted_by: uuid.UUID | None = Field(default=None, foreign_key="person.id")
+    # Set for a paired offer (`app.dispatch.policy.paired_round`): made to one
+    # member of the team, who alone is alerted and may take it.
+    person_id: uuid.UUID | None = Field(default=None, foreign_key="person.id")
     created_at: datetime = created_at_field()
     expires_at: datetime = Field(sa_type=DateTime(timezone=True))
     closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

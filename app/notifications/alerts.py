@@ -4,7 +4,8 @@ deliveries (rows the push worker sends after commit).
 
 The rules (docs/live.md, "Push notifications"):
 
-- `offer.created`: every available member of the offered team (on duty,
+- `offer.created`: every available member of the offered team (only the
+  member a paired offer was made to, `offer.person_id`) (on duty,
   position fresh, not disabled, not responding to a call: the one rule of
   `app.duty.availability`, the same dispatch chose the team by) gets kind
   `offer`, pushed with high priority,
@@ -221,6 +222,8 @@ _FREE_MEMBERS = f"""
     FROM team_member m
     JOIN duty d ON d.person_id = m.person_id
     WHERE m.team_id = CAST(:team AS uuid) AND {available_member("d")}
+      AND m.person_id = coalesce((SELECT o.person_id FROM offer o
+                                  WHERE o.id = CAST(:offer AS uuid)), m.person_id)
 """  # noqa: S608 - a constant fragment, values are bound
 
 
@@ -235,7 +238,7 @@ async def _offer_created(
     await _send(
         session,
         _FREE_MEMBERS,
-        {"team": data["team"]["id"], **availability.params(settings)},
+        {"team": data["team"]["id"], "offer": offer_id, **availability.params(settings)},
         Alert(
             NotificationKind.offer,
             "offer",

@@ -43,9 +43,9 @@ _CREATE = text(
     f"""
     WITH o AS (
         INSERT INTO offer (id, call_id, team_id, status, round, distance_m, assigned_by,
-                           expires_at)
+                           person_id, expires_at)
         VALUES (:id, :call_id, :team_id, 'open', :round, :distance, :assigned_by,
-                now() + CAST(:timeout AS interval))
+                :person_id, now() + CAST(:timeout AS interval))
         RETURNING *
     ),
     reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
@@ -111,7 +111,11 @@ async def create_offer(
     round_no: int,
     *,
     assigned_by: uuid.UUID | None = None,
+    person_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
+    """An open offer of the call to the team; with `person_id`, to that
+    member of it alone (a paired offer: only they are alerted and may take
+    it)."""
     offer_id = uuid.uuid4()
     row = (
         await session.execute(
@@ -123,6 +127,7 @@ async def create_offer(
                 "round": round_no,
                 "distance": distance_m,
                 "assigned_by": assigned_by,
+                "person_id": person_id,
                 "timeout": timedelta(seconds=settings.offer_timeout_seconds),
             },
         )

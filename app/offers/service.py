@@ -102,7 +102,8 @@ async def list_offers(
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[OfferPublic], str | None]:
-    """Offers to the person's teams, newest first, a page at a time."""
+    """Offers to the person's teams, newest first, a page at a time; a
+    paired offer only to the member it was made to."""
     rows = (
         await session.execute(
             text(
@@ -112,6 +113,7 @@ async def list_offers(
                        ST_Y(c.location::geometry) AS lat, ST_X(c.location::geometry) AS lng
                 FROM offer o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id
                 WHERE o.team_id = ANY(CAST(:teams AS uuid[]))
+                  AND (o.person_id IS NULL OR o.person_id = :me)
                   AND (CAST(:status AS varchar) IS NULL OR o.status = :status)
                   AND (o.status <> 'open' OR o.expires_at > now())
                   AND (CAST(:after_at AS timestamptz) IS NULL
@@ -123,6 +125,7 @@ async def list_offers(
             ),
             {
                 "teams": list(person.team_ids),
+                "me": person.person_id,
                 "status": status.value if status else None,
                 **cursors.bounds(cursor),
                 "limit": limit + 1,
@@ -139,11 +142,17 @@ async def _offer_of_mine(
 ) -> Any:
     row = (
         await session.execute(
-            text("SELECT id, call_id, team_id, assigned_by FROM offer WHERE id = :id"),
+            text("SELECT id, call_id, team_id, assigned_by, person_id FROM offer WHERE id = :id"),
             {"id": offer_id},
         )
     ).first()
-    if row is None or row.team_id not in person.team_ids:
+    # A paired offer is the paired member's alone: to the rest of the team
+    # it is not an offer of theirs.
+    if (
+        row is None
+        or row.team_id not in person.team_ids
+        or (row.person_id is not None and row.person_id != person.person_id)
+    ):
         raise NotFound("No such offer.")
     return row
 

@@ -67,6 +67,12 @@ MEMBER_COLUMNS = ("team_id", "person_id", "kind", "roles", "affiliation")
 DUTY_COLUMNS = ("person_id", "on_duty", "since", "location", "accuracy_m", "located_at")
 HOUSEHOLD_COLUMNS = ("id", "address", "grid_id", "location", "vulnerabilities")
 PAIRING_COLUMNS = ("person_id", "household_id")
+RESIDENT_COLUMNS = ("person_id", "household_id")
+# Half the households have a resident on record (a person who can log in
+# and call), with a phone of the demo range from RESIDENT_PHONE_BASE on,
+# numbered by household: above every member's number, below the tests'.
+RESIDENT_SHARE = 0.5
+RESIDENT_PHONE_BASE = 60_000_000
 
 # Part-time members who are not party members come from these.
 _OTHER_AFFILIATIONS: tuple[str, ...] = tuple(
@@ -243,6 +249,11 @@ class TeamBatch:
         bits = (extra.astype(np.int64) << np.arange(len(_VULNERABILITIES))).sum(axis=1)
         self.household_tags = bits | (1 << main)
 
+        # Residents, drawn from their own generator so that everything
+        # above stays as it was for a seed.
+        resident_rng = np.random.default_rng([p.seed, 0x7265, first_team])
+        self.resident_household = np.flatnonzero(resident_rng.random(households) < RESIDENT_SHARE)
+
         self.counts = Counts(
             teams=count,
             persons=members,
@@ -359,6 +370,19 @@ class TeamBatch:
                 strict=True,
             )
 
+    def resident_person_rows(self) -> Iterator[Row]:
+        """The residents on record: one person per chosen household."""
+        numbers = (self.resident_household + self.first_household).tolist()
+        ids = self.population.resident_ids.take(numbers)
+        for person_id, n in zip(ids, numbers, strict=True):
+            phone = demo_phone(RESIDENT_PHONE_BASE + n)
+            yield (person_id, phone, "居民" + phone[-4:], False)
+
+    def resident_rows(self) -> Iterator[Row]:
+        p = self.population
+        numbers = (self.resident_household + self.first_household).tolist()
+        yield from zip(p.resident_ids.take(numbers), p.household_ids.take(numbers), strict=True)
+
 
 class Population:
     """The people of the district for one seed, drawn TEAM_BATCH teams at a time."""
@@ -388,6 +412,8 @@ class Population:
         self.team_ids = IdSpace(seed, "team")
         self.person_ids = IdSpace(seed, "person")
         self.household_ids = IdSpace(seed, "household")
+        self.resident_ids = IdSpace(seed, "resident")
+        self.seed = seed
 
     def batches(self) -> Iterator[TeamBatch]:
         person = 0

@@ -24,6 +24,7 @@ from app.seed.population import (
     MEMBER_COLUMNS,
     PAIRING_COLUMNS,
     PERSON_COLUMNS,
+    RESIDENT_COLUMNS,
     TEAM_COLUMNS,
     Population,
 )
@@ -41,6 +42,7 @@ SEED_TABLES = (
     "person",
     "household",
     "household_pairing",
+    "household_resident",
     "seed_state",
 )
 AREA_COLUMNS = ("id", "level", "parent_id", "code", "name", "boundary")
@@ -121,6 +123,7 @@ SELECT EXISTS (SELECT 1 FROM area) AS area,
        EXISTS (SELECT 1 FROM duty) AS duty,
        EXISTS (SELECT 1 FROM household) AS household,
        EXISTS (SELECT 1 FROM household_pairing) AS household_pairing,
+       EXISTS (SELECT 1 FROM household_resident) AS household_resident,
        EXISTS (SELECT 1 FROM person WHERE $1 OR starts_with(phone, $2)) AS person
 """
 
@@ -164,6 +167,8 @@ async def _write(conn: Connection, options: SeedOptions) -> dict[str, int]:
             await writer.copy("duty", DUTY_COLUMNS, batch.duty_rows())
         await writer.copy("household", HOUSEHOLD_COLUMNS, batch.household_rows())
         await writer.copy("household_pairing", PAIRING_COLUMNS, batch.pairing_rows())
+        await writer.copy("person", PERSON_COLUMNS, batch.resident_person_rows())
+        await writer.copy("household_resident", RESIDENT_COLUMNS, batch.resident_rows())
         party_members += batch.counts.party_members
         teams_done += batch.counts.teams
         writer.progress(teams_done)

@@ -210,6 +210,12 @@ async def stage(anon_client: httpx.AsyncClient, session: AsyncSession, settings:
             admin,
             201,
         ),
+        f"POST {api}/admin/households": Baseline(
+            f"{api}/admin/households",
+            {"address": "光明街道某小区1栋101室", "location": base, "tags": ["elderly"]},
+            admin,
+            201,
+        ),
         f"POST {api}/admin/dispatchers": Baseline(
             f"{api}/admin/dispatchers",
             {"phone": next_phone(), "display_name": "新调度", "area_id": str(community)},
@@ -267,6 +273,7 @@ FREE_TEXT = [
     ("POST /api/v1/admin/teams", "service_content"),
     ("POST /api/v1/admin/teams/{team_id}/members", "display_name"),
     ("POST /api/v1/admin/dispatchers", "display_name"),
+    ("POST /api/v1/admin/households", "address"),
 ]
 
 

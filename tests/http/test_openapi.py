@@ -64,6 +64,13 @@ OPERATION_IDS = (
     "remove_team_member",
     "create_dispatcher",
     "disable_person",
+    "create_household",
+    "get_household",
+    "create_pairing",
+    "delete_pairing",
+    "list_my_households",
+    "list_pairing_shortfalls",
+    "list_audit_entries",
 )
 
 

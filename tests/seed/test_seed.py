@@ -46,11 +46,13 @@ async def test_the_district_has_the_organisation_s_counts(connection: AsyncConne
     assert levels == {"street": 1, "community": 6, "grid_branch": 48, "grid": 150}
     assert await scalar(connection, "SELECT count(*) FROM team") == 270
     assert await scalar(connection, "SELECT count(*) FROM person WHERE is_party_member") == 1485
-    # Each person is on exactly one team.
+    # Each person is on exactly one team, but the households' residents.
     row = (
         await connection.execute(
             text(
-                "SELECT (SELECT count(*) FROM person), count(*), count(DISTINCT person_id)"
+                "SELECT (SELECT count(*) FROM person WHERE id NOT IN"
+                "   (SELECT person_id FROM household_resident)),"
+                " count(*), count(DISTINCT person_id)"
                 " FROM team_member"
             )
         )
@@ -275,6 +277,25 @@ async def test_party_members_look_after_3_to_5_households(connection: AsyncConne
     assert non_party == 0
 
 
+async def test_some_residents_live_in_paired_households(connection: AsyncConnection) -> None:
+    residents, households, on_teams, unpaired = (
+        await connection.execute(
+            text(
+                "SELECT count(*), count(DISTINCT r.household_id),"
+                " count(*) FILTER (WHERE EXISTS (SELECT 1 FROM team_member m"
+                "   WHERE m.person_id = r.person_id)),"
+                " count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM household_pairing x"
+                "   WHERE x.household_id = r.household_id))"
+                " FROM household_resident r"
+            )
+        )
+    ).one()
+    total = await scalar(connection, "SELECT count(*) FROM household")
+    # About half the households, one resident each, nobody on a team.
+    assert 0.4 < residents / total < 0.6
+    assert (households, on_teams, unpaired) == (residents, 0, 0)
+
+
 async def test_every_phone_is_in_the_demo_range(connection: AsyncConnection) -> None:
     outside = await scalar(
         connection, r"SELECT count(*) FROM person WHERE phone !~ '^\+86100[0-9]{8}$'"
@@ -331,6 +352,7 @@ FINGERPRINTS = {
     "duty": "person_id, on_duty, ST_AsEWKB(location::geometry), accuracy_m",
     "household": "id, address, grid_id, ST_AsEWKB(location::geometry), vulnerabilities",
     "household_pairing": "person_id, household_id",
+    "household_resident": "person_id, household_id",
 }
 
 
