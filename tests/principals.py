@@ -14,7 +14,8 @@ from app.core.phones import demo_phone
 from app.identity import api_keys, auth
 
 # Demo-range numbers far above what the seeder hands out.
-_phones = itertools.count(90_000_000)
+TEST_PHONE_BASE = 90_000_000
+_phones = itertools.count(TEST_PHONE_BASE)
 
 
 def next_phone() -> str:

@@ -58,6 +58,18 @@ async def _check_may_read(
         raise visibility.HouseholdNotFound("No such household.")
 
 
+_PAGE = """
+      AND (CAST(:after_at AS timestamptz) IS NULL
+           OR (at, id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint)))
+    ORDER BY at DESC, id DESC
+    LIMIT :limit
+"""
+_COLUMNS = "SELECT id, at, actor_person_id, action, target_type, target_id, detail FROM audit_log"
+_ENTRIES = text(f"{_COLUMNS} WHERE true {_PAGE}")
+# Served by ix_audit_log_target (target_type, target_id, at, id).
+_ENTRIES_OF_SUBJECT = text(f"{_COLUMNS} WHERE target_type = :kind AND target_id = :target {_PAGE}")
+
+
 async def list_entries(
     session: AsyncSession,
     person: PersonPrincipal,
@@ -68,28 +80,10 @@ async def list_entries(
 ) -> AuditList:
     await _check_may_read(session, person, subject)
     kind, _, target = (subject or "").partition(":")
-    rows = (
-        await session.execute(
-            text(
-                """
-                SELECT id, at, actor_person_id, action, target_type, target_id, detail
-                FROM audit_log
-                WHERE (CAST(:kind AS varchar) IS NULL
-                       OR (target_type = :kind AND target_id = :target))
-                  AND (CAST(:after_at AS timestamptz) IS NULL
-                       OR (at, id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint)))
-                ORDER BY at DESC, id DESC
-                LIMIT :limit
-                """
-            ),
-            {
-                "kind": kind or None,
-                "target": target or None,
-                **_bounds(cursor),
-                "limit": limit + 1,
-            },
-        )
-    ).all()
+    # Two statements, not one with `:kind IS NULL OR …`: a prepared
+    # statement's generic plan could not use the subject's index for that.
+    params = {"kind": kind, "target": target, **_bounds(cursor), "limit": limit + 1}
+    rows = (await session.execute(_ENTRIES_OF_SUBJECT if kind else _ENTRIES, params)).all()
     page = rows[:limit]
     return AuditList(
         data=[_entry(row) for row in page],

@@ -350,6 +350,14 @@ class Settings(BaseSettings):
         if self.otp_tries_per_phone_per_ip >= self.otp_max_attempts:
             # Else one address alone could use up the code its owner received.
             problems.append("OTP_TRIES_PER_PHONE_PER_IP must be below OTP_MAX_ATTEMPTS")
+        if self.pairing_min > self.pairing_max:
+            problems.append("PAIRING_MIN must not be above PAIRING_MAX")
+        if self.team_min_full_time > self.team_min_members:
+            problems.append("TEAM_MIN_FULL_TIME must not be above TEAM_MIN_MEMBERS")
+        if self.stars_freeze_after_hours < 24 * self.activity_late_days:
+            # Else a month's stars would be frozen while its activities may
+            # still be logged, and the late ones would never count.
+            problems.append("STARS_FREEZE_AFTER_HOURS must be at least 24 × ACTIVITY_LATE_DAYS")
         if self.app_env is AppEnv.production:
             if self.secret_key == DEFAULT_SECRET_KEY:
                 problems.append("SECRET_KEY is the default; set a long random secret")

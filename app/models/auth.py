@@ -160,7 +160,11 @@ class AuditLog(SQLModel, table=True):
     must not rewrite the record of what that person did."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_actor_person_id_at", "actor_person_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_log_actor_person_id_at", "actor_person_id", "at"),
+        # GET /admin/audit?subject=…: one subject's entries, newest first.
+        Index("ix_audit_log_target", "target_type", "target_id", "at", "id"),
+    )
 
     id: int | None = Field(
         default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)

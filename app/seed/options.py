@@ -74,5 +74,6 @@ class SeedReport:
             f"{r.get('area', 0):,} areas, {r.get('team', 0):,} teams, "
             f"{r.get('team_member', 0):,} members ({r.get('party_members', 0):,} party members, "
             f"{r.get('duty', 0):,} on duty), {r.get('household', 0):,} households, "
-            f"{r.get('household_pairing', 0):,} pairings"
+            f"{r.get('household_pairing', 0):,} pairings, "
+            f"{r.get('activity', 0):,} activities"
         )

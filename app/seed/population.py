@@ -17,7 +17,13 @@ Rules (BRIEF.md):
 - each person is on exactly one team; each member plays 1 or 2 roles;
 - each party member looks after 3 to 5 households of their team's grid, each
   household tagged with at least one vulnerability;
-- a fraction `on_duty` of the members is on duty, within 300 m of the base.
+- a fraction `on_duty` of the members is on duty, within 300 m of the base;
+- each member has logged service activities in the previous month and in
+  the current one up to the start of today (the district's day): 1 to 6 a
+  month for a full-time member (so some are short of the monthly quota of 3),
+  0 to 3 for other party members, 0 to 2 for the rest; a party member's
+  visits and hardship help name one of their households about half the
+  time. These are the only rows that depend on the day the seed runs.
 """
 
 from __future__ import annotations
@@ -27,11 +33,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import combinations
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
+from app.core.months import Month
 from app.core.phones import demo_phone
+from app.models.activity import ActivityKind, ActivitySource
 from app.models.enums import Affiliation, MemberKind, MemberRole, Vulnerability
 from app.seed.geometry import District, offset_degrees
 from app.seed.ids import IdSpace
@@ -73,6 +82,27 @@ RESIDENT_COLUMNS = ("person_id", "household_id")
 # numbered by household: above every member's number, below the tests'.
 RESIDENT_SHARE = 0.5
 RESIDENT_PHONE_BASE = 60_000_000
+
+ACTIVITY_COLUMNS = (
+    "id",
+    "person_id",
+    "team_id",
+    "kind",
+    "source",
+    "at",
+    "duration_min",
+    "household_id",
+)
+# Activities a month, inclusive ranges: full-time, other party members, the rest.
+ACTIVITIES_FULL_TIME = (1, 6)
+ACTIVITIES_PARTY = (0, 3)
+ACTIVITIES_OTHER = (0, 2)
+_ACTIVITY_KINDS = tuple(k.value for k in ActivityKind)
+_ACTIVITY_KIND_P = np.asarray([0.30, 0.15, 0.12, 0.15, 0.13, 0.15])
+_HOUSEHOLD_KINDS = np.asarray(
+    [k in (ActivityKind.visit.value, ActivityKind.hardship.value) for k in _ACTIVITY_KINDS]
+)
+_DURATIONS_MIN = np.asarray([30, 45, 60, 90, 120])
 
 # Part-time members who are not party members come from these.
 _OTHER_AFFILIATIONS: tuple[str, ...] = tuple(
@@ -155,6 +185,7 @@ class Counts:
     party_members: int
     on_duty: int
     households: int
+    activities: int
 
 
 class TeamBatch:
@@ -167,6 +198,7 @@ class TeamBatch:
         count: int,
         first_person: int,
         first_household: int,
+        first_activity: int,
     ) -> None:
         p = population
         rng = p.rng
@@ -176,6 +208,7 @@ class TeamBatch:
         self.first_team = first_team
         self.first_person = first_person
         self.first_household = first_household
+        self.first_activity = first_activity
 
         # Teams: the first `grids` teams cover every grid once.
         number = np.arange(first_team, first_team + count)
@@ -254,13 +287,73 @@ class TeamBatch:
         resident_rng = np.random.default_rng([p.seed, 0x7265, first_team])
         self.resident_household = np.flatnonzero(resident_rng.random(households) < RESIDENT_SHARE)
 
+        self._draw_activities(
+            np.random.default_rng([p.seed, 0x6163, first_team]), per_member, party_members
+        )
+
         self.counts = Counts(
             teams=count,
             persons=members,
             party_members=len(party_members),
             on_duty=on_duty,
             households=households,
+            activities=len(self.activity_member),
         )
+
+    def _draw_activities(
+        self, rng: np.random.Generator, per_member: IntArray, party_members: IntArray
+    ) -> None:
+        """The members' activities of the previous and the current month
+        (from their own generator, so nothing above depends on them)."""
+        p = self.population
+        members = len(self.member_team)
+        low = np.where(
+            self.is_full_time,
+            ACTIVITIES_FULL_TIME[0],
+            np.where(self.is_party, ACTIVITIES_PARTY[0], ACTIVITIES_OTHER[0]),
+        )
+        high = np.where(
+            self.is_full_time,
+            ACTIVITIES_FULL_TIME[1],
+            np.where(self.is_party, ACTIVITIES_PARTY[1], ACTIVITIES_OTHER[1]),
+        )
+        # Each member's households: a contiguous run of the household rows.
+        first_household_of = np.full(members, -1, dtype=np.int64)
+        households_of = np.zeros(members, dtype=np.int64)
+        first_household_of[party_members] = np.cumsum(per_member) - per_member
+        households_of[party_members] = per_member
+
+        member_parts: list[IntArray] = []
+        at_parts: list[FloatArray] = []
+        for month_start, month_end in p.activity_months:
+            n = rng.integers(low, high + 1)
+            who = np.repeat(np.arange(members), n)
+            span = (month_end - month_start).total_seconds()
+            # On the minute, as a member would write it down.
+            at = np.floor((month_start.timestamp() + rng.random(len(who)) * span) / 60) * 60
+            member_parts.append(who)
+            at_parts.append(at)
+        who = np.concatenate(member_parts) if member_parts else np.zeros(0, np.int64)
+        at = np.concatenate(at_parts) if at_parts else np.zeros(0)
+        kind = rng.choice(len(_ACTIVITY_KINDS), size=len(who), p=_ACTIVITY_KIND_P)
+        duration = _DURATIONS_MIN[rng.integers(0, len(_DURATIONS_MIN), len(who))]
+        pick = rng.random(len(who))
+        names_household = (
+            _HOUSEHOLD_KINDS[kind] & (households_of[who] > 0) & (rng.random(len(who)) < 0.5)
+        )
+        household = np.where(
+            names_household,
+            first_household_of[who] + (pick * np.maximum(households_of[who], 1)).astype(np.int64),
+            -1,
+        )
+        # Only what happened before today (the district's day) is kept; the
+        # draws above do not depend on it, so a seed is the same all day.
+        keep = at < p.activity_cut.timestamp()
+        self.activity_member = who[keep]
+        self.activity_at = at[keep]
+        self.activity_kind = kind[keep]
+        self.activity_duration = duration[keep]
+        self.activity_household = household[keep]
 
     # Rows, built lazily chunk by chunk.
 
@@ -383,6 +476,24 @@ class TeamBatch:
         numbers = (self.resident_household + self.first_household).tolist()
         yield from zip(p.resident_ids.take(numbers), p.household_ids.take(numbers), strict=True)
 
+    def activity_rows(self) -> Iterator[Row]:
+        p = self.population
+        logged = ActivitySource.logged.value
+        for start, stop in _chunks(self.counts.activities):
+            members = self.activity_member[start:stop]
+            households = self.activity_household[start:stop].tolist()
+            yield from zip(
+                p.activity_ids.span(self.first_activity + start, self.first_activity + stop),
+                p.person_ids.take((members + self.first_person).tolist()),
+                p.team_ids.take((self.member_team[members] + self.first_team).tolist()),
+                [_ACTIVITY_KINDS[k] for k in self.activity_kind[start:stop].tolist()],
+                [logged] * (stop - start),
+                [datetime.fromtimestamp(t, p.now.tzinfo) for t in self.activity_at[start:stop]],
+                self.activity_duration[start:stop].tolist(),
+                [p.household_ids[h + self.first_household] if h >= 0 else None for h in households],
+                strict=True,
+            )
+
 
 class Population:
     """The people of the district for one seed, drawn TEAM_BATCH teams at a time."""
@@ -396,6 +507,7 @@ class Population:
         teams: int,
         on_duty: float,
         now: datetime,
+        zone: ZoneInfo,
     ) -> None:
         if not 0 < teams <= MAX_TEAMS:
             raise ValueError(f"teams must be between 1 and {MAX_TEAMS:,}")
@@ -413,13 +525,26 @@ class Population:
         self.person_ids = IdSpace(seed, "person")
         self.household_ids = IdSpace(seed, "household")
         self.resident_ids = IdSpace(seed, "resident")
+        self.activity_ids = IdSpace(seed, "activity")
         self.seed = seed
+        # Activities: the previous month and the current one, up to the
+        # start of today in the district.
+        this = Month.of(now, zone)
+        self.activity_months = [
+            (month.start(zone), month.end(zone)) for month in (this.previous(), this)
+        ]
+        today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        self.activity_cut = today
 
     def batches(self) -> Iterator[TeamBatch]:
         person = 0
         household = 0
+        activity = 0
         for first in range(0, self.teams, TEAM_BATCH):
-            batch = TeamBatch(self, first, min(TEAM_BATCH, self.teams - first), person, household)
+            batch = TeamBatch(
+                self, first, min(TEAM_BATCH, self.teams - first), person, household, activity
+            )
             person += batch.counts.persons
             household += batch.counts.households
+            activity += batch.counts.activities
             yield batch

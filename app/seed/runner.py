@@ -19,6 +19,7 @@ from app.seed.geometry import District, build_district
 from app.seed.ids import IdSpace
 from app.seed.options import SeedOptions, SeedRefused, SeedReport, describe
 from app.seed.population import (
+    ACTIVITY_COLUMNS,
     DUTY_COLUMNS,
     HOUSEHOLD_COLUMNS,
     MEMBER_COLUMNS,
@@ -43,6 +44,7 @@ SEED_TABLES = (
     "household",
     "household_pairing",
     "household_resident",
+    "activity",
     "seed_state",
 )
 AREA_COLUMNS = ("id", "level", "parent_id", "code", "name", "boundary")
@@ -105,7 +107,7 @@ async def _seed(
                     )
                 await _wipe(conn)
 
-        counts = await _write(conn, options)
+        counts = await _write(conn, options, settings)
         await conn.execute(
             "INSERT INTO seed_state (name, params) VALUES ($1, $2::jsonb)",
             options.scale,
@@ -140,7 +142,7 @@ async def _wipe(conn: Connection) -> None:
     await conn.execute(f"TRUNCATE {', '.join(SEED_TABLES)} CASCADE")
 
 
-async def _write(conn: Connection, options: SeedOptions) -> dict[str, int]:
+async def _write(conn: Connection, options: SeedOptions, settings: Settings) -> dict[str, int]:
     district = build_district(options.seed)
     now = await conn.fetchval("SELECT now()")  # the transaction's time, as created_at
     writer = CopyWriter(conn, total_teams=options.team_count)
@@ -156,6 +158,7 @@ async def _write(conn: Connection, options: SeedOptions) -> dict[str, int]:
         teams=options.team_count,
         on_duty=options.on_duty,
         now=now,
+        zone=settings.zone,
     )
     party_members = 0
     teams_done = 0
@@ -169,6 +172,7 @@ async def _write(conn: Connection, options: SeedOptions) -> dict[str, int]:
         await writer.copy("household_pairing", PAIRING_COLUMNS, batch.pairing_rows())
         await writer.copy("person", PERSON_COLUMNS, batch.resident_person_rows())
         await writer.copy("household_resident", RESIDENT_COLUMNS, batch.resident_rows())
+        await writer.copy("activity", ACTIVITY_COLUMNS, batch.activity_rows())
         party_members += batch.counts.party_members
         teams_done += batch.counts.teams
         writer.progress(teams_done)

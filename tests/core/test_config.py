@@ -31,6 +31,27 @@ def test_one_address_may_not_try_a_code_as_often_as_it_lives() -> None:
     assert settings(otp_tries_per_phone_per_ip=4, otp_max_attempts=5).otp_live_codes == 3
 
 
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"pairing_min": 6, "pairing_max": 5}, "PAIRING_MIN must not be above PAIRING_MAX"),
+        (
+            {"team_min_full_time": 4, "team_min_members": 3},
+            "TEAM_MIN_FULL_TIME must not be above TEAM_MIN_MEMBERS",
+        ),
+        (
+            {"stars_freeze_after_hours": 47, "activity_late_days": 2},
+            "STARS_FREEZE_AFTER_HOURS must be at least",
+        ),
+    ],
+)
+def test_the_organisation_s_settings_must_agree(values: dict[str, int], message: str) -> None:
+    """Rules read by different parts must not contradict each other."""
+    with pytest.raises(ValidationError, match=message):
+        settings(**values)
+    assert settings(stars_freeze_after_hours=48, activity_late_days=2).activity_late_days == 2
+
+
 def test_development_runs_with_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)

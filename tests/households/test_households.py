@@ -361,7 +361,7 @@ async def test_team_scene_members_are_no_party_members_unless_full_time(
 ) -> None:
     """The definition, as SQL sees it: a scene team's first member is
     full-time (a party member), the others part-time (not)."""
-    team = await make_team(session, settings, 22.77, 113.93, members=2, on_duty=0)
+    team = await make_team(session, settings, 22.77, 113.93, members=2, on_duty=0, complete=False)
     kinds = (
         await session.execute(
             text("SELECT kind FROM team_member WHERE team_id = :t ORDER BY kind"), {"t": team.id}

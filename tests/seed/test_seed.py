@@ -12,7 +12,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -20,12 +22,15 @@ from pydantic import PostgresDsn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.core.config import AppEnv, Settings
+from app.core.config import AppEnv, Settings, get_settings
 from app.core.db import asyncpg_dsn
+from app.core.months import Month
+from app.core.phones import DEMO_PHONE_PREFIX, demo_phone
 from app.models.team import TeamStatus
 from app.seed import SeedOptions, run_seed
 from app.teams import rules
 from tests.dbutil import PROJECT_ROOT, drop_database, migrated_database
+from tests.principals import TEST_PHONE_BASE
 
 # Tolerances on geography areas, in m².
 AREA_TOLERANCE_M2 = 1.0
@@ -46,18 +51,23 @@ async def test_the_district_has_the_organisation_s_counts(connection: AsyncConne
     assert levels == {"street": 1, "community": 6, "grid_branch": 48, "grid": 150}
     assert await scalar(connection, "SELECT count(*) FROM team") == 270
     assert await scalar(connection, "SELECT count(*) FROM person WHERE is_party_member") == 1485
-    # Each person is on exactly one team, but the households' residents.
+    # Each seeded person is on exactly one team, but the households'
+    # residents. (Seeded: the demo phones below the tests' range; tests
+    # that commit people of their own leave them behind.)
     row = (
         await connection.execute(
             text(
-                "SELECT (SELECT count(*) FROM person WHERE id NOT IN"
+                "SELECT (SELECT count(*) FROM person p WHERE starts_with(p.phone, :demo)"
+                "   AND p.phone < :tests AND p.id NOT IN"
                 "   (SELECT person_id FROM household_resident)),"
-                " count(*), count(DISTINCT person_id)"
-                " FROM team_member"
-            )
+                " count(*), count(DISTINCT m.person_id)"
+                " FROM team_member m JOIN person p ON p.id = m.person_id"
+                " WHERE starts_with(p.phone, :demo) AND p.phone < :tests"
+            ),
+            {"demo": DEMO_PHONE_PREFIX, "tests": demo_phone(TEST_PHONE_BASE)},
         )
     ).one()
-    assert row[0] == row[1] == row[2]
+    assert row[0] == row[1] == row[2] == 2171
     params = await scalar(
         connection, "SELECT params::text FROM seed_state WHERE name = 'guangming'"
     )
@@ -296,6 +306,66 @@ async def test_some_residents_live_in_paired_households(connection: AsyncConnect
     assert (households, on_teams, unpaired) == (residents, 0, 0)
 
 
+async def test_members_have_logged_activities_and_some_are_short_of_the_quota(
+    connection: AsyncConnection,
+) -> None:
+    """Last month: every full-time member 1 to 6 activities (so the quota
+    list of a dispatcher has people on it), nothing after the start of today,
+    and a household named only by a member paired with it."""
+    zone = ZoneInfo(get_settings().timezone)
+    now = datetime.now(zone)
+    last = Month.of(now, zone).previous()
+    rows = (
+        await connection.execute(
+            text(
+                """
+                SELECT m.person_id, count(a.id) AS n
+                FROM team_member m
+                LEFT JOIN activity a ON a.person_id = m.person_id AND a.source = 'logged'
+                     AND a.at >= :start AND a.at < :end
+                WHERE m.kind = 'full_time'
+                  AND m.person_id IN (SELECT id FROM person WHERE starts_with(phone, :demo))
+                GROUP BY m.person_id
+                """
+            ),
+            {"start": last.start(zone), "end": last.end(zone), "demo": DEMO_PHONE_PREFIX},
+        )
+    ).all()
+    counts = [n for _, n in rows]
+    assert counts
+    assert min(counts) >= 1
+    assert max(counts) <= 6
+    quota = get_settings().monthly_activity_quota
+    assert 0 < sum(n < quota for n in counts) < len(counts)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert (
+        await scalar(
+            connection,
+            "SELECT count(*) FROM activity a JOIN person p ON p.id = a.person_id"
+            " WHERE starts_with(p.phone, :demo) AND a.source = 'logged' AND a.at >= :today",
+            demo=DEMO_PHONE_PREFIX,
+            today=today,
+        )
+        == 0
+    )
+    assert (
+        await scalar(
+            connection,
+            "SELECT count(*) FROM activity a WHERE a.household_id IS NOT NULL AND NOT EXISTS"
+            " (SELECT 1 FROM household_pairing x"
+            "  WHERE x.person_id = a.person_id AND x.household_id = a.household_id)",
+        )
+        == 0
+    )
+    assert (
+        await scalar(
+            connection,
+            "SELECT count(*) FROM activity WHERE household_id IS NOT NULL AND source = 'logged'",
+        )
+        > 0
+    )
+
+
 async def test_every_phone_is_in_the_demo_range(connection: AsyncConnection) -> None:
     outside = await scalar(
         connection, r"SELECT count(*) FROM person WHERE phone !~ '^\+86100[0-9]{8}$'"
@@ -353,6 +423,7 @@ FINGERPRINTS = {
     "household": "id, address, grid_id, ST_AsEWKB(location::geometry), vulnerabilities",
     "household_pairing": "person_id, household_id",
     "household_resident": "person_id, household_id",
+    "activity": "id, person_id, team_id, kind, source, at, duration_min, household_id",
 }
 
 
