@@ -60,6 +60,10 @@ def _cmd_revoke_api_key(args: argparse.Namespace) -> int:
     return 0
 
 
+# Seconds a stopping server waits for open responses (streams) to end.
+SHUTDOWN_GRACE_SECONDS = 10
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import os
     import tempfile
@@ -100,6 +104,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # after a mass reconnect. The heartbeat message is the process's one
         # timer (app/events/ticker.py); clients' own pings are answered.
         ws_ping_interval=None,
+        # On a stop, uvicorn waits for open responses before the app's own
+        # shutdown; a public screen's stream never ends by itself, so after
+        # this long the rest are cut (their EventSource reconnects elsewhere).
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     return 0
 

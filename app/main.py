@@ -35,6 +35,8 @@ from app.identity.principals import PrincipalCache, PrincipalListener
 from app.identity.sms import make_sms_sender
 from app.notifications.push import make_push_sender
 from app.notifications.push.worker import PushWorker
+from app.screen_feed.cache import ScreenFeeds
+from app.screen_feed.limits import AddressLimiter
 from app.teams import routes as nearby_teams
 
 GC_THRESHOLDS = (100_000, 50, 1_000)
@@ -90,6 +92,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.principals = principals
     app.state.principal_listener = listener
     listener.start()
+    screen_feeds = ScreenFeeds(app.state.sessionmaker, settings)
+    app.state.screen_feeds = screen_feeds
+    app.state.screen_limiter = AddressLimiter(settings.screen_requests_per_minute)
     push_worker = PushWorker(app.state.sessionmaker, settings, make_push_sender(settings))
     if settings.run_push_worker:
         push_worker.start()
@@ -102,6 +107,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        screen_feeds.close()  # open screen streams end
         await push_worker.stop()  # also closes the sender
         await app.state.sms.close()
         await listener.stop()

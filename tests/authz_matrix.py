@@ -271,6 +271,14 @@ async def _stars(_: AsyncSession, cast: Cast) -> Call:
     return Call("/api/v1/stars", params={"area_id": str(cast.community_1)})
 
 
+async def _screen(_: AsyncSession, cast: Cast) -> Call:
+    return Call(f"/api/v1/public/screens/{cast.community_1}")
+
+
+async def _screen_stream(_: AsyncSession, cast: Cast) -> Call:
+    return Call(f"/api/v1/public/screens/{cast.community_1}/stream")
+
+
 async def _press(_: AsyncSession, __: Cast) -> Call:
     spot = {"lat": LAT + _press_count.__next__() * 0.0005, "lng": LNG}
     return Call("/api/v1/calls", json={"location": spot, "category": "visit"})
@@ -520,6 +528,20 @@ ROWS: tuple[Row, ...] = (
         PEOPLE_ONLY,
         _stars,
         "people: stars are public recognition",
+    ),
+    Row(
+        "GET",
+        "/api/v1/public/screens/{area_id}",
+        cells(200),
+        _screen,
+        "public: anonymised, cached per area; rate-limited per client address",
+    ),
+    Row(
+        "GET",
+        "/api/v1/public/screens/{area_id}/stream",
+        cells(200),
+        _screen_stream,
+        "public: the same feed as Server-Sent Events; rate-limited per client address",
     ),
     Row(
         "GET",

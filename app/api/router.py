@@ -22,6 +22,7 @@ from app.identity import routes as identity
 from app.notifications import device_routes
 from app.notifications import routes as notifications
 from app.offers import routes as offers
+from app.screen_feed import routes as screen_feed
 from app.stars import routes as stars
 from app.teams import admin_routes as team_admin_routes
 from app.teams import routes as teams
@@ -41,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     offers.router,
     dispatch.router,
     stars.router,
+    screen_feed.router,
     households.dispatch_router,
     team_admin_routes.router,
     admin_routes.router,

@@ -221,6 +221,39 @@ class Settings(BaseSettings):
     star_weight_dispute: int = Field(
         default=-15, description="points of either star per disputed call (negative: subtracts)"
     )
+    screen_delay_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="a public screen lists a call among its recent ones only this long after "
+        "it was pressed",
+    )
+    screen_cache_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="each process computes an area's public screen feed at most once this often, "
+        "however many screens ask",
+    )
+    screen_stream_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="how often an open screen stream looks at the feed (sent when it changed, "
+        "else a keep-alive comment)",
+    )
+    screen_stream_max_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="a screen stream ends after this long; the screen's EventSource reconnects "
+        "(to any process) after the `retry:` it was sent",
+    )
+    screen_requests_per_minute: int = Field(
+        default=60,
+        gt=0,
+        description="public screen requests (feeds and streams opened) per client address "
+        "per minute, in each process; more → 429",
+    )
     app_origins: list[str] = Field(
         default_factory=list,
         description="origins the web app is served from, as scheme://host[:port] (JSON list)",

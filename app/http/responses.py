@@ -126,6 +126,14 @@ ROUTE_PROBLEMS: dict[tuple[str, str], Codes] = {
         404: ("not_found",),
         422: ("area_required", "invalid_month"),
     },
+    ("GET", f"{API}/public/screens/{{area_id}}"): {
+        404: ("not_found",),
+        429: ("rate_limited",),
+    },
+    ("GET", f"{API}/public/screens/{{area_id}}/stream"): {
+        404: ("not_found",),
+        429: ("rate_limited",),
+    },
     ("POST", f"{API}/dispatch/calls/{{call_id}}/assign"): {
         404: ("not_found",),
         409: ("invalid_transition", "responder_busy", "team_incomplete"),

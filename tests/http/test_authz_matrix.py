@@ -19,7 +19,10 @@ from tests.principals import make_cast
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # The matrix is about who may call what; resident A's calls pile up.
-    return make_settings(database_url, max_open_calls_per_resident=1000)
+    # A screen's stream ends after its first event here, so that it can be read whole.
+    return make_settings(
+        database_url, max_open_calls_per_resident=1000, screen_stream_max_seconds=0.01
+    )
 
 
 def route_table(app: FastAPI) -> set[tuple[str, str]]:

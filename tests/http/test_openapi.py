@@ -48,6 +48,8 @@ OPERATION_IDS = (
     "dispute_call",
     "list_call_events",
     "list_stars",
+    "get_screen_feed",
+    "stream_screen_feed",
     "list_offers",
     "accept_offer",
     "decline_offer",
