@@ -267,6 +267,17 @@ async def _dispute(session: AsyncSession, cast: Cast) -> Call:
     return Call(f"/api/v1/calls/{call_id}/dispute", json={"reason": "没有解决"})
 
 
+async def _kpis_of_c1(_: AsyncSession, cast: Cast) -> Call:
+    return Call(
+        "/api/v1/dispatch/kpis",
+        params={"area_id": str(cast.community_1), "from": "2024-06-01", "to": "2024-06-03"},
+    )
+
+
+async def _report_of_c1(_: AsyncSession, cast: Cast) -> Call:
+    return Call("/api/v1/dispatch/reports/2024-06.xlsx", params={"area_id": str(cast.community_1)})
+
+
 async def _stars(_: AsyncSession, cast: Cast) -> Call:
     return Call("/api/v1/stars", params={"area_id": str(cast.community_1)})
 
@@ -598,6 +609,20 @@ ROWS: tuple[Row, ...] = (
         _staff(admin=200, dispatcher_c1=200, dispatcher_c2=200),
         fixed("/api/v1/dispatch/quota"),
         "staff: the full-time members short of the quota in their area",
+    ),
+    Row(
+        "GET",
+        "/api/v1/dispatch/kpis",
+        _staff(admin=200, dispatcher_c1=200, dispatcher_c2=403),
+        _kpis_of_c1,
+        "staff of the area (C2 → 403 `outside_your_area`), admins",
+    ),
+    Row(
+        "GET",
+        "/api/v1/dispatch/reports/{month}.xlsx",
+        _staff(admin=200, dispatcher_c1=200, dispatcher_c2=403),
+        _report_of_c1,
+        "staff of the area (C2 → 403 `outside_your_area`), admins",
     ),
     Row(
         "POST",

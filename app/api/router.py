@@ -19,6 +19,7 @@ from app.health import routes as health
 from app.households import routes as households
 from app.identity import admin_routes, me_routes
 from app.identity import routes as identity
+from app.kpis import routes as kpis
 from app.notifications import device_routes
 from app.notifications import routes as notifications
 from app.offers import routes as offers
@@ -41,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     calls.router,
     offers.router,
     dispatch.router,
+    kpis.router,
     stars.router,
     screen_feed.router,
     households.dispatch_router,

@@ -178,6 +178,13 @@ class Settings(BaseSettings):
         description="hours after a call was resolved that the resident who called may dispute "
         "it (POST /calls/{id}/dispute)",
     )
+    kpi_max_days: int = Field(
+        default=366,
+        gt=0,
+        le=3660,
+        description="the longest range (in days, both ends counted) GET /dispatch/kpis "
+        "answers in one request",
+    )
     stars_top_n: int = Field(
         default=10, gt=0, le=1000, description="the monthly stars list at most this many people"
     )

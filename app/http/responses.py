@@ -122,6 +122,16 @@ ROUTE_PROBLEMS: dict[tuple[str, str], Codes] = {
         422: ("invalid_cursor", "invalid_month"),
     },
     ("GET", f"{API}/dispatch/quota"): {422: ("invalid_month",)},
+    ("GET", f"{API}/dispatch/kpis"): {
+        403: ("outside_your_area",),
+        404: ("not_found",),
+        422: ("area_required", "invalid_range", "range_too_long"),
+    },
+    ("GET", f"{API}/dispatch/reports/{{month}}.xlsx"): {
+        403: ("outside_your_area",),
+        404: ("not_found",),
+        422: ("area_required", "invalid_month"),
+    },
     ("GET", f"{API}/stars"): {
         404: ("not_found",),
         422: ("area_required", "invalid_month"),

@@ -18,16 +18,18 @@ grid): what happens in its grids. The day is today in `TIMEZONE`.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.months import Month
+from app.kpis import service as kpis
 from app.models.area import AreaRef
-from app.models.call import CallCategory, CallStatus, OfferStatus
+from app.models.call import CallCategory, CallStatus
 from app.models.enums import AreaLevel
+from app.models.kpi import KpiBucket
 from app.models.screen_feed import (
     ScreenArea,
     ScreenCall,
@@ -65,25 +67,6 @@ _IN_AREA = """
 """
 
 _AREA = text("SELECT id, name, level FROM area WHERE id = :area")
-
-# Time to accept: from the press to the accepted offer's closing.
-_TODAY = text(
-    f"""
-    {_SCOPE}
-    SELECT count(*) AS calls,
-           count(*) FILTER (WHERE c.status = '{CallStatus.resolved.value}') AS resolved,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM acc.at - c.created_at))
-             AS accept_p50_s,
-           avg(r.stars) AS satisfaction_avg
-    FROM call c
-    LEFT JOIN LATERAL (
-        SELECT min(o.closed_at) AS at FROM offer o
-        WHERE o.call_id = c.id AND o.status = '{OfferStatus.accepted.value}'
-    ) acc ON true
-    LEFT JOIN rating r ON r.call_id = c.id
-    WHERE {_IN_AREA} AND c.created_at >= :since
-    """  # noqa: S608 - constant fragments, values are bound
-)
 
 # On duty as a team's roster counts it (`app.teams.roster`): members who
 # count under the team rule (not disabled) with their duty switched on.
@@ -126,12 +109,6 @@ _RECENT = text(
 )
 
 
-def day_start(now: datetime, settings: Settings) -> datetime:
-    """Midnight of `now`'s day in the district's time zone."""
-    local = now.astimezone(settings.zone)
-    return datetime.combine(local.date(), time(0), tzinfo=settings.zone)
-
-
 def _screen_star(star: Star) -> ScreenStar:
     return ScreenStar(display_name=star.display_name, team=star.team.name, score=star.score)
 
@@ -144,7 +121,9 @@ async def compute(
     if area is None:
         return None
     scope = {"area": area_id}
-    today = (await session.execute(_TODAY, {**scope, "since": day_start(now, settings)})).one()
+    # Today's figures are the KPIs' (one definition of each, docs/kpis.md).
+    day = now.astimezone(settings.zone).date()
+    (today,) = await kpis.rows(session, settings, area_id, day, day, KpiBucket.day)
     teams = await session.execute(_TEAMS, {**scope, "limit": TEAMS_SHOWN})
     on_duty = (await session.execute(_ON_DUTY, scope)).scalar_one()
     recent = await session.execute(
@@ -163,10 +142,8 @@ async def compute(
         today=ScreenToday(
             calls=today.calls,
             resolved=today.resolved,
-            accept_p50_s=None if today.accept_p50_s is None else round(today.accept_p50_s, 1),
-            satisfaction_avg=(
-                None if today.satisfaction_avg is None else round(float(today.satisfaction_avg), 2)
-            ),
+            accept_p50_s=today.accept_p50_s,
+            satisfaction_avg=today.satisfaction_avg,
         ),
         on_duty_members=on_duty,
         teams=[

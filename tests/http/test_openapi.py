@@ -58,6 +58,8 @@ OPERATION_IDS = (
     "create_activity",
     "list_team_activities",
     "list_quota_shortfalls",
+    "list_kpis",
+    "get_monthly_report",
     "create_team",
     "add_team_member",
     "get_team",

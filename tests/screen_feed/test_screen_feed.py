@@ -146,6 +146,21 @@ async def scene(engine: AsyncEngine, settings: Settings, ledger: Ledger) -> Asyn
             ),
             {"team": team.id, "r": responder, "c": resolved},
         )
+        # Its steps in the event log, which the day's figures are read from
+        # (the KPIs' definitions): accepted after 30 s, resolved after 10 min.
+        await conn.execute(
+            text(
+                """
+                INSERT INTO event (call_id, type, at, data)
+                SELECT id, 'call.updated', created_at + CAST(step.after AS interval),
+                       jsonb_build_object('status', step.status)
+                FROM call,
+                     (VALUES ('30 s', 'accepted'), ('10 min', 'resolved')) AS step(after, status)
+                WHERE id = :c
+                """
+            ),
+            {"c": resolved},
+        )
         await conn.execute(
             text(
                 "INSERT INTO activity (id, person_id, team_id, call_id, kind, source, at) "
