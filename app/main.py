@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -84,6 +85,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.database_url_str,
         settings.ws_auth_recheck_seconds,
         heartbeat_seconds=settings.ws_heartbeat_seconds,
+        duty_throttle_seconds=settings.duty_event_throttle_seconds,
+        duty_max_age=timedelta(seconds=settings.duty_position_max_age_seconds),
     )
     app.state.hub = hub
     await hub.start()

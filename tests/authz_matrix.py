@@ -113,6 +113,10 @@ async def _team_in_c1(session: AsyncSession, cast: Cast) -> Call:
     return Call("/api/v1/admin/teams", json=body)
 
 
+async def _map_of_c1(_: AsyncSession, cast: Cast) -> Call:
+    return Call("/api/v1/dispatch/map", params={"area_id": str(cast.community_1)})
+
+
 async def _member_of_x(_: AsyncSession, cast: Cast) -> Call:
     body = {"phone": next_phone(), "display_name": "矩阵队员", "kind": "part_time"}
     return Call(f"/api/v1/admin/teams/{cast.team_x}/members", json=body)
@@ -581,6 +585,13 @@ ROWS: tuple[Row, ...] = (
         _staff(admin=200, dispatcher_c1=200, dispatcher_c2=200),
         fixed("/api/v1/dispatch/calls"),
         "staff: the calls of their area",
+    ),
+    Row(
+        "GET",
+        "/api/v1/dispatch/map",
+        _staff(admin=200, dispatcher_c1=200, dispatcher_c2=403),
+        _map_of_c1,
+        "the area's dispatchers (C1's map; C2 → 403 `outside_your_area`), admins",
     ),
     Row(
         "POST",

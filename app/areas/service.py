@@ -96,3 +96,38 @@ async def locate(session: AsyncSession, lat: float, lng: float) -> AreaLocation:
         grid_branch=AreaRef(id=row["branch_id"], name=row["branch_name"]),
         grid=AreaRef(id=row["grid_id"], name=row["grid_name"]),
     )
+
+
+# An area with the ids of every area that contains it, itself included.
+_LINEAGE = text(
+    """
+    WITH RECURSIVE up(id, parent_id) AS (
+        SELECT id, parent_id FROM area WHERE id = :id
+        UNION ALL
+        SELECT a.id, a.parent_id FROM area a JOIN up ON a.id = up.parent_id
+    )
+    SELECT a.id, a.name, a.level, ARRAY(SELECT up.id FROM up) AS lineage
+    FROM area a WHERE a.id = :id
+    """
+)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """An area and the areas that contain it (itself included)."""
+
+    id: uuid.UUID
+    name: str
+    level: AreaLevel
+    ancestors: frozenset[uuid.UUID]
+
+    def within(self, area_id: uuid.UUID) -> bool:
+        """Whether this area is `area_id` or lies inside it."""
+        return area_id in self.ancestors
+
+
+async def lineage(session: AsyncSession, area_id: uuid.UUID) -> Lineage | None:
+    row = (await session.execute(_LINEAGE, {"id": area_id})).first()
+    if row is None:
+        return None
+    return Lineage(row.id, row.name, AreaLevel(row.level), frozenset(row.lineage))

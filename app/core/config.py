@@ -276,6 +276,13 @@ class Settings(BaseSettings):
         "scheme://host[:port] (JSON list); empty: no CORS",
     )
     ws_heartbeat_seconds: float = Field(default=25.0, gt=0)
+    duty_event_throttle_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        le=3600,
+        description="a member's moves reach dispatchers' sockets at most this often "
+        "(the latest at the window's end); going on or off duty is never held back",
+    )
     ws_auth_recheck_seconds: float = Field(
         default=15.0,
         gt=0,

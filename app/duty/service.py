@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls.visibility import SHOWS_RESPONDER_POSITION
 from app.core.errors import Conflict, Unprocessable
+from app.events import duty as duty_feed
 from app.events import log as events
 from app.identity.auth import PersonPrincipal
 from app.models.call import EventType
@@ -79,6 +80,8 @@ async def set_duty(session: AsyncSession, person: PersonPrincipal, update: DutyU
                 {"person_id": person.person_id},
             )
         ).one()
+    # The dispatchers' maps hear of it on commit (`duty.updated`).
+    await duty_feed.announce(session, person.person_id, row.on_duty)
     location = (
         Point(lat=row.lat, lng=row.lng, accuracy_m=row.accuracy_m) if row.lat is not None else None
     )
@@ -91,6 +94,7 @@ async def take_off_duty(session: AsyncSession, person_id: uuid.UUID) -> None:
         text(f"UPDATE duty SET {_OFF_DUTY} WHERE person_id = :person_id"),  # noqa: S608 - constant
         {"person_id": person_id},
     )
+    await duty_feed.announce(session, person_id, False)
 
 
 async def set_location(session: AsyncSession, person: PersonPrincipal, point: Point) -> None:
@@ -113,6 +117,7 @@ async def set_location(session: AsyncSession, person: PersonPrincipal, point: Po
     ).first()
     if updated is None:
         raise NotOnDuty("Go on duty (PUT /me/duty) before sending positions.")
+    await duty_feed.announce(session, person.person_id, True)
     await _share_with_caller(session, person, point)
 
 

@@ -36,6 +36,7 @@ EVENTS: dict[str, type[BaseModel]] = {
 }
 SERVER_MESSAGES: dict[str, type[BaseModel]] = {
     **EVENTS,
+    "dutyUpdated": messages.DutyUpdated,
     "pong": messages.Pong,
     "heartbeat": messages.Heartbeat,
     "error": messages.LiveError,
@@ -186,6 +187,13 @@ def asyncapi_document() -> dict[str, Any]:
                 "channel": {"$ref": "#/channels/live"},
                 "summary": "Each event of a call or offer the person may see.",
                 "messages": _refs("live", list(EVENTS)),
+            },
+            "sendDutyUpdates": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/live"},
+                "summary": "To dispatchers and admins: a member of their area went on or "
+                "off duty or moved (no event id; not replayed).",
+                "messages": _refs("live", ["dutyUpdated"]),
             },
             "sendHeartbeat": {
                 "action": "send",

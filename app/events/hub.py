@@ -39,6 +39,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -48,6 +49,7 @@ from app.calls import visibility as call_view
 from app.calls.visibility import CallFacts, EventFacts
 from app.core import locks
 from app.core.db import asyncpg_dsn
+from app.events import duty as duty_feed
 from app.events import log as events
 from app.events.ticker import Ticker
 from app.identity.auth import Access, PersonPrincipal
@@ -174,6 +176,13 @@ class Subscriber:
         message = event.message_for(self.person)
         if message is None:
             return
+        self.offer_message(message)
+
+    def offer_message(self, message: dict[str, Any]) -> None:
+        """Queue a message already made for this socket (an event of the
+        log, or a `duty.updated`, which has no id: app/events/duty.py)."""
+        if self.overflowed:
+            return
         pending = self.pending
         if pending is None:
             pending = self.pending = deque()
@@ -227,6 +236,8 @@ class EventHub:
         database_url: str,
         session_check_seconds: float = 15.0,
         heartbeat_seconds: float = 25.0,
+        duty_throttle_seconds: float = 15.0,
+        duty_max_age: timedelta = timedelta(seconds=600),
     ) -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._session_check_seconds = session_check_seconds
@@ -244,6 +255,14 @@ class EventHub:
         # event is offered only to those some rule may hold for
         # (`call_keys`), so its cost follows its readers, not the sockets.
         self._by_key: dict[call_view.Key, set[Subscriber]] = {}
+        # Sockets of dispatchers and admins: the only readers of `duty.updated`.
+        self._staff_sockets = 0
+        self.duty = duty_feed.DutyFeed(
+            duty_throttle_seconds,
+            readers=self.readers_by_keys,
+            watched=lambda: self._staff_sockets > 0,
+            max_age=duty_max_age,
+        )
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
@@ -263,12 +282,14 @@ class EventHub:
             timeout=5,
             server_settings={"application_name": "hulian-replay", "jit": "off"},
         )
+        self.duty.start(self._replay_pool)
         self._task = asyncio.create_task(self._run(), name="hulian-event-hub")
         self._checker = asyncio.create_task(self._check_sessions(), name="hulian-sessions")
         self.ticker.start()
 
     async def stop(self) -> None:
         await self.ticker.stop()
+        await self.duty.stop()
         for task in (self._task, self._checker):
             if task is not None:
                 task.cancel()
@@ -362,12 +383,20 @@ class EventHub:
                 await self._conn.close(timeout=2)
             self._conn = None
 
+    @staticmethod
+    def _is_staff(subscriber: Subscriber) -> bool:
+        return subscriber.person.is_admin or subscriber.person.dispatcher_area is not None
+
     def subscribe(self, subscriber: Subscriber) -> None:
+        if subscriber not in self._subscribers and self._is_staff(subscriber):
+            self._staff_sockets += 1
         self._subscribers.add(subscriber)
         for key in call_view.person_keys(subscriber.person):
             self._by_key.setdefault(key, set()).add(subscriber)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber in self._subscribers and self._is_staff(subscriber):
+            self._staff_sockets -= 1
         self._subscribers.discard(subscriber)
         for key in call_view.person_keys(subscriber.person):
             filed = self._by_key.get(key)
@@ -387,11 +416,15 @@ class EventHub:
             self._dsn, timeout=5, server_settings={"application_name": LISTENER_NAME, "jit": "off"}
         )
         await conn.add_listener(events.CHANNEL, self._notified)
+        await conn.add_listener(duty_feed.CHANNEL, self._duty_notified)
         conn.add_termination_listener(self._terminated)
         return conn
 
     def _notified(self, *_: object) -> None:
         self._wake.set()
+
+    def _duty_notified(self, _conn: object, _pid: object, _channel: object, payload: str) -> None:
+        self.duty.notified(payload)
 
     def _terminated(self, *_: object) -> None:
         self.connected.clear()
@@ -473,6 +506,12 @@ class EventHub:
         keys = call_view.call_keys(event.facts)
         if keys is None:
             return set(self._subscribers)
+        return self.readers_by_keys(keys)
+
+    def readers_by_keys(
+        self, keys: set[call_view.Key] | frozenset[call_view.Key]
+    ) -> set[Subscriber]:
+        """The sockets filed under any of `keys`."""
         found: set[Subscriber] = set()
         for key in keys:
             filed = self._by_key.get(key)

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.call import EVENT_ID_MAX
+from app.models.live_map import DutyMember
 
 
 class LiveErrorCode(StrEnum):
@@ -57,6 +58,18 @@ class LiveError(_Message):
 
     type: Literal["error"] = "error"
     code: LiveErrorCode
+
+
+class DutyUpdated(_Message):
+    """A member of the dispatcher's area went on or off duty or moved (dispatchers
+    and admins only; no event id, not replayed by `resume`: re-read GET
+    /dispatch/map after reconnecting). Moves come at most every
+    DUTY_EVENT_THROTTLE_SECONDS per member, the latest position at the window's
+    end; going on or off duty at once."""
+
+    type: Literal["duty.updated"] = "duty.updated"
+    at: datetime = Field(description="when it was sent")
+    data: DutyMember = Field(description="the member's duty as the map shows it")
 
 
 PONG = Pong().model_dump(mode="json")

@@ -197,9 +197,13 @@ class LiveSocket(Subscriber):
                         self.replies = None
                     await self._send_text(text)
                 elif self.live and (message := self.take()) is not None:
-                    if message["id"] > self.last_sent:
+                    event_id = message.get("id")
+                    if event_id is None:
+                        # `duty.updated`: no event of the log, no id, never replayed.
                         await self._send_text(_text(message))
-                        self.last_sent = message["id"]
+                    elif event_id > self.last_sent:
+                        await self._send_text(_text(message))
+                        self.last_sent = event_id
                 else:
                     return
         except OSError:

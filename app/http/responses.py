@@ -112,6 +112,7 @@ ROUTE_PROBLEMS: dict[tuple[str, str], Codes] = {
         409: ("offer_closed",),
     },
     ("GET", f"{API}/dispatch/calls"): CURSOR,
+    ("GET", f"{API}/dispatch/map"): {403: ("outside_your_area",), 404: ("not_found",)},
     ("POST", f"{API}/activities"): {
         403: ("not_a_member",),
         422: ("activity_in_future", "activity_too_old", "household_not_paired"),

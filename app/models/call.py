@@ -112,6 +112,13 @@ class Call(SQLModel, table=True):
             unique=True,
             postgresql_where=text(f"status IN {sql_values(ACTIVE_RESPONSE)}"),
         ),
+        # The open calls of an area (the live map, GET /dispatch/map): a few
+        # rows however long the history of closed calls grows.
+        Index(
+            "ix_call_open_grid_id",
+            "grid_id",
+            postgresql_where=text(f"status IN {sql_values(OPEN_CALL)}"),
+        ),
         # The sweeper's work: escalated calls waiting to rise to the street.
         Index(
             "ix_call_escalated_at",

@@ -54,6 +54,7 @@ OPERATION_IDS = (
     "accept_offer",
     "decline_offer",
     "list_dispatch_calls",
+    "get_dispatch_map",
     "assign_call",
     "create_activity",
     "list_team_activities",
