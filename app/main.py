@@ -35,6 +35,7 @@ from app.identity.principals import PrincipalCache, PrincipalListener
 from app.identity.sms import make_sms_sender
 from app.notifications.push import make_push_sender
 from app.notifications.push.worker import PushWorker
+from app.notifications.sms_worker import SmsWorker
 from app.teams import routes as nearby_teams
 
 GC_THRESHOLDS = (100_000, 50, 1_000)
@@ -93,6 +94,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     push_worker = PushWorker(app.state.sessionmaker, settings, make_push_sender(settings))
     if settings.run_push_worker:
         push_worker.start()
+    sms_worker = SmsWorker(app.state.sessionmaker, settings, app.state.sms)
+    app.state.sms_worker = sms_worker
+    if settings.run_sms_worker:
+        sms_worker.start()
     # What startup allocated lives as long as the process: keep it out of the
     # collector's way, and collect the young generation less often. Full
     # collections stopped a busy worker for 0.3-0.8 s (docs/benchmarks.md).
@@ -103,6 +108,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await push_worker.stop()  # also closes the sender
+        await sms_worker.stop()
         await app.state.sms.close()
         await listener.stop()
         await hub.stop()
