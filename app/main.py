@@ -36,6 +36,8 @@ from app.identity.sms import make_sms_sender
 from app.notifications.push import make_push_sender
 from app.notifications.push.worker import PushWorker
 from app.notifications.sms_worker import SmsWorker
+from app.open311.routes import PREFIX as OPEN311_PREFIX
+from app.open311.routes import create_open311_app
 from app.teams import routes as nearby_teams
 
 GC_THRESHOLDS = (100_000, 50, 1_000)
@@ -159,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_slash_redirect(app)
     for router in ROUTERS:
         app.include_router(router)
+    # Open311 is its own application: its own error form, not problem details.
+    app.mount(OPEN311_PREFIX, create_open311_app(app))
     if settings.serve_docs:
         install_docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

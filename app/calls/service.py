@@ -81,6 +81,13 @@ class Origin:
         return cls(OriginKind.api_key, key_id, resident_id)
 
     @property
+    def guards_double_tap(self) -> bool:
+        """A person, or a screen's passers-by, pressing twice: the first
+        call. A system files for many people, who may be metres apart at
+        once: each request is a call."""
+        return self.kind is not OriginKind.api_key
+
+    @property
     def limits_open_calls(self) -> bool:
         """Only a resident has an open-call limit; a screen serves every
         passer-by and a system many people (each has a rate limit instead)."""
@@ -146,7 +153,11 @@ async def open_call(
     if origin.kind is not OriginKind.resident:
         lock_key = f"{origin.kind.name}:{lock_key}"
     await locks.xact_lock(session, Lock.resident_calls, lock_key)
-    double_tap = settings.double_tap_seconds > 0 and settings.double_tap_meters > 0
+    double_tap = (
+        origin.guards_double_tap
+        and settings.double_tap_seconds > 0
+        and settings.double_tap_meters > 0
+    )
     checked = (
         await session.execute(
             _PRESS_CHECKS[origin.kind],

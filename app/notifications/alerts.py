@@ -154,6 +154,19 @@ def texts(key: str, category: str, locale: str = DEFAULT_LOCALE) -> tuple[str, s
     return title, body.format(category=labels.get(category, category))
 
 
+def category_label(category: str, locale: str = DEFAULT_LOCALE) -> str:
+    """A call category's name in a locale (Open311's service names too)."""
+    return _CATEGORY.get(locale, _CATEGORY[DEFAULT_LOCALE]).get(category, category)
+
+
+def status_text(status: str, locale: str = DEFAULT_LOCALE) -> str | None:
+    """What the caller is told of a status (the body of its `call_status`
+    alert), or None for a status nobody is told of (a call being born)."""
+    table = _TEXTS.get(locale, _TEXTS[DEFAULT_LOCALE])
+    found = table.get(f"status.{status}")
+    return found[1] if found is not None else None
+
+
 def collapse_key(call_id: uuid.UUID) -> str:
     return f"call-{call_id}"
 

@@ -16,6 +16,7 @@ ScreenId = Annotated[uuid.UUID, Path(description="the screen's id")]
 
 _screen_key = APIKeyHeader(
     name="X-Screen-Key",
+    scheme_name="ScreenKey",
     auto_error=False,
     description="a public screen's own key, from POST /admin/screens",
 )
@@ -62,9 +63,9 @@ async def create_screen_call(
     located at the screen, dispatched like any press. No access token: the
     screen's key in `X-Screen-Key` (wrong or revoked → 401
     `invalid_screen_key`). A phone, when left, gets the acceptance and the
-    resolution by SMS. A second press at the same screen within
-    DOUBLE_TAP_SECONDS answers the first call (200); more than
-    SCREEN_CALLS_PER_HOUR → 429 `rate_limited` with Retry-After."""
+    resolution by SMS. A second press at the same screen seconds after the
+    first answers the first call (200); more presses in an hour than a screen
+    is allowed → 429 `rate_limited` with Retry-After."""
     opened = await screens.press(session, settings, screen_id, screen_key, body)
     if not opened.created:
         response.status_code = status.HTTP_200_OK
