@@ -14,6 +14,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import Column, DateTime
 from sqlmodel import Field, SQLModel
 
+from app.core.phones import PHONE_PATTERN
 from app.models.base import SRID, created_at_field, uuid_pk
 from app.models.call import CallCategory
 from app.models.geo import Point
@@ -83,6 +84,8 @@ class ScreenCallCreate(BaseModel):
 
     phone: Phone | None = D(
         default=None,
+        # Stated beside the null too: a client reads the pattern of a phone here.
+        json_schema_extra={"pattern": PHONE_PATTERN},
         description="the walk-up caller's phone, when they leave one: they get the acceptance "
         "and the resolution by SMS, and can log in with it later to see the call",
     )

@@ -4,19 +4,29 @@ and other systems")."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.areas import service as areas
 from app.core.config import Settings
+from app.identity.auth import PersonPrincipal
 from app.identity.sms import ConsoleSms, SmsUnavailable
+from app.main import create_app
+from app.models.geo import Point
+from app.models.screen import ScreenCreate
 from app.notifications import sms_worker
+from app.screens import service as screens
+from tests.conftest import make_settings
+from tests.live import delete_committed
 from tests.principals import bearer, make_person, token_for
 from tests.problems import assert_problem
 from tests.scene import SceneTeam, clear_duty_near, make_team, offset
@@ -314,3 +324,53 @@ async def test_a_failed_text_loses_neither_the_call_nor_the_text(
         )
     ).scalar_one()
     assert status == "sent"
+
+
+@pytest.fixture
+async def committed_screen(engine: AsyncEngine, database_url: str) -> AsyncIterator[dict[str, Any]]:
+    """A screen with a team on duty beside it, committed; removed after."""
+    settings = make_settings(database_url)
+    lat, lng = offset(22.765, 113.925, 0, 0)
+    async with AsyncSession(engine) as session:
+        team = await make_team(session, settings, lat, lng, members=2, name="屏旁队")
+        here = await areas.locate_ids(session, lat, lng)
+        admin = await make_person(session, "屏幕管理员", is_admin=True)
+        actor = PersonPrincipal(
+            person_id=admin,
+            session_id=uuid.uuid4(),
+            display_name="屏幕管理员",
+            phone="+8613800000000",
+            is_admin=True,
+            teams=(),
+            dispatcher_area=None,
+        )
+        made = await screens.create(
+            session,
+            actor,
+            ScreenCreate(name="并发屏", area_id=here.community, location=Point(lat=lat, lng=lng)),
+        )
+        await session.commit()
+    yield {"id": str(made.id), "key": made.key}
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM call WHERE screen_id = :s"), {"s": made.id})
+        await delete_committed(conn, [m.person_id for m in team.members], [team.id])
+        await conn.execute(text("DELETE FROM screen WHERE id = :s"), {"s": made.id})
+        await conn.execute(text("DELETE FROM person WHERE id = :p"), {"p": admin})
+        await conn.execute(
+            text("DELETE FROM rate_limit_hit WHERE bucket = :b"), {"b": f"screen-calls:{made.id}"}
+        )
+
+
+async def test_two_presses_at_once_at_a_screen_open_one_call(
+    database_url: str, committed_screen: dict[str, Any]
+) -> None:
+    """Two presses at the same moment, each on its own connection: the
+    screen's lock lets one open the call, the other finds it (a double tap)."""
+    app = create_app(make_settings(database_url))
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        both = await asyncio.gather(_press(http, committed_screen), _press(http, committed_screen))
+    assert sorted(r.status_code for r in both) == [200, 201], [r.text for r in both]
+    assert both[0].json()["id"] == both[1].json()["id"]
