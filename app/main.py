@@ -36,6 +36,9 @@ from app.identity.principals import PrincipalCache, PrincipalListener
 from app.identity.sms import make_sms_sender
 from app.notifications.push import make_push_sender
 from app.notifications.push.worker import PushWorker
+from app.notifications.sms_worker import SmsWorker
+from app.open311.routes import PREFIX as OPEN311_PREFIX
+from app.open311.routes import create_open311_app
 from app.screen_feed.cache import ScreenFeeds
 from app.screen_feed.limits import AddressLimiter
 from app.teams import routes as nearby_teams
@@ -101,6 +104,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     push_worker = PushWorker(app.state.sessionmaker, settings, make_push_sender(settings))
     if settings.run_push_worker:
         push_worker.start()
+    sms_worker = SmsWorker(app.state.sessionmaker, settings, app.state.sms)
+    app.state.sms_worker = sms_worker
+    if settings.run_sms_worker:
+        sms_worker.start()
     # What startup allocated lives as long as the process: keep it out of the
     # collector's way, and collect the young generation less often. Full
     # collections stopped a busy worker for 0.3-0.8 s (docs/benchmarks.md).
@@ -112,6 +119,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         screen_feeds.close()  # open screen streams end
         await push_worker.stop()  # also closes the sender
+        await sms_worker.stop()
         await app.state.sms.close()
         await listener.stop()
         await hub.stop()
@@ -162,6 +170,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_slash_redirect(app)
     for router in ROUTERS:
         app.include_router(router)
+    # Open311 is its own application: its own error form, not problem details.
+    app.mount(OPEN311_PREFIX, create_open311_app(app))
     if settings.serve_docs:
         install_docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

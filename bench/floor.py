@@ -62,7 +62,7 @@ class PressStatements:
         from app.offers import lifecycle
 
         self.lock = Compiled.of(locks._XACT_LOCK)
-        self.checks = Compiled.of(calls._PRESS_CHECKS)
+        self.checks = Compiled.of(calls._PRESS_CHECKS[calls.OriginKind.resident])
         self.insert = Compiled.of(state._INSERT)
         self.snapshot = Compiled.of(state._SNAPSHOT_FOR_EVENT)
         self.event = Compiled.of(events._INSERT)
@@ -115,6 +115,8 @@ async def _press(
         "id": call_id,
         "call_id": call_id,
         "resident": resident,
+        "screen": None,
+        "api_key": None,
         "status": "searching",
         "level": "grid",
         "category": "urgent",

@@ -336,6 +336,45 @@ async def _new_household(session: AsyncSession, cast: Cast) -> Call:
     return Call("/api/v1/admin/households", json=body)
 
 
+async def _screen_in_c1(session: AsyncSession, cast: Cast) -> uuid.UUID:
+    """A screen at team X's base, of community 1 (its key unknown to all)."""
+    screen = uuid.uuid4()
+    await session.execute(
+        text(
+            """
+            INSERT INTO screen (id, name, area_id, location, prefix, key_hash)
+            SELECT :s, '矩阵服务屏', :area, base, 'hs_matrix', :hash FROM team WHERE id = :t
+            """
+        ),
+        {"s": screen, "area": cast.community_1, "hash": uuid.uuid4().hex, "t": cast.team_x},
+    )
+    return screen
+
+
+async def _new_screen(session: AsyncSession, cast: Cast) -> Call:
+    base = (
+        await session.execute(
+            text("SELECT ST_Y(base::geometry), ST_X(base::geometry) FROM team WHERE id = :id"),
+            {"id": cast.team_x},
+        )
+    ).one()
+    body = {
+        "name": "矩阵服务屏",
+        "area_id": str(cast.community_1),
+        "location": {"lat": base[0], "lng": base[1]},
+    }
+    return Call("/api/v1/admin/screens", json=body)
+
+
+async def _revoke_screen(session: AsyncSession, cast: Cast) -> Call:
+    return Call(f"/api/v1/admin/screens/{await _screen_in_c1(session, cast)}")
+
+
+async def _screen_press(session: AsyncSession, cast: Cast) -> Call:
+    screen = await _screen_in_c1(session, cast)
+    return Call(f"/api/v1/public/screens/{screen}/calls", json={"category": "visit"})
+
+
 async def _read_household(session: AsyncSession, cast: Cast) -> Call:
     household = await _household_in_c1(session, cast, paired="volunteer_x")
     return Call(f"/api/v1/admin/households/{household}")
@@ -712,6 +751,28 @@ ROWS: tuple[Row, ...] = (
         _staff(admin=204, dispatcher_c1=204, dispatcher_c2=404),
         _unpairing,
         "admin; a dispatcher of the household's area (others 404)",
+    ),
+    Row(
+        "POST",
+        "/api/v1/admin/screens",
+        _staff(**STAFF_ONLY),
+        _new_screen,
+        "admin; a dispatcher within its area (C2 → 403 `outside_your_area`)",
+    ),
+    Row(
+        "DELETE",
+        "/api/v1/admin/screens/{screen_id}",
+        _staff(admin=204, dispatcher_c1=204, dispatcher_c2=404),
+        _revoke_screen,
+        "admin; a dispatcher of the screen's area (others 404)",
+    ),
+    Row(
+        "POST",
+        "/api/v1/public/screens/{screen_id}/calls",
+        cells(401),
+        _screen_press,
+        "the screen's own key (X-Screen-Key) only: no token or API key opens it "
+        "(401 `invalid_screen_key`); tests/screens test the key",
     ),
     Row(
         "GET",

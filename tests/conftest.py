@@ -73,6 +73,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, Any] = {
         "run_sweeper": False,
         "run_push_worker": False,
+        "run_sms_worker": False,
         "run_quota_reminders": False,
         **overrides,
         "database_url": database_url,

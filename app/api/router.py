@@ -24,6 +24,7 @@ from app.notifications import device_routes
 from app.notifications import routes as notifications
 from app.offers import routes as offers
 from app.screen_feed import routes as screen_feed
+from app.screens import routes as screens
 from app.stars import routes as stars
 from app.teams import admin_routes as team_admin_routes
 from app.teams import routes as teams
@@ -49,6 +50,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     team_admin_routes.router,
     admin_routes.router,
     households.admin_router,
+    screens.admin_router,
+    screens.public_router,
     audit.router,
     ws.router,
     asyncapi.router,

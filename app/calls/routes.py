@@ -65,7 +65,9 @@ async def create_call(
     `idempotency_key_in_flight`. Outside every area: 422
     `outside_service_area`; more than 3 open calls: 429
     `too_many_open_calls`."""
-    opened = await calls.open_call(session, settings, user, body, idempotency_key)
+    opened = await calls.open_call(
+        session, settings, calls.Origin.of_resident(user), body, idempotency_key
+    )
     if not opened.created:
         response.status_code = status.HTTP_200_OK
     return opened.call

@@ -4,7 +4,9 @@ Statuses change only through `app.calls.state` (the state machine)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -45,56 +47,122 @@ _CLOSED = sql_values(state.CLOSED)
 
 # ---- opening a call ------------------------------------------------------------------
 
+
+class OriginKind(StrEnum):
+    """Who pressed: the column of `call` that names them, whose calls the
+    double-tap guard (and, for a resident, the open-call limit) counts."""
+
+    resident = "resident_id"
+    screen = "screen_id"
+    api_key = "api_key_id"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a call comes from (docs/dispatch-platform.md, "Calls from
+    screens and other systems"): a resident's own press, a public screen's
+    button (with the walk-up caller's person when a phone was left), or
+    another system's key. Every door opens calls through `open_call`."""
+
+    kind: OriginKind
+    key: uuid.UUID  # the resident, screen or API key
+    resident_id: uuid.UUID | None
+
+    @classmethod
+    def of_resident(cls, person: PersonPrincipal) -> Origin:
+        return cls(OriginKind.resident, person.person_id, person.person_id)
+
+    @classmethod
+    def of_screen(cls, screen_id: uuid.UUID, resident_id: uuid.UUID | None) -> Origin:
+        return cls(OriginKind.screen, screen_id, resident_id)
+
+    @classmethod
+    def of_api_key(cls, key_id: uuid.UUID, resident_id: uuid.UUID | None = None) -> Origin:
+        return cls(OriginKind.api_key, key_id, resident_id)
+
+    @property
+    def guards_double_tap(self) -> bool:
+        """A person, or a screen's passers-by, pressing twice: the first
+        call. A system files for many people, who may be metres apart at
+        once: each request is a call."""
+        return self.kind is not OriginKind.api_key
+
+    @property
+    def limits_open_calls(self) -> bool:
+        """Only a resident has an open-call limit; a screen serves every
+        passer-by and a system many people (each has a rate limit instead)."""
+        return self.kind is OriginKind.resident
+
+    def insert_values(self) -> dict[str, uuid.UUID | None]:
+        return {
+            "resident": self.resident_id,
+            "screen": self.key if self.kind is OriginKind.screen else None,
+            "api_key": self.key if self.kind is OriginKind.api_key else None,
+        }
+
+
 # What a press checks before it opens a call, in one round trip: a call of
-# the same resident opened moments ago metres away (a double tap), how many
-# of theirs are open, and where the point lies (`app.areas`' one locate).
-_PRESS_CHECKS = text(
-    f"""
+# the same origin opened moments ago metres away (a double tap), how many
+# of its calls are open, and where the point lies (`app.areas`' one locate).
+# One statement per origin column (of OriginKind, never of input).
+_PRESS_CHECKS_SQL = f"""
     SELECT
         (SELECT id FROM call
-         WHERE CAST(:tap AS boolean) AND resident_id = :p
+         WHERE CAST(:tap AS boolean) AND {{who}} = :p
            AND created_at > clock_timestamp() - CAST(:window AS interval)
            AND status NOT IN {_CLOSED}
            AND ST_DWithin(location, ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography,
                           :meters, false)
          ORDER BY created_at DESC LIMIT 1) AS duplicate,
-        (SELECT count(*) FROM call WHERE resident_id = :p AND status NOT IN {_CLOSED})
+        (SELECT count(*) FROM call WHERE {{who}} = :p AND status NOT IN {_CLOSED})
             AS open_calls,
         here.grid_id, here.community_id, here.street_id
     FROM (SELECT 1) AS one LEFT JOIN LATERAL ({areas.LOCATE_SQL}) AS here ON true
     """  # noqa: S608 - constant literals, values are bound
-)
+_PRESS_CHECKS = {kind: text(_PRESS_CHECKS_SQL.format(who=kind.value)) for kind in OriginKind}
 
 
 async def open_call(
     session: AsyncSession,
     settings: Settings,
-    person: PersonPrincipal,
+    origin: Origin,
     body: CallCreate,
-    idempotency_key: str | None,
+    idempotency_key: str | None = None,
 ) -> Opened:
-    """Open a call at the resident's position and offer it at once; or, for a
-    double tap (the same resident, moments ago, metres away), the call
-    already open. `Opened.created` tells which."""
+    """Open a call at `body.location` and offer it at once; or, for a double
+    tap (the same origin, moments ago, metres away), the call already open.
+    `Opened.created` tells which. The one path of every door: a resident's
+    press, a screen's button, an Open311 request. An Idempotency-Key is a
+    resident's (keyed by the person)."""
     digest = idempotency.request_hash(body)
     if idempotency_key is not None:
-        await idempotency.claim(session, person.person_id, idempotency_key)
-        replay = await idempotency.replay(session, person.person_id, idempotency_key, digest)
+        if origin.kind is not OriginKind.resident:
+            raise ValueError("an Idempotency-Key belongs to a resident's press")
+        await idempotency.claim(session, origin.key, idempotency_key)
+        replay = await idempotency.replay(session, origin.key, idempotency_key, digest)
         if replay is not None:
             return replay
 
-    # One resident's calls are opened one at a time: the open-call limit and
+    # One origin's calls are opened one at a time: the open-call limit and
     # the double-tap check below cannot both pass for two requests at once.
     # (The lock is its own statement: a statement's snapshot is taken when
     # it starts, so checks in the same statement could miss a call that
-    # was committed while it waited.)
-    await locks.xact_lock(session, Lock.resident_calls, str(person.person_id))
-    double_tap = settings.double_tap_seconds > 0 and settings.double_tap_meters > 0
+    # was committed while it waited.) A resident's key is the person id as
+    # before; a screen's and a key's are prefixed, never equal to one.
+    lock_key = str(origin.key)
+    if origin.kind is not OriginKind.resident:
+        lock_key = f"{origin.kind.name}:{lock_key}"
+    await locks.xact_lock(session, Lock.resident_calls, lock_key)
+    double_tap = (
+        origin.guards_double_tap
+        and settings.double_tap_seconds > 0
+        and settings.double_tap_meters > 0
+    )
     checked = (
         await session.execute(
-            _PRESS_CHECKS,
+            _PRESS_CHECKS[origin.kind],
             {
-                "p": person.person_id,
+                "p": origin.key,
                 "tap": double_tap,
                 "window": timedelta(seconds=settings.double_tap_seconds),
                 "lat": body.location.lat,
@@ -107,7 +175,7 @@ async def open_call(
         # A double tap: the same call (nothing new was made).
         full = await call_view.snapshot(session, checked.duplicate)
         return Opened(call_view.redacted(full, Viewer.caller), created=False)
-    if checked.open_calls >= settings.max_open_calls_per_resident:
+    if origin.limits_open_calls and checked.open_calls >= settings.max_open_calls_per_resident:
         raise TooManyRequests(
             f"At most {settings.max_open_calls_per_resident} calls may be open at once.",
             retry_after=60,
@@ -120,7 +188,7 @@ async def open_call(
     call = await state.insert(
         session,
         call_id,
-        resident=person.person_id,
+        **origin.insert_values(),
         category=body.category,
         note=body.note,
         lat=body.location.lat,
@@ -134,9 +202,7 @@ async def open_call(
     full = await dispatch.run_round(session, settings, call)
     opened = Opened(call_view.redacted(full, Viewer.caller), created=True)
     if idempotency_key is not None:
-        await idempotency.remember(
-            session, settings, person.person_id, idempotency_key, digest, opened
-        )
+        await idempotency.remember(session, settings, origin.key, idempotency_key, digest, opened)
     return opened
 
 

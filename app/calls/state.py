@@ -134,9 +134,9 @@ async def try_lock_call(session: AsyncSession, call_id: uuid.UUID) -> LockedCall
 
 _INSERT = text(
     """
-    INSERT INTO call (id, resident_id, status, category, note, location, accuracy_m,
-                      grid_id, community_id, street_id, escalation_level, rounds)
-    VALUES (:id, :resident, :status, :category, :note,
+    INSERT INTO call (id, resident_id, screen_id, api_key_id, status, category, note, location,
+                      accuracy_m, grid_id, community_id, street_id, escalation_level, rounds)
+    VALUES (:id, :resident, :screen, :api_key, :status, :category, :note,
             ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography, :accuracy,
             :grid, :community, :street, :level, 0)
     """
@@ -150,6 +150,8 @@ async def insert(
     category: CallCategory,
     lat: float,
     lng: float,
+    screen: uuid.UUID | None = None,
+    api_key: uuid.UUID | None = None,
     **values: Any,
 ) -> LockedCall:
     """A new call, `searching`, at grid level, in round 0; as its lock holder
@@ -164,6 +166,8 @@ async def insert(
             "category": category.value,
             "lat": lat,
             "lng": lng,
+            "screen": screen,
+            "api_key": api_key,
             **values,
         },
     )

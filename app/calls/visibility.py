@@ -79,7 +79,8 @@ class CallFacts:
     """What visibility is decided on."""
 
     id: uuid.UUID
-    resident_id: uuid.UUID
+    # None for a call no resident made (a screen without a phone, Open311).
+    resident_id: uuid.UUID | None
     responder_id: uuid.UUID | None
     community_id: uuid.UUID
     street_id: uuid.UUID

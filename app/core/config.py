@@ -306,6 +306,26 @@ class Settings(BaseSettings):
         default=0.5, gt=0, le=60, description="how often the push worker looks for deliveries"
     )
     push_max_attempts: int = Field(default=8, gt=0, le=50)
+    run_sms_worker: bool = Field(
+        default=True, description="send the texts to walk-up callers at screens from this process"
+    )
+    sms_interval_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="how often the SMS worker looks for texts to send"
+    )
+    sms_max_attempts: int = Field(
+        default=5, gt=0, le=50, description="tries of one text before it is given up"
+    )
+    sms_call_accepted_text: str = Field(
+        default="【党群户联】您在服务屏发起的呼叫已有党员接单，正在赶来，请稍候。",
+        description="the text to a walk-up caller's phone when a member takes the call",
+    )
+    sms_call_resolved_text: str = Field(
+        default="【党群户联】您在服务屏发起的呼叫已办结。感谢您的信任，用此手机号登录可查看和评价。",
+        description="the text to a walk-up caller's phone when the call is resolved",
+    )
+    screen_calls_per_hour: int = Field(
+        default=30, gt=0, description="calls one public screen may open in an hour"
+    )
     otp_per_phone_per_hour: int = Field(default=5, gt=0)
     otp_per_ip_per_hour: int = Field(default=100, gt=0)
 

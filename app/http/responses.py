@@ -168,6 +168,16 @@ ROUTE_PROBLEMS: dict[tuple[str, str], Codes] = {
         403: ("cannot_enrol_phone",),
         422: ("unknown_area", "invalid_area_level", "invalid_phone"),
     },
+    ("POST", f"{API}/admin/screens"): {
+        403: ("outside_your_area",),
+        422: ("outside_service_area", "location_outside_area"),
+    },
+    ("DELETE", f"{API}/admin/screens/{{screen_id}}"): {404: ("not_found",)},
+    ("POST", f"{API}/public/screens/{{screen_id}}/calls"): {
+        401: ("invalid_screen_key",),
+        422: ("invalid_phone",),
+        429: ("rate_limited",),
+    },
     ("POST", f"{API}/admin/households"): {
         403: ("outside_your_area", "cannot_enrol_phone"),
         409: ("already_resident",),

@@ -18,6 +18,7 @@ from app.identity.auth import ApiKeyPrincipal
 SCOPES: dict[str, str] = {
     "areas:read": "read the areas (GET /areas, /areas/locate)",
     "teams:read": "read the teams near a point (GET /teams/nearby)",
+    "open311": "file and follow its own Open311 GeoReport v2 requests (/open311/v2/)",
 }
 KEY_PREFIX = "hk_"
 

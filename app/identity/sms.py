@@ -31,6 +31,11 @@ class SmsSender(Protocol):
         (a development backend), else None."""
         ...
 
+    async def send_text(self, phone_e164: str, message: str, purpose: str) -> None:
+        """Send a text that needs no answer (a walk-up caller's call
+        status); raise SmsUnavailable when it did not go."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -42,6 +47,11 @@ class ConsoleSms:
         log.info("otp sent", extra={"phone": mask_phone(phone_e164), "ttl_s": ttl_seconds})
         return code if self._reveal else None
 
+    async def send_text(self, phone_e164: str, message: str, purpose: str) -> None:
+        # What went, to whom (masked): never the text, which a deployment
+        # may word with more than it should.
+        log.info("sms sent", extra={"phone": mask_phone(phone_e164), "purpose": purpose})
+
     async def close(self) -> None:
         return None
 
@@ -52,7 +62,8 @@ class SmsUnavailable(ServiceUnavailable):
 
 
 class HttpSms:
-    """POST `{"phone", "message", "purpose": "login_code"}` to a gateway."""
+    """POST `{"phone", "message", "purpose"}` to a gateway (`login_code`, or
+    `call_accepted` / `call_resolved` for a walk-up caller at a screen)."""
 
     TIMEOUT_S = 5.0
 
@@ -77,6 +88,19 @@ class HttpSms:
             raise SmsUnavailable("The SMS service did not take the message; try again soon.")
         log.info("otp sent", extra={"phone": mask_phone(phone_e164), "ttl_s": ttl_seconds})
         return None
+
+    async def send_text(self, phone_e164: str, message: str, purpose: str) -> None:
+        try:
+            response = await self._client.post(
+                self._url, json={"phone": phone_e164, "message": message, "purpose": purpose}
+            )
+        except httpx.HTTPError as exc:
+            log.warning("sms gateway unreachable", extra={"error": type(exc).__name__})
+            raise SmsUnavailable("The SMS service cannot be reached.") from exc
+        if response.status_code >= 300:
+            log.warning("sms gateway refused", extra={"status": response.status_code})
+            raise SmsUnavailable("The SMS service did not take the message.")
+        log.info("sms sent", extra={"phone": mask_phone(phone_e164), "purpose": purpose})
 
     async def close(self) -> None:
         await self._client.aclose()

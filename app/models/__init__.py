@@ -16,8 +16,9 @@ from app.models.auth import (
 from app.models.base import metadata
 from app.models.call import Call, Event, IdempotencyKey, Offer, OfferDecline, Rating
 from app.models.household import Household, HouseholdPairing, HouseholdResident
-from app.models.notification import Notification, PushDelivery
+from app.models.notification import Notification, PushDelivery, SmsOutbox
 from app.models.person import Person
+from app.models.screen import Screen
 from app.models.seed_state import SeedState
 from app.models.star import StarRanking
 from app.models.team import Duty, Team, TeamMember
@@ -47,7 +48,9 @@ __all__ = [
     "RateLimitHit",
     "Rating",
     "RefreshToken",
+    "Screen",
     "SeedState",
+    "SmsOutbox",
     "StarRanking",
     "Team",
     "TeamMember",

@@ -147,10 +147,35 @@ class Call(SQLModel, table=True):
         CheckConstraint(
             "dispute_reason IS NULL OR disputed_at IS NOT NULL", name="dispute_reason_disputed"
         ),
+        # Someone is behind every call: a resident, a screen or an API key
+        # (docs/dispatch-platform.md, "Calls from screens and other systems");
+        # a call has at most one origin.
+        CheckConstraint(
+            "resident_id IS NOT NULL OR screen_id IS NOT NULL OR api_key_id IS NOT NULL",
+            name="has_caller",
+        ),
+        CheckConstraint("screen_id IS NULL OR api_key_id IS NULL", name="one_origin"),
+        # The double-tap guard of a screen and of a key: their recent calls.
+        Index(
+            "ix_call_screen_id_created_at",
+            "screen_id",
+            "created_at",
+            postgresql_where=text("screen_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_call_api_key_id_created_at",
+            "api_key_id",
+            "created_at",
+            postgresql_where=text("api_key_id IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = uuid_pk()
-    resident_id: uuid.UUID = Field(foreign_key="person.id")
+    # Null for a call from a screen without a phone, or from another system.
+    resident_id: uuid.UUID | None = Field(default=None, foreign_key="person.id")
+    # The origin of a call no logged-in resident pressed (at most one).
+    screen_id: uuid.UUID | None = Field(default=None, foreign_key="screen.id")
+    api_key_id: uuid.UUID | None = Field(default=None, foreign_key="api_key.id")
     status: str = Field(max_length=16)
     category: str = Field(max_length=16)
     note: str | None = Field(default=None, max_length=500)

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
-from sqlalchemy import CheckConstraint, DateTime, Index, SmallInteger, text
+from sqlalchemy import CheckConstraint, DateTime, Index, SmallInteger, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import created_at_field, uuid_pk
@@ -104,6 +104,53 @@ class PushDelivery(SQLModel, table=True):
     collapse_key: str | None = Field(default=None, max_length=64)
     # The time to live: a delivery not sent by then is dropped.
     expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = created_at_field()
+    sent_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class SmsKind(StrEnum):
+    """The texts a walk-up caller at a screen gets (docs/dispatch-platform.md)."""
+
+    accepted = "accepted"  # a member took the call
+    resolved = "resolved"  # the call was resolved
+
+
+class SmsStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
+class SmsOutbox(SQLModel, table=True):
+    """One text to the phone of a call's resident, written in the
+    transaction of the event that calls for it and sent after commit by the
+    SMS worker. The phone is not copied: it is the resident's, read when
+    sending. Once per call and kind."""
+
+    __tablename__ = "sms_outbox"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {sql_in(SmsKind)}", name="kind"),
+        CheckConstraint(f"status IN {sql_in(SmsStatus)}", name="status"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        UniqueConstraint("call_id", "kind"),
+        # The SMS worker's queue.
+        Index(
+            "ix_sms_outbox_pending_next_attempt_at",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    call_id: uuid.UUID = Field(foreign_key="call.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = Field(
+        default=0, sa_type=SmallInteger, sa_column_kwargs={"server_default": text("0")}
+    )
+    next_attempt_at: datetime = Field(sa_type=DateTime(timezone=True))
+    # A short code (`gateway_refused`, `no_phone`…), never the text or the phone.
+    last_error: str | None = Field(default=None, max_length=64)
     created_at: datetime = created_at_field()
     sent_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 

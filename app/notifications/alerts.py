@@ -21,6 +21,9 @@ The rules (docs/live.md, "Push notifications"):
   dispatchers of its community (level `community`) or of its community and
   street (level `street`) get kind `escalation` (with its own text when the
   call was resolved before: the caller disputed it).
+- `call.updated` of a call from a public screen where the caller left a
+  phone: its first `accepted` and its first `resolved` are texted to that
+  phone (an `sms_outbox` row; docs/dispatch-platform.md).
 - Alerts that no event brings: a full-time member short of the monthly
   activity quota gets kind `quota_reminder` once a month
   (`notify_people`, from app/activities/reminders.py); it names no call.
@@ -48,7 +51,7 @@ from app.core.config import Settings
 from app.duty import availability
 from app.duty.availability import available_member
 from app.models.call import CallStatus, EscalationLevel, EventType
-from app.models.notification import NotificationKind
+from app.models.notification import NotificationKind, SmsKind
 
 DEFAULT_LOCALE = "zh-CN"
 
@@ -149,6 +152,19 @@ def texts(key: str, category: str, locale: str = DEFAULT_LOCALE) -> tuple[str, s
     labels = _CATEGORY.get(locale, _CATEGORY[DEFAULT_LOCALE])
     title, body = table[key]
     return title, body.format(category=labels.get(category, category))
+
+
+def category_label(category: str, locale: str = DEFAULT_LOCALE) -> str:
+    """A call category's name in a locale (Open311's service names too)."""
+    return _CATEGORY.get(locale, _CATEGORY[DEFAULT_LOCALE]).get(category, category)
+
+
+def status_text(status: str, locale: str = DEFAULT_LOCALE) -> str | None:
+    """What the caller is told of a status (the body of its `call_status`
+    alert), or None for a status nobody is told of (a call being born)."""
+    table = _TEXTS.get(locale, _TEXTS[DEFAULT_LOCALE])
+    found = table.get(f"status.{status}")
+    return found[1] if found is not None else None
 
 
 def collapse_key(call_id: uuid.UUID) -> str:
@@ -312,7 +328,7 @@ async def _offer_closed(session: AsyncSession, call_id: uuid.UUID, offer_id: uui
 # is the event being written).
 _CALL = text(
     """
-    SELECT c.resident_id, c.community_id, c.street_id, c.category,
+    SELECT c.resident_id, c.screen_id, c.community_id, c.street_id, c.category,
            previous.data ->> 'status' AS previous_status,
            previous.data ->> 'escalation_level' AS previous_level
     FROM call c
@@ -339,7 +355,9 @@ async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[st
     call = (await session.execute(_CALL, {"call": call_id})).first()
     if call is None:
         return
-    if status != call.previous_status:
+    if status != call.previous_status and call.screen_id is not None:
+        await _text_walk_up_caller(session, call_id, call.resident_id, status)
+    if status != call.previous_status and call.resident_id is not None:
         await _send(
             session,
             _LISTED,
@@ -376,6 +394,31 @@ async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[st
                 ttl=ESCALATION_TTL,
             ),
         )
+
+
+# The statuses a walk-up caller at a screen is texted about, once each.
+_TEXTED = {CallStatus.accepted.value: SmsKind.accepted, CallStatus.resolved.value: SmsKind.resolved}
+_QUEUE_SMS = text(
+    """
+    INSERT INTO sms_outbox (id, call_id, kind, status, attempts, next_attempt_at)
+    VALUES (gen_random_uuid(), :call, :kind, 'pending', 0, now())
+    ON CONFLICT (call_id, kind) DO NOTHING
+    """
+)
+
+
+async def _text_walk_up_caller(
+    session: AsyncSession, call_id: uuid.UUID, resident_id: uuid.UUID | None, status: str
+) -> None:
+    """A call from a screen where the caller left a phone (its resident):
+    the acceptance and the resolution go to that phone by SMS. A row of the
+    outbox, in the event's transaction; the SMS worker sends it after
+    commit (app/notifications/sms_worker.py). Once per call and kind: a
+    dispute and a second resolution text nothing more."""
+    kind = _TEXTED.get(status)
+    if kind is None or resident_id is None:
+        return
+    await session.execute(_QUEUE_SMS, {"call": call_id, "kind": kind.value})
 
 
 # The dispatchers whose area holds the team's grid: its community's and the

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.areas import service as areas
 from app.core.config import Settings
 from app.main import openapi_document
 from tests.principals import bearer, make_person, next_phone, token_for
@@ -155,6 +156,10 @@ async def stage(anon_client: httpx.AsyncClient, session: AsyncSession, settings:
     ).scalar_one()
     base = dict(zip(("lat", "lng"), offset(LAT, LNG, -300, 200), strict=True))
     api = "/api/v1"
+    base_community = (await areas.locate_ids(session, base["lat"], base["lng"])).community
+    screen_body = {"name": "服务屏", "area_id": str(base_community), "location": base}
+    made = await http.post(f"{api}/admin/screens", json=screen_body, headers=admin)
+    screen = await _ok(made, 201)
     baselines = {
         f"POST {api}/auth/otp": Baseline(f"{api}/auth/otp", {"phone": next_phone()}, {}, 202),
         # A wrong code and a refresh token that is not one: the text can only
@@ -214,6 +219,13 @@ async def stage(anon_client: httpx.AsyncClient, session: AsyncSession, settings:
             f"{api}/admin/households",
             {"address": "光明街道某小区1栋101室", "location": base, "tags": ["elderly"]},
             admin,
+            201,
+        ),
+        f"POST {api}/admin/screens": Baseline(f"{api}/admin/screens", screen_body, admin, 201),
+        f"POST {api}/public/screens/{{screen_id}}/calls": Baseline(
+            f"{api}/public/screens/{screen['id']}/calls",
+            {"note": "有人摔倒", "category": "urgent"},
+            {"X-Screen-Key": screen["key"]},
             201,
         ),
         f"POST {api}/admin/dispatchers": Baseline(

@@ -76,6 +76,9 @@ OPERATION_IDS = (
     "list_my_households",
     "list_pairing_shortfalls",
     "list_audit_entries",
+    "create_screen",
+    "revoke_screen",
+    "create_screen_call",
 )
 
 
