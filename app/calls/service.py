@@ -103,8 +103,9 @@ class Origin:
 
 # What a press checks before it opens a call, in one round trip: a call of
 # the same origin opened moments ago metres away (a double tap), how many
-# of its calls are open, and where the point lies (`app.areas`' one locate).
-# One statement per origin column (of OriginKind, never of input).
+# of its calls are open, where the point lies (`app.areas`' one locate),
+# and whether the caller has paired members (the paired round's query is
+# skipped for everyone else). One statement per origin column (of OriginKind, never of input).
 _PRESS_CHECKS_SQL = f"""
     SELECT
         (SELECT id FROM call
@@ -116,7 +117,8 @@ _PRESS_CHECKS_SQL = f"""
          ORDER BY created_at DESC LIMIT 1) AS duplicate,
         (SELECT count(*) FROM call WHERE {{who}} = :p AND status NOT IN {_CLOSED})
             AS open_calls,
-        here.grid_id, here.community_id, here.street_id
+        here.grid_id, here.community_id, here.street_id,
+        {dispatch.has_paired_members("CAST(:resident AS uuid)")} AS paired
     FROM (SELECT 1) AS one LEFT JOIN LATERAL ({areas.LOCATE_SQL}) AS here ON true
     """  # noqa: S608 - constant literals, values are bound
 _PRESS_CHECKS = {kind: text(_PRESS_CHECKS_SQL.format(who=kind.value)) for kind in OriginKind}
@@ -163,6 +165,7 @@ async def open_call(
             _PRESS_CHECKS[origin.kind],
             {
                 "p": origin.key,
+                "resident": origin.resident_id,
                 "tap": double_tap,
                 "window": timedelta(seconds=settings.double_tap_seconds),
                 "lat": body.location.lat,
@@ -199,7 +202,7 @@ async def open_call(
         street=checked.street_id,
     )
     await state.publish_call(session, call_id)
-    full = await dispatch.run_round(session, settings, call)
+    full = await dispatch.run_round(session, settings, call, paired=checked.paired)
     opened = Opened(call_view.redacted(full, Viewer.caller), created=True)
     if idempotency_key is not None:
         await idempotency.remember(session, settings, origin.key, idempotency_key, digest, opened)

@@ -139,13 +139,17 @@ async def nearest_teams(
         k *= 8
 
 
-async def run_round(session: AsyncSession, settings: Settings, call: LockedCall) -> CallPublic:
+async def run_round(
+    session: AsyncSession, settings: Settings, call: LockedCall, *, paired: bool | None = None
+) -> CallPublic:
     """Offer the call (locked, in searching/offered state) to the next teams,
-    or escalate it when the rounds are spent or nobody is in range."""
-    if call.rounds == 0 and settings.paired_first:
-        paired = await paired_round(session, settings, call)
-        if paired is not None:
-            return paired
+    or escalate it when the rounds are spent or nobody is in range. `paired`:
+    whether the caller has paired members (`has_paired_members`), when the
+    caller already knows; False skips the paired round's query."""
+    if call.rounds == 0 and settings.paired_first and paired is not False:
+        to_paired = await paired_round(session, settings, call)
+        if to_paired is not None:
+            return to_paired
     if call.rounds >= settings.max_offer_rounds:
         return await escalate(session, call, EscalationLevel.community, "rounds exhausted")
     # Every offer is made in a round (a dispatcher's assignment counts as
@@ -195,6 +199,15 @@ async def run_round(session: AsyncSession, settings: Settings, call: LockedCall)
 # `run_round` again, which finds a paired offer already made and goes on to
 # the nearest-team rounds, which do not skip the paired members' teams (the
 # rest of those teams never saw the call).
+def has_paired_members(person_id: str) -> str:
+    """Whether the person (a SQL expression) lives in a household with a
+    paired member: a press asks it in its checks (`app.calls.service`), so
+    that a caller who does not pays no round trip for the paired round."""
+    return f"""EXISTS (SELECT 1 FROM household_resident r
+                      JOIN household_pairing x ON x.household_id = r.household_id
+                      WHERE r.person_id = {person_id})"""  # noqa: S608 - our expression
+
+
 _PAIRED_MEMBERS = text(
     f"""
     SELECT x.person_id, tm.team_id,
