@@ -43,6 +43,21 @@ class Scene:
     resident: uuid.UUID
     phone: str
     team: uuid.UUID
+    # Minutes ago of the resolved call and of the fresh one, and a screen
+    # delay between them: both calls fall on today in the district, even
+    # just after its midnight (then the minutes are shorter).
+    resolved_ago: float = 20.0
+    fresh_ago: float = 1.0
+
+    @property
+    def delay_seconds(self) -> int:
+        return min(300, int((self.resolved_ago + self.fresh_ago) / 2 * 60))
+
+
+def _minutes_of_today(settings: Settings) -> float:
+    """Minutes since midnight in the district."""
+    now = datetime.now(settings.zone)
+    return (now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 60
 
 
 async def _call(
@@ -84,7 +99,7 @@ async def _call(
 @pytest.fixture
 async def scene(engine: AsyncEngine, settings: Settings, ledger: Ledger) -> AsyncIterator[Scene]:
     """A team in a grid; a resident of a household with an address there; a
-    call of theirs resolved 20 minutes ago (accepted after 30 s, rated 5,
+    call of theirs resolved 20 minutes ago (less just after midnight; accepted after 30 s, rated 5,
     with a note) and one pressed a minute ago."""
     ((lat, lng),) = await spots(engine, 1, 1000)
     team = await committed_team(engine, settings, ledger, lat, lng, name=TEAM)
@@ -126,8 +141,21 @@ async def scene(engine: AsyncEngine, settings: Settings, ledger: Ledger) -> Asyn
             text("INSERT INTO household_resident (person_id, household_id) VALUES (:p, :h)"),
             {"p": resident.person_id, "h": household},
         )
-    the_scene = Scene(lat, lng, grid, community, resident.person_id, phone, team.id)
-    resolved = await _call(engine, the_scene, team.id, status="resolved", minutes_ago=20)
+    today = _minutes_of_today(settings)
+    the_scene = Scene(
+        lat,
+        lng,
+        grid,
+        community,
+        resident.person_id,
+        phone,
+        team.id,
+        resolved_ago=min(20.0, today * 0.8),
+        fresh_ago=min(1.0, today * 0.1),
+    )
+    resolved = await _call(
+        engine, the_scene, team.id, status="resolved", minutes_ago=the_scene.resolved_ago
+    )
     responder = team.members[0].person_id
     async with engine.begin() as conn:
         await conn.execute(
@@ -175,7 +203,7 @@ async def scene(engine: AsyncEngine, settings: Settings, ledger: Ledger) -> Asyn
             ),
             {"c": resolved, "p": resident.person_id, "r": responder, "comment": NOTE},
         )
-    await _call(engine, the_scene, team.id, status="offered", minutes_ago=1)
+    await _call(engine, the_scene, team.id, status="offered", minutes_ago=the_scene.fresh_ago)
     yield the_scene
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM household WHERE id = :h"), {"h": household})
@@ -224,7 +252,8 @@ def assert_anonymous(raw: str, scene: Scene) -> None:
 
 
 async def test_the_feed_counts_the_day_and_shows_no_one(scene: Scene, settings: Settings) -> None:
-    async with live_app(settings) as (_, http):
+    delayed = settings.model_copy(update={"screen_delay_seconds": scene.delay_seconds})
+    async with live_app(delayed) as (_, http):
         answer = await http.get(f"/api/v1/public/screens/{scene.grid}")
         community = await http.get(f"/api/v1/public/screens/{scene.community}")
     assert answer.status_code == 200, answer.text
@@ -242,7 +271,8 @@ async def test_the_feed_counts_the_day_and_shows_no_one(scene: Scene, settings: 
     mine = [t for t in feed["teams"] if t["name"] == TEAM]
     assert mine == [{"name": TEAM, "service_content": SERVICE, "on_duty_count": 3}]
     assert feed["on_duty_members"] >= 3
-    # Only the call older than SCREEN_DELAY_SECONDS (300), at a quarter hour.
+    # Only the call older than SCREEN_DELAY_SECONDS (300, less just after
+    # midnight), at a quarter hour.
     assert len(feed["recent"]) == 1
     (recent,) = feed["recent"]
     assert recent["category"] == "visit"
