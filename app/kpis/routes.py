@@ -89,7 +89,7 @@ async def list_kpis(
     data = await kpis.rows(session, settings, area.id, first, last, bucket, by)
     if CSV in request.headers.get("accept", ""):
         return Response(kpis.to_csv(data), media_type=f"{CSV}; charset=utf-8")
-    return KpiList(data=data)
+    return KpiList(data=data, next_cursor=None)
 
 
 @router.get(

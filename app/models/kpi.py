@@ -83,3 +83,6 @@ class KpiList(BaseModel):
         description="one row per area and bucket, by bucket then area code; every bucket of the "
         "range appears, with `calls: 0` and nulls when nothing happened"
     )
+    # The paging shape of every list, so that clients read lists one way;
+    # the range asked is the whole answer (at most KPI_MAX_DAYS days).
+    next_cursor: str | None = D(description="always null: the rows of a range are one page")
