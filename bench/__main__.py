@@ -156,14 +156,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         result = runner(run(args))
         return 0 if result["load"]["calls_created"] > 0 else 1
-    if args.curve == "processes":
-        from bench.processes import scale_processes
-
-        runner(scale_processes(args))
     if args.command == "storm":
         from bench.storm import storm
 
         runner(storm(args))
+        return 0
+    if args.curve == "processes":
+        from bench.processes import scale_processes
+
+        runner(scale_processes(args))
         return 0
     from bench.scale import scale
 
