@@ -131,6 +131,8 @@ async def _press(
         "timeout": timedelta(seconds=settings.offer_timeout_seconds),
         "round": 1,
         "assigned_by": None,
+        "person_id": None,  # an offer to a team, not a paired member's
+        "team_about": None,  # alerts about a call, not about a team
         "touch": True,
         "offer_id": None,
     }

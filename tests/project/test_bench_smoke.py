@@ -67,6 +67,11 @@ def test_a_tiny_bench_run_reports_sane_figures(tmp_path: Path) -> None:
         "0.3",
         "--drain",
         "5",
+        # A second of the closed loop, then the press floor (target 2) on
+        # the same database: the floor runs the app's own statements, so a
+        # statement that gains a parameter must not break it unseen.
+        "--saturation-seconds",
+        "1",
         "--out",
         str(out),
     ]
@@ -90,6 +95,9 @@ def test_a_tiny_bench_run_reports_sane_figures(tmp_path: Path) -> None:
     assert result["resources"]["server_peak_rss_mib"] > 0
     assert result["floors"]["healthz"]["rps"] > 0
     assert result["floors"]["nearest_sql"]["qps"] > 0
+    assert result["calls_saturation"]["rps"] > 0
+    assert result["floors"]["press_sql"]["presses_per_s"] > 0
+    assert result["ratios"]["POST /calls closed-loop ÷ press SQL floor (16 each)"] > 0
     assert result["server_tracebacks"] == 0
     # The load came from two generator processes, each metered.
     generator = result["generator"]
