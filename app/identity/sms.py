@@ -75,10 +75,19 @@ class HttpSms:
 
     async def send_code(self, phone_e164: str, code: str, ttl_seconds: int) -> str | None:
         message = self._template.format(code=code, minutes=max(1, ttl_seconds // 60))
+        await self._post(phone_e164, message, "login_code")
+        log.info("otp sent", extra={"phone": mask_phone(phone_e164), "ttl_s": ttl_seconds})
+        return None
+
+    async def send_text(self, phone_e164: str, message: str, purpose: str) -> None:
+        await self._post(phone_e164, message, purpose)
+        log.info("sms sent", extra={"phone": mask_phone(phone_e164), "purpose": purpose})
+
+    async def _post(self, phone_e164: str, message: str, purpose: str) -> None:
+        """One message to the gateway; SmsUnavailable when it is away or refuses."""
         try:
             response = await self._client.post(
-                self._url,
-                json={"phone": phone_e164, "message": message, "purpose": "login_code"},
+                self._url, json={"phone": phone_e164, "message": message, "purpose": purpose}
             )
         except httpx.HTTPError as exc:
             log.warning("sms gateway unreachable", extra={"error": type(exc).__name__})
@@ -86,21 +95,6 @@ class HttpSms:
         if response.status_code >= 300:
             log.warning("sms gateway refused", extra={"status": response.status_code})
             raise SmsUnavailable("The SMS service did not take the message; try again soon.")
-        log.info("otp sent", extra={"phone": mask_phone(phone_e164), "ttl_s": ttl_seconds})
-        return None
-
-    async def send_text(self, phone_e164: str, message: str, purpose: str) -> None:
-        try:
-            response = await self._client.post(
-                self._url, json={"phone": phone_e164, "message": message, "purpose": purpose}
-            )
-        except httpx.HTTPError as exc:
-            log.warning("sms gateway unreachable", extra={"error": type(exc).__name__})
-            raise SmsUnavailable("The SMS service cannot be reached.") from exc
-        if response.status_code >= 300:
-            log.warning("sms gateway refused", extra={"status": response.status_code})
-            raise SmsUnavailable("The SMS service did not take the message.")
-        log.info("sms sent", extra={"phone": mask_phone(phone_e164), "purpose": purpose})
 
     async def close(self) -> None:
         await self._client.aclose()
