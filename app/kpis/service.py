@@ -20,8 +20,9 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.areas import service as areas
 from app.core.config import Settings
-from app.core.errors import Forbidden, Unprocessable
+from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.months import Month
 from app.identity.auth import PersonPrincipal
 from app.models.area import AreaRef
@@ -123,18 +124,6 @@ _ROWS = text(
 
 _STEPS = {KpiBucket.day: "1 day", KpiBucket.week: "1 week", KpiBucket.month: "1 month"}
 
-# The area and every area it lies in (itself first).
-_AREA = text(
-    """
-    WITH RECURSIVE up(id, parent_id) AS (
-        SELECT id, parent_id FROM area WHERE id = :id
-        UNION ALL
-        SELECT a.id, a.parent_id FROM area a JOIN up ON a.id = up.parent_id
-    )
-    SELECT (SELECT name FROM area WHERE id = :id) AS name, array_agg(id) AS ancestors FROM up
-    """
-)
-
 
 async def area_for(
     session: AsyncSession, person: PersonPrincipal, area_id: uuid.UUID | None
@@ -143,14 +132,16 @@ async def area_for(
     one, 422 `area_required`; unknown 404), which must lie within the
     dispatcher's area (else 403 `outside_your_area`); an admin's anywhere."""
     chosen = await stars.area_of(session, person, area_id)
-    row = (await session.execute(_AREA, {"id": chosen})).one()
+    found = await areas.lineage(session, chosen)
+    if found is None:  # stars.area_of has checked it exists
+        raise NotFound("No such area.")
     if not person.is_admin and (
-        person.dispatcher_area is None or person.dispatcher_area.id not in row.ancestors
+        person.dispatcher_area is None or not found.within(person.dispatcher_area.id)
     ):
         raise Forbidden(
             "This area is not within your community or street.", code="outside_your_area"
         )
-    return AreaRef(id=chosen, name=row.name)
+    return AreaRef(id=chosen, name=found.name)
 
 
 def days_of(month: Month) -> tuple[date, date]:
