@@ -38,7 +38,7 @@ fi
 export DATABASE_URL
 endef
 
-.PHONY: help venv clients run test lint fmt openapi migrate migration seed bench lock clean distclean
+.PHONY: help venv clients web run test lint fmt openapi migrate migration seed bench lock clean distclean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) \
@@ -84,7 +84,30 @@ $(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
 	npm ci --prefix $(CLIENTS) --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: venv ## migrate and seed the demo database `hulian`, then serve on 127.0.0.1:8000
+# The web app (web/, docs/web.md): npm ci from its lock, then generate the
+# client from openapi/openapi.json, type-check and build into web/dist, which
+# the server serves at /app/. Rebuilt only when a source or the spec changed.
+WEB := web
+WEB_STAMP := $(WEB)/node_modules/.hulian-installed
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f -not -path '$(WEB)/src/gen/*' 2>/dev/null) \
+    $(wildcard $(WEB)/*.html $(WEB)/*.ts $(WEB)/*.json $(WEB)/scripts/*) openapi/openapi.json
+
+web: $(WEB)/dist/index.html ## build the web app into web/dist (npm ci in web/ first)
+
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then
+	    echo "make web: npm (Node.js 20.19 or newer) is needed to build the web app" >&2
+	    exit 1
+	fi
+	echo "+ npm ci --prefix $(WEB)"
+	npm ci --prefix $(WEB) --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB)/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+	@echo "+ npm run build --prefix $(WEB)"
+	npm run build --prefix $(WEB) --silent
+
+run: venv web ## build the web app, migrate and seed the demo database `hulian`, then serve on 127.0.0.1:8000 (/app/)
 	@$(demo_database_url)
 	echo "+ python -m app migrate"
 	$(PY) -m app migrate
@@ -94,7 +117,7 @@ run: venv ## migrate and seed the demo database `hulian`, then serve on 127.0.0.
 	exec $(PY) -m app serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
 # Runs every check, even after one failed, and fails at the end if any did.
-test: venv clients ## ruff, ruff format --check, mypy, then pytest on `hulian_test`
+test: venv clients web ## ruff, ruff format --check, mypy, then pytest on `hulian_test`
 	@if [[ -z "$${TEST_DATABASE_URL:-}" ]]; then
 	    TEST_DATABASE_URL="$$(scripts/local-db.sh hulian_test | tail -n 1)"
 	fi

@@ -42,6 +42,8 @@ from app.open311.routes import create_open311_app
 from app.screen_feed.cache import ScreenFeeds
 from app.screen_feed.limits import AddressLimiter
 from app.teams import routes as nearby_teams
+from app.webapp.serve import PREFIX as WEB_PREFIX
+from app.webapp.serve import WebApp
 
 GC_THRESHOLDS = (100_000, 50, 1_000)
 
@@ -172,6 +174,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     # Open311 is its own application: its own error form, not problem details.
     app.mount(OPEN311_PREFIX, create_open311_app(app))
+    # The reference web app: same origin as the API (docs/web.md).
+    app.mount(WEB_PREFIX, WebApp(settings))
     if settings.serve_docs:
         install_docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -215,6 +215,21 @@ async def committed_person(
     return Member(person_id, bearer(token))
 
 
+async def phone_of(engine: AsyncEngine, person_id: object) -> str:
+    async with engine.connect() as conn:
+        phone: str = (
+            await conn.execute(text("SELECT phone FROM person WHERE id = :p"), {"p": person_id})
+        ).scalar_one()
+    return phone
+
+
+async def person_with(engine: AsyncEngine, phone: str) -> Any:
+    async with engine.connect() as conn:
+        return (
+            await conn.execute(text("SELECT id FROM person WHERE phone = :p"), {"p": phone})
+        ).scalar_one_or_none()
+
+
 async def park(engine: AsyncEngine, ledger: Ledger, lat: float, lng: float, meters: float) -> None:
     async with AsyncSession(engine) as session:
         await ledger.park_duty_near(session, lat, lng, meters)

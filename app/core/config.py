@@ -6,6 +6,7 @@ import ipaddress
 import re
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -371,6 +372,15 @@ class Settings(BaseSettings):
         default="",
         description="trusted reverse proxies, comma-separated addresses or networks; "
         "their X-Forwarded-For is believed. Empty: none",
+    )
+    web_dist_dir: Path = Field(
+        default=Path(__file__).resolve().parents[2] / "web" / "dist",
+        description="the built web app served at /app/ (`make web` builds it)",
+    )
+    web_tile_style_url: str | None = Field(
+        default=None,
+        description="a MapLibre style URL for the web app's maps (street tiles); "
+        "unset: the district's own polygons on a plain background",
     )
     docs_enabled: bool | None = Field(
         default=None, description="serve /docs and /redoc; unset: on except in production"

@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from starlette.datastructures import Headers, QueryParams
@@ -66,6 +67,13 @@ CLOSE_ORIGIN_REFUSED = 1008
 CLOSE_INTERNAL_ERROR = 1011
 
 log = logging.getLogger("hulian.live")
+
+
+def _same_origin(origin: str, host: str | None) -> bool:
+    """A page of this server itself (the web app at /app/): its origin names
+    the host the socket was asked of. Another site's page cannot make its
+    visitor's browser send our host with its own origin."""
+    return host is not None and urlsplit(origin).netloc.lower() == host.lower()
 
 
 def _token(scope: Scope) -> str | None:
@@ -349,9 +357,15 @@ class LiveEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         settings: Settings = scope["app"].state.settings
-        origin = Headers(scope=scope).get("origin")
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
         allowed = settings.ws_origins
-        if allowed is not None and origin and origin not in allowed:
+        if (
+            allowed is not None
+            and origin
+            and origin not in allowed
+            and not _same_origin(origin, headers.get("host"))
+        ):
             # Before accepting: the handshake is refused with HTTP 403.
             await send({"type": "websocket.close", "code": CLOSE_ORIGIN_REFUSED, "reason": ""})
             return

@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
 from tests.conftest import make_settings
 from tests.dbutil import PROJECT_ROOT
-from tests.live import Ledger, LiveServer, committed_team, park, spots
+from tests.live import Ledger, LiveServer, committed_team, park, person_with, phone_of, spots
 from tests.principals import next_phone
 from tests.scene import SceneTeam, offset
 
@@ -82,21 +81,6 @@ async def server(database_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]
         live.stop()
 
 
-async def _phone_of(engine: AsyncEngine, person_id: object) -> str:
-    async with engine.connect() as conn:
-        phone: str = (
-            await conn.execute(text("SELECT phone FROM person WHERE id = :p"), {"p": person_id})
-        ).scalar_one()
-    return phone
-
-
-async def _person_with(engine: AsyncEngine, phone: str) -> Any:
-    async with engine.connect() as conn:
-        return (
-            await conn.execute(text("SELECT id FROM person WHERE phone = :p"), {"p": phone})
-        ).scalar_one_or_none()
-
-
 async def test_the_generated_python_client_drives_the_whole_loop(
     client_package: Any, server: LiveServer, engine: AsyncEngine, database_url: str, ledger: Ledger
 ) -> None:
@@ -107,8 +91,8 @@ async def test_the_generated_python_client_drives_the_whole_loop(
     team: SceneTeam = await committed_team(
         engine, settings, ledger, *offset(lat, lng, 30, 0), members=3
     )
-    volunteer_phone = await _phone_of(engine, team.members[0].person_id)
-    teammate_phone = await _phone_of(engine, team.members[1].person_id)
+    volunteer_phone = await phone_of(engine, team.members[0].person_id)
+    teammate_phone = await phone_of(engine, team.members[1].person_id)
     resident_phone = next_phone()
 
     # ---- the client author's code -------------------------------------------------------
@@ -148,7 +132,7 @@ async def test_the_generated_python_client_drives_the_whole_loop(
         return AuthenticatedClient(base_url=server.url, token=tokens.access_token)
 
     resident = await log_in(resident_phone)
-    ledger.persons.append(await _person_with(engine, resident_phone))  # made by the login
+    ledger.persons.append(await person_with(engine, resident_phone))  # made by the login
     volunteer = await log_in(volunteer_phone)
     teammate = await log_in(teammate_phone)
 

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.clients.test_python_client import _person_with, _phone_of
 from tests.conftest import make_settings
 from tests.dbutil import PROJECT_ROOT
-from tests.live import Ledger, LiveServer, committed_team, park, spots
+from tests.live import Ledger, LiveServer, committed_team, park, person_with, phone_of, spots
 from tests.principals import next_phone
 from tests.scene import offset
 
@@ -76,14 +75,14 @@ async def test_the_generated_typescript_client_compiles_strictly_and_runs_a_flow
                 "HULIAN_LAT": str(lat),
                 "HULIAN_LNG": str(lng),
                 "HULIAN_RESIDENT": resident_phone,
-                "HULIAN_VOLUNTEER": await _phone_of(engine, team.members[0].person_id),
-                "HULIAN_TEAMMATE": await _phone_of(engine, team.members[1].person_id),
+                "HULIAN_VOLUNTEER": await phone_of(engine, team.members[0].person_id),
+                "HULIAN_TEAMMATE": await phone_of(engine, team.members[1].person_id),
             },
             timeout=60,
         )
     finally:
         server.stop()
-        resident = await _person_with(engine, resident_phone)
+        resident = await person_with(engine, resident_phone)
         if resident is not None:
             ledger.persons.append(resident)
     assert json.loads(out.strip().splitlines()[-1]) == {

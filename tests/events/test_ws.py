@@ -208,6 +208,16 @@ async def test_origin_allow_list(live_app: Factory, scene: dict[str, Any]) -> No
         async with connect("/api/v1/ws", lv.sockets, headers=good) as ws:
             await ws.send_text(json.dumps({"type": "ping"}))
             assert await _next(ws) == {"type": "pong"}
+        # The web app served by this server (/app/) is of the host it asks.
+        own = {**resident.headers, "Origin": "https://hulian.example", "Host": "hulian.example"}
+        async with connect("/api/v1/ws", lv.sockets, headers=own) as ws:
+            await ws.send_text(json.dumps({"type": "ping"}))
+            assert await _next(ws) == {"type": "pong"}
+        # Another site's page naming our host in its own origin's place cannot.
+        spoof = {**resident.headers, "Origin": "https://evil.example", "Host": "hulian.example"}
+        with pytest.raises(Exception):  # noqa: B017 - the handshake is refused
+            async with connect("/api/v1/ws", lv.sockets, headers=spoof) as ws:
+                await ws.receive_text(timeout=2)
 
 
 async def test_a_slow_consumer_is_closed(

@@ -1,0 +1,1 @@
+"""The reference web app (web/, docs/web.md), served at /app/."""

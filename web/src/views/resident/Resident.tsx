@@ -1,0 +1,9 @@
+import { Frame } from "../../ui";
+
+export default function Resident() {
+  return (
+    <Frame view="resident">
+      <p>…</p>
+    </Frame>
+  );
+}

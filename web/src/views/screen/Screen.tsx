@@ -1,0 +1,3 @@
+export default function Screen(props: { args: string[] }) {
+  return <main class="screen">{props.args[0] ?? ""}</main>;
+}

@@ -1,0 +1,9 @@
+import { Frame } from "../../ui";
+
+export default function Volunteer() {
+  return (
+    <Frame view="volunteer">
+      <p>…</p>
+    </Frame>
+  );
+}
