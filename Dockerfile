@@ -1,4 +1,15 @@
 # The API image: docker compose up --build (see docker-compose.yml).
+
+# The web app (docs/web.md), built from the committed lock file and the spec
+# it generates its client from; only its output goes into the image.
+FROM node:20-slim AS web
+WORKDIR /src
+COPY web/package.json web/package-lock.json ./web/
+RUN npm ci --prefix web --no-audit --no-fund
+COPY openapi/openapi.json ./openapi/openapi.json
+COPY web ./web
+RUN npm run build --prefix web
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,6 +33,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY alembic.ini ./
 COPY migrations ./migrations
 COPY app ./app
+# Served at /app/ (WEB_DIST_DIR defaults to web/dist beside app/).
+COPY --from=web /src/web/dist ./web/dist
 
 RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent hulian
 USER hulian
