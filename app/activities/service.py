@@ -186,8 +186,7 @@ async def team_activities(
         )
         for row in page
     ]
-    next_cursor = cursors.encode(page[-1].at, page[-1].id) if len(rows) > limit else None
-    return data, next_cursor
+    return data, cursors.next_cursor(rows, limit, key=lambda row: (row.at, row.id))
 
 
 def _public(row: Any, *, show_note: bool) -> ActivityPublic:

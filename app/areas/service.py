@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.areas.tree import Chain
 from app.core.errors import OutsideServiceArea
 from app.models.area import AreaLocation, AreaRef
 from app.models.enums import AreaLevel
@@ -64,6 +65,11 @@ class AreaIds:
     community: uuid.UUID
     street: uuid.UUID
 
+    @property
+    def chain(self) -> Chain:
+        """The grid's chain, up to the street (`app.areas.tree`)."""
+        return Chain((self.grid, self.grid_branch, self.community, self.street))
+
 
 async def locate_ids(session: AsyncSession, lat: float, lng: float) -> AreaIds:
     found = await locate(session, lat, lng)
@@ -96,38 +102,3 @@ async def locate(session: AsyncSession, lat: float, lng: float) -> AreaLocation:
         grid_branch=AreaRef(id=row["branch_id"], name=row["branch_name"]),
         grid=AreaRef(id=row["grid_id"], name=row["grid_name"]),
     )
-
-
-# An area with the ids of every area that contains it, itself included.
-_LINEAGE = text(
-    """
-    WITH RECURSIVE up(id, parent_id) AS (
-        SELECT id, parent_id FROM area WHERE id = :id
-        UNION ALL
-        SELECT a.id, a.parent_id FROM area a JOIN up ON a.id = up.parent_id
-    )
-    SELECT a.id, a.name, a.level, ARRAY(SELECT up.id FROM up) AS lineage
-    FROM area a WHERE a.id = :id
-    """
-)
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """An area and the areas that contain it (itself included)."""
-
-    id: uuid.UUID
-    name: str
-    level: AreaLevel
-    ancestors: frozenset[uuid.UUID]
-
-    def within(self, area_id: uuid.UUID) -> bool:
-        """Whether this area is `area_id` or lies inside it."""
-        return area_id in self.ancestors
-
-
-async def lineage(session: AsyncSession, area_id: uuid.UUID) -> Lineage | None:
-    row = (await session.execute(_LINEAGE, {"id": area_id})).first()
-    if row is None:
-        return None
-    return Lineage(row.id, row.name, AreaLevel(row.level), frozenset(row.lineage))

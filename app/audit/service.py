@@ -87,8 +87,8 @@ async def list_entries(
     page = rows[:limit]
     return AuditList(
         data=[_entry(row) for row in page],
-        next_cursor=(
-            cursors.encode(page[-1].at, uuid.UUID(int=page[-1].id)) if len(rows) > limit else None
+        next_cursor=cursors.next_cursor(
+            rows, limit, key=lambda row: (row.at, uuid.UUID(int=row.id))
         ),
     )
 

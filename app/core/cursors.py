@@ -6,7 +6,7 @@ import base64
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -67,9 +67,18 @@ def bounds(cursor: str | None) -> dict[str, object]:
     return {"after_at": after[0] if after else None, "after_id": after[1] if after else None}
 
 
-def next_cursor(rows: Sequence[Any], limit: int) -> str | None:
-    """Given up to limit+1 rows (created_at, id), the cursor of the next page."""
+def _created_at_and_id(row: Any) -> tuple[datetime, uuid.UUID]:
+    return row.created_at, row.id
+
+
+def next_cursor(
+    rows: Sequence[Any],
+    limit: int,
+    key: Callable[[Any], tuple[datetime, uuid.UUID]] = _created_at_and_id,
+) -> str | None:
+    """Given up to limit+1 rows, the cursor of the next page: the `key` (the
+    time and id a page is ordered by; `created_at`, `id` unless told) of the
+    last row shown; None when there is no next page."""
     if len(rows) <= limit:
         return None
-    last = rows[limit - 1]
-    return encode(last.created_at, last.id)
+    return encode(*key(rows[limit - 1]))

@@ -9,6 +9,7 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.areas import tree
 from app.calls import state
 from app.calls import visibility as call_view
 from app.calls.visibility import Viewer, VisibleCall
@@ -29,25 +30,26 @@ async def assign(
     team = (
         await session.execute(
             text(
-                """
+                f"""
                 SELECT t.id, ST_Distance(t.base, c.location, false) AS base_distance,
-                       ARRAY[g.id, b.id, cm.id, s.id] AS areas,
+                       {tree.chain_sql("t.grid_id")} AS chain,
                        (SELECT min(ST_Distance(d.location, c.location, false))
                           FROM team_member m JOIN duty d ON d.person_id = m.person_id
                          WHERE m.team_id = t.id AND d.on_duty = true) AS member_distance
                 FROM team t
-                JOIN area g ON g.id = t.grid_id JOIN area b ON b.id = g.parent_id
-                JOIN area cm ON cm.id = b.parent_id JOIN area s ON s.id = cm.parent_id
                 JOIN call c ON c.id = :call
                 WHERE t.id = :team
-                """
+                """  # noqa: S608 - a fragment of app.areas.tree, values are bound
             ),
             {"team": team_id, "call": call_id},
         )
     ).first()
     in_scope = team is not None and (
         person.is_admin
-        or (person.dispatcher_area is not None and person.dispatcher_area.id in team.areas)
+        or (
+            person.dispatcher_area is not None
+            and tree.Chain(tuple(team.chain)).within(person.dispatcher_area.id)
+        )
     )
     if team is None or not in_scope:
         raise Unprocessable("No team with this id in your area.", code="unknown_team")

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.areas import service as areas
+from app.areas import tree
 from app.calls import visibility as call_view
 from app.core.config import Settings
 from app.core.errors import Forbidden, NotFound
@@ -42,12 +42,7 @@ _OPEN = sql_values(OPEN_CALL)
 # is null: an admin's whole district). Coordinates keep 7 decimals (1 cm).
 MAP_SQL = text(
     f"""
-    WITH RECURSIVE inside(id) AS (
-        SELECT id FROM area
-        WHERE (CAST(:area AS uuid) IS NULL AND parent_id IS NULL) OR id = CAST(:area AS uuid)
-        UNION ALL
-        SELECT a.id FROM area a JOIN inside ON a.parent_id = inside.id
-    ),
+    WITH inside AS ({tree.inside(":area", everything_when_null=True)}),
     calls AS (
         SELECT 1 AS part, extract(epoch FROM c.created_at) AS sort, c.id::text AS tie,
                json_build_object(
@@ -120,7 +115,7 @@ async def area_for(
             area_id = person.dispatcher_area.id
         else:
             return None  # an admin (require_staff let no one else in)
-    found = await areas.lineage(session, area_id)
+    found = await tree.lineage(session, area_id)
     if found is None:
         raise NotFound("No such area.")
     if not person.is_admin and (

@@ -33,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.areas import service as areas
+from app.areas import tree
 from app.audit import log as audit
 from app.audit.log import RequestOrigin
 from app.core.config import AppEnv, Settings
@@ -292,12 +293,8 @@ async def create_household(
 # whether they are a party member on some team, and on one in `:area`
 # (NULL: anywhere).
 _MEMBER = text(
-    """
-    WITH RECURSIVE inside(id) AS (
-        SELECT CAST(:area AS uuid) WHERE CAST(:area AS uuid) IS NOT NULL
-        UNION ALL
-        SELECT a.id FROM area a JOIN inside ON a.parent_id = inside.id
-    )
+    f"""
+    WITH inside AS ({tree.inside(":area")})
     SELECT p.id, p.display_name, p.disabled_at,
            EXISTS (SELECT 1 FROM team_member m WHERE m.person_id = p.id
                    AND (p.is_party_member OR m.kind = 'full_time')) AS party_member,
@@ -307,7 +304,7 @@ _MEMBER = text(
              AS in_area
     FROM person p WHERE p.id = :person
     FOR NO KEY UPDATE OF p
-    """
+    """  # noqa: S608 - a fragment of app.areas.tree, values are bound
 )
 _COUNT = text("SELECT count(*) FROM household_pairing WHERE person_id = :person")
 
@@ -412,12 +409,8 @@ async def unpair(
 # after fewer than `:minimum` households, fewest first; a member's team is
 # the first of theirs there by name.
 _SHORTFALLS = text(
-    """
-    WITH RECURSIVE inside(id) AS (
-        SELECT CAST(:area AS uuid) WHERE CAST(:area AS uuid) IS NOT NULL
-        UNION ALL
-        SELECT a.id FROM area a JOIN inside ON a.parent_id = inside.id
-    ),
+    f"""
+    WITH inside AS ({tree.inside(":area")}),
     members AS (
         SELECT DISTINCT ON (p.id) p.id, p.display_name, t.id AS team_id, t.name AS team_name
         FROM team_member m JOIN person p ON p.id = m.person_id JOIN team t ON t.id = m.team_id
@@ -429,7 +422,7 @@ _SHORTFALLS = text(
     FROM members s
     WHERE (SELECT count(*) FROM household_pairing x WHERE x.person_id = s.id) < :minimum
     ORDER BY n, s.display_name, s.id
-    """
+    """  # noqa: S608 - a fragment of app.areas.tree, values are bound
 )
 
 

@@ -21,31 +21,21 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.areas import tree
 from app.core.config import AppEnv, Settings
 from app.core.errors import Forbidden
 from app.core.phones import normalize_phone
 from app.identity.auth import PersonPrincipal
 
+
 # The areas a grid lies in, itself included: grid, branch, community, street.
-_ANCESTORS = text(
-    """
-    SELECT ARRAY[g.id, b.id, c.id, s.id] FROM area g
-    JOIN area b ON b.id = g.parent_id JOIN area c ON c.id = b.parent_id
-    JOIN area s ON s.id = c.parent_id
-    WHERE g.id = :grid_id
-    """
-)
-
-
 async def within_scope(session: AsyncSession, actor: PersonPrincipal, grid_id: uuid.UUID) -> bool:
     if actor.is_admin:
         return True
     if actor.dispatcher_area is None:
         return False
-    ancestors: list[uuid.UUID] = (
-        await session.execute(_ANCESTORS, {"grid_id": grid_id})
-    ).scalar() or []
-    return actor.dispatcher_area.id in ancestors
+    found = await tree.lineage(session, grid_id)
+    return found is not None and found.within(actor.dispatcher_area.id)
 
 
 class CannotEnrol(Forbidden):
@@ -58,19 +48,15 @@ class CannotEnrol(Forbidden):
 # has its grid in it, any dispatcher role of theirs is of it or of an area
 # inside it, and they are neither an admin nor disabled.
 _BELONGS_WITHIN = text(
-    """
-    WITH RECURSIVE inside(id) AS (
-        SELECT CAST(:area_id AS uuid)
-        UNION ALL
-        SELECT a.id FROM area a JOIN inside ON a.parent_id = inside.id
-    )
+    f"""
+    WITH inside AS ({tree.inside(":area_id")})
     SELECT NOT p.is_admin AND p.disabled_at IS NULL
        AND NOT EXISTS (SELECT 1 FROM team_member m JOIN team t ON t.id = m.team_id
                        WHERE m.person_id = p.id AND t.grid_id NOT IN (SELECT id FROM inside))
        AND NOT EXISTS (SELECT 1 FROM dispatcher d
                        WHERE d.person_id = p.id AND d.area_id NOT IN (SELECT id FROM inside))
     FROM person p WHERE p.id = :person_id
-    """
+    """  # noqa: S608 - a fragment of app.areas.tree, values are bound
 )
 
 

@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.areas import service as areas
+from app.areas import tree
 from app.core.config import Settings
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.months import Month
@@ -132,7 +132,7 @@ async def area_for(
     one, 422 `area_required`; unknown 404), which must lie within the
     dispatcher's area (else 403 `outside_your_area`); an admin's anywhere."""
     chosen = await stars.area_of(session, person, area_id)
-    found = await areas.lineage(session, chosen)
+    found = await tree.lineage(session, chosen)
     if found is None:  # stars.area_of has checked it exists
         raise NotFound("No such area.")
     if not person.is_admin and (

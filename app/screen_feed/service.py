@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.areas import tree
 from app.core.config import Settings
 from app.core.months import Month
 from app.kpis import service as kpis
@@ -51,11 +52,7 @@ AT_GRAIN = timedelta(minutes=15)
 # The grids of the area (itself, when it is one) and the communities they
 # lie in: calls are found through their (community_id, created_at) index.
 _SCOPE = f"""
-    WITH RECURSIVE inside(id, level) AS (
-        SELECT id, level FROM area WHERE id = :area
-        UNION ALL
-        SELECT a.id, a.level FROM area a JOIN inside ON a.parent_id = inside.id
-    ),
+    WITH inside AS ({tree.inside(":area")}),
     grids AS (SELECT id FROM inside WHERE level = '{AreaLevel.grid.value}'),
     communities AS (
         SELECT DISTINCT b.parent_id AS id

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.areas import service as areas
+from app.areas import tree
 from app.calls import service as calls
 from app.calls.idempotency import Opened
 from app.core.config import Settings
@@ -39,16 +40,6 @@ class InvalidScreenKey(Unauthorized):
     title = "Invalid screen key"
 
 
-# The areas a point lies in (its grid and the grid's branch, community and
-# street), in that order.
-_AREAS_OF_POINT = text(
-    f"""
-    SELECT ARRAY[here.grid_id, here.branch_id, here.community_id, here.street_id] AS ids
-    FROM ({areas.LOCATE_SQL}) AS here
-    """  # noqa: S608 - a constant of app.areas, values are bound
-)
-
-
 async def create(
     session: AsyncSession, actor: PersonPrincipal, body: ScreenCreate
 ) -> ScreenCreated:
@@ -56,21 +47,16 @@ async def create(
     area; a dispatcher registers screens only in its own area (the area
     itself or one inside it)."""
     point = {"lat": body.location.lat, "lng": body.location.lng}
-    found = (await session.execute(_AREAS_OF_POINT, point)).scalar()
-    if found is None:
-        raise areas.not_covered()
-    around: list[uuid.UUID] = list(found)
-    if body.area_id not in around:
+    located = (await areas.locate_ids(session, body.location.lat, body.location.lng)).chain
+    chain = located.of(body.area_id)
+    if chain is None:
         raise Unprocessable(
             "The screen's location does not lie in its area.", code="location_outside_area"
         )
-    if not actor.is_admin:
-        mine = actor.dispatcher_area.id if actor.dispatcher_area is not None else None
-        # Within the dispatcher's area: the area is it, or lies below it.
-        if mine not in around or around.index(body.area_id) > around.index(mine):
-            raise Forbidden(
-                "Screens can be placed only within your area.", code="outside_your_area"
-            )
+    if not actor.is_admin and (
+        actor.dispatcher_area is None or not chain.within(actor.dispatcher_area.id)
+    ):
+        raise Forbidden("Screens can be placed only within your area.", code="outside_your_area")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     screen_id = uuid.uuid4()
     await session.execute(
@@ -96,17 +82,13 @@ async def create(
 
 # A dispatcher's screens: those whose area is its own or lies inside it.
 _REVOKE = text(
-    """
-    WITH RECURSIVE inside(id) AS (
-        SELECT CAST(:mine AS uuid) WHERE CAST(:mine AS uuid) IS NOT NULL
-        UNION ALL
-        SELECT a.id FROM area a JOIN inside ON a.parent_id = inside.id
-    )
+    f"""
+    WITH inside AS ({tree.inside(":mine")})
     UPDATE screen SET revoked_at = now()
     WHERE id = :id AND revoked_at IS NULL
       AND (CAST(:admin AS boolean) OR area_id IN (SELECT id FROM inside))
     RETURNING id
-    """
+    """  # noqa: S608 - a fragment of app.areas.tree, values are bound
 )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activities.counts import team_activities_in_month
+from app.areas import tree
 from app.core import cursors
 from app.core.config import Settings
 from app.core.errors import NotFound
@@ -81,11 +82,7 @@ async def profile(
 # first, with the counts the rule reads and its verdict on them.
 _LIST = text(
     f"""
-    WITH RECURSIVE inside(id) AS (
-        SELECT CAST(:area AS uuid)
-        UNION ALL
-        SELECT a.id FROM area a JOIN inside ON a.parent_id = inside.id
-    ),
+    WITH inside AS ({tree.inside(":area")}),
     page AS (
         SELECT t.id, t.name, t.grid_id, t.created_at, c.members, c.full_time, c.on_duty,
                CASE WHEN {rules.satisfied("c.members", "c.full_time")}
