@@ -655,6 +655,13 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         "GET",
+        "/api/v1/me/activities",
+        PEOPLE_ONLY,
+        fixed("/api/v1/me/activities"),
+        "people: their own month against the quota (an empty one for most)",
+    ),
+    Row(
+        "GET",
         "/api/v1/dispatch/quota",
         _staff(admin=200, dispatcher_c1=200, dispatcher_c2=200),
         fixed("/api/v1/dispatch/quota"),

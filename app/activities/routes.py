@@ -14,7 +14,13 @@ from app.core.cursors import PAGE_LIMIT, Cursor
 from app.core.months import MonthQuery, chosen
 from app.http.deps import CurrentUser, SessionDep, SettingsDep, StaffUser
 from app.http.prefix import API_PREFIX
-from app.models.activity import ActivityCreate, ActivityList, ActivityPublic, QuotaReport
+from app.models.activity import (
+    ActivityCreate,
+    ActivityList,
+    ActivityPublic,
+    MyMonth,
+    QuotaReport,
+)
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -55,6 +61,24 @@ async def list_team_activities(
         cursor=cursor,
     )
     return ActivityList(data=data, next_cursor=next_cursor)
+
+
+@router.get("/me/activities", tags=["me"])
+async def list_my_activities(
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    month: MonthQuery = None,
+    limit: Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)] = 50,
+    cursor: Cursor = None,
+) -> MyMonth:
+    """The caller's own activities of a month (every team, newest first) and
+    the month against the monthly rule: `counted` as the quota counts
+    (disputed ones excepted), `required`, and `short_by` for a full-time
+    member (0 for anyone else, whom the rule does not bind)."""
+    return await activities.my_month(
+        session, settings, user, chosen(month, settings.zone), limit=limit, cursor=cursor
+    )
 
 
 @router.get("/dispatch/quota", tags=["dispatch"])

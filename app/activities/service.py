@@ -21,19 +21,22 @@ disability, income), so of those only the author and staff read the note.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.activities import quota
 from app.core import cursors
 from app.core.config import Settings
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.months import Month
 from app.identity import enrolment
 from app.identity.auth import PersonPrincipal
-from app.models.activity import ActivityCreate, ActivityPublic, ActivitySource
+from app.models.activity import ActivityCreate, ActivityPublic, ActivitySource, MyMonth
+from app.models.enums import MemberKind
 
 # How far ahead of the server's clock a phone's clock may be.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -135,18 +138,49 @@ async def may_read(
     return member.first() is not None, False
 
 
-_PAGE = text(
-    """
-    SELECT id, person_id, team_id, kind, source, at, duration_min, note, call_id,
-           household_id, disputed, created_at
-    FROM activity
-    WHERE team_id = :team AND at >= :start AND at < :end
-      AND (CAST(:after_at AS timestamptz) IS NULL
-           OR (at, id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
-    ORDER BY at DESC, id DESC
-    LIMIT :limit
-    """
-)
+def _month_page(owner: str) -> TextClause:
+    """A page of a month's activities of one team or one person (`owner`,
+    a constant column), newest first by `at`, then id."""
+    return text(
+        f"""
+        SELECT id, person_id, team_id, kind, source, at, duration_min, note, call_id,
+               household_id, disputed, created_at
+        FROM activity
+        WHERE {owner} = :owner AND at >= :start AND at < :end
+          AND (CAST(:after_at AS timestamptz) IS NULL
+               OR (at, id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
+        ORDER BY at DESC, id DESC
+        LIMIT :limit
+        """  # noqa: S608 - the column is a constant of this module
+    )
+
+
+_PAGE = _month_page("team_id")
+_MINE = _month_page("person_id")
+
+
+async def _read_page(
+    session: AsyncSession,
+    settings: Settings,
+    query: TextClause,
+    owner: uuid.UUID,
+    month: Month,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[Any], str | None]:
+    rows = (
+        await session.execute(
+            query,
+            {
+                "owner": owner,
+                "start": month.start(settings.zone),
+                "end": month.end(settings.zone),
+                **cursors.bounds(cursor),
+                "limit": limit + 1,
+            },
+        )
+    ).all()
+    return rows[:limit], cursors.next_cursor(rows, limit, key=lambda row: (row.at, row.id))
 
 
 async def team_activities(
@@ -166,19 +200,7 @@ async def team_activities(
             "Only the team's members, the dispatchers of its area and admins read its activities.",
             code="not_allowed",
         )
-    rows = (
-        await session.execute(
-            _PAGE,
-            {
-                "team": team_id,
-                "start": month.start(settings.zone),
-                "end": month.end(settings.zone),
-                **cursors.bounds(cursor),
-                "limit": limit + 1,
-            },
-        )
-    ).all()
-    page = rows[:limit]
+    page, next_cursor = await _read_page(session, settings, _PAGE, team_id, month, limit, cursor)
     data = [
         _public(
             row,
@@ -186,7 +208,57 @@ async def team_activities(
         )
         for row in page
     ]
-    return data, cursors.next_cursor(rows, limit, key=lambda row: (row.at, row.id))
+    return data, next_cursor
+
+
+# ---- one's own month against the quota -------------------------------------------------
+
+_MY_COUNT = text(
+    f"""
+    SELECT EXISTS (SELECT 1 FROM team_member m
+                    WHERE m.person_id = :me AND m.kind = '{MemberKind.full_time.value}')
+               AS full_time,
+           (SELECT count(*) FROM activity a
+             WHERE a.person_id = :me AND a.at >= :start AND a.at < :end
+               AND {quota.COUNTS}) AS counted
+    """  # noqa: S608 - constant fragments, values are bound
+)
+
+
+async def my_month(
+    session: AsyncSession,
+    settings: Settings,
+    actor: PersonPrincipal,
+    month: Month,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> MyMonth:
+    """The caller's activities of the month (a page) and how they stand
+    against the monthly rule, counted as `quota.py` counts them."""
+    page, next_cursor = await _read_page(
+        session, settings, _MINE, actor.person_id, month, limit, cursor
+    )
+    figures = (
+        await session.execute(
+            _MY_COUNT,
+            {
+                "me": actor.person_id,
+                "start": month.start(settings.zone),
+                "end": month.end(settings.zone),
+            },
+        )
+    ).one()
+    required = settings.monthly_activity_quota
+    return MyMonth(
+        month=str(month),
+        required=required,
+        full_time=figures.full_time,
+        counted=figures.counted,
+        short_by=max(0, required - figures.counted) if figures.full_time else 0,
+        data=[_public(row, show_note=True) for row in page],
+        next_cursor=next_cursor,
+    )
 
 
 def _public(row: Any, *, show_note: bool) -> ActivityPublic:

@@ -122,6 +122,7 @@ ROUTE_PROBLEMS: dict[tuple[str, str], Codes] = {
         404: ("not_found",),
         422: ("invalid_cursor", "invalid_month"),
     },
+    ("GET", f"{API}/me/activities"): {422: ("invalid_cursor", "invalid_month")},
     ("GET", f"{API}/dispatch/quota"): {422: ("invalid_month",)},
     ("GET", f"{API}/dispatch/kpis"): {
         403: ("outside_your_area",),

@@ -194,3 +194,24 @@ class QuotaReport(BaseModel):
     next_cursor: str | None = D(
         description="always null: an area's members short of the quota are one page"
     )
+
+
+class MyMonth(BaseModel):
+    """GET /me/activities: one's own month against the monthly rule."""
+
+    month: str = D(description="the month, YYYY-MM in the district's time zone")
+    required: int = D(description="activities a full-time member takes part in each month")
+    full_time: bool = D(
+        description="the caller is a full-time member of a team: the quota applies to them"
+    )
+    counted: int = D(
+        description="the caller's activities of the month that count toward the quota "
+        "(every team, logged or from a call, disputed ones excepted)"
+    )
+    short_by: int = D(description="how many more the quota asks for (0 when met or not full-time)")
+    data: list[ActivityPublic] = D(
+        description="a page of the caller's activities of the month, newest first by `at`"
+    )
+    next_cursor: str | None = D(
+        description="pass as `cursor` for the next page; null on the last page"
+    )

@@ -401,3 +401,70 @@ async def test_who_reads_a_team_s_activities_and_their_notes(
         f"/api/v1/teams/{uuid.uuid4()}/activities", headers=cast.headers["admin"]
     )
     assert_problem(unknown, 404, "not_found")
+
+
+# ---- one's own month against the quota ------------------------------------------------
+
+
+async def test_a_member_reads_their_own_month_against_the_quota(
+    anon_client: httpx.AsyncClient, session: AsyncSession, cast: Cast
+) -> None:
+    start = datetime.fromisoformat("2025-04-01T00:00:00+08:00")
+    me = cast.person_ids["volunteer_x"]
+    other = cast.person_ids["volunteer_y"]
+    mine = [await _insert(session, me, cast.team_x, start + timedelta(days=i)) for i in range(2)]
+    # With another team of theirs, it counts too; a disputed one does not.
+    await session.execute(
+        text("INSERT INTO team_member (team_id, person_id, kind) VALUES (:t, :p, 'full_time')"),
+        {"t": cast.team_y, "p": me},
+    )
+    mine.append(await _insert(session, me, cast.team_y, start + timedelta(days=5)))
+    disputed = await _insert(session, me, cast.team_x, start + timedelta(days=6), note="私事")
+    await session.execute(
+        text("UPDATE activity SET disputed = true WHERE id = :id"), {"id": disputed}
+    )
+    await _insert(session, other, cast.team_y, start + timedelta(days=2))  # not mine
+    await _insert(session, me, cast.team_x, start - timedelta(seconds=1))  # March
+
+    answer = await anon_client.get(
+        "/api/v1/me/activities",
+        params={"month": "2025-04", "limit": 3},
+        headers=cast.headers["volunteer_x"],
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["month"] == "2025-04"
+    assert body["required"] == 3
+    assert body["full_time"] is True
+    assert body["counted"] == 3
+    assert body["short_by"] == 0
+    assert [a["id"] for a in body["data"]] == [
+        str(disputed),
+        *(str(a) for a in reversed(mine[1:])),
+    ]
+    assert body["data"][0]["note"] == "私事", "one's own notes are shown"
+    rest = await anon_client.get(
+        "/api/v1/me/activities",
+        params={"month": "2025-04", "limit": 3, "cursor": body["next_cursor"]},
+        headers=cast.headers["volunteer_x"],
+    )
+    assert [a["id"] for a in rest.json()["data"]] == [str(mine[0])]
+    assert rest.json()["next_cursor"] is None
+
+    # Volunteer Y is part-time: the rule does not bind them, short_by stays 0.
+    theirs = await anon_client.get(
+        "/api/v1/me/activities", params={"month": "2025-04"}, headers=cast.headers["volunteer_y"]
+    )
+    assert theirs.json()["full_time"] is False
+    assert theirs.json()["counted"] == 1
+    assert theirs.json()["short_by"] == 0
+
+    # A full-time member short of it: X in March has one.
+    march = await anon_client.get(
+        "/api/v1/me/activities", params={"month": "2025-03"}, headers=cast.headers["volunteer_x"]
+    )
+    assert (march.json()["counted"], march.json()["short_by"]) == (1, 2)
+    refused = await anon_client.get(
+        "/api/v1/me/activities", params={"month": "1999-12"}, headers=cast.headers["volunteer_x"]
+    )
+    assert_problem(refused, 422, "invalid_month")
