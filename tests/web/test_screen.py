@@ -131,6 +131,12 @@ async def test_a_community_screen_shows_today_and_follows_a_call_without_reload(
                 assert coordinate not in markup
 
             await assert_accessible(page, context="the screen")
+            # On the wall nothing scrolls: every panel holds what it shows.
+            clipped = await page.evaluate(
+                """[...document.querySelectorAll('.screen-left, .screen-teams, .screen-right')]
+                    .filter(e => e.scrollHeight > e.clientHeight + 1).map(e => e.className)"""
+            )
+            assert clipped == []
             assert await small_touch_targets(page) == []
             await shot(page, "screen-wall")
         async with person_page(browser, server.url, size=PHONE) as page:
@@ -210,7 +216,7 @@ async def test_a_registered_screen_calls_a_member_for_a_walk_up_resident(
                 ledger.persons.append(person)
 
                 await _take(http, team, call_id)
-                coming = page.get_by_text(f"{team_name} 的党员已接单")
+                coming = page.get_by_text(f"{team_name}的党员已接单")
                 await expect(coming).to_be_visible(timeout=10_000)
                 await expect(page.get_by_role("heading", name="党员正在赶来")).to_be_visible()
                 text_now = await page.locator("body").inner_text()

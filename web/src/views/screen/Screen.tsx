@@ -15,7 +15,7 @@ import type { StreamStatus } from "./feed";
 import { CallButton, WalkUp } from "./WalkUp";
 import "./screen.css";
 
-const TEAMS_PER_PAGE = 6;
+const TEAMS_PER_PAGE = 5;
 const PAGE_MS = 12_000;
 
 const TEXT = {

@@ -38,7 +38,7 @@ const TEXT = {
   sent: { zh: "呼叫已发出", en: "Your call is sent" },
   searching: { zh: "正在通知附近的党员，请在这里稍候", en: "We are telling the members nearby. Please wait here." },
   coming: { zh: "党员正在赶来", en: "Help is coming" },
-  team: { zh: "{team} 的党员已接单", en: "A member of {team} took your call" },
+  team: { zh: "{team}的党员已接单", en: "A member of {team} took your call" },
   waitHere: { zh: "请在这里稍候", en: "Please wait here" },
   texted: { zh: "进展会发短信到您留的手机号", en: "We will text you how it goes" },
   back: { zh: "返回首页", en: "Back" },
