@@ -375,6 +375,11 @@ async def _screen_press(session: AsyncSession, cast: Cast) -> Call:
     return Call(f"/api/v1/public/screens/{screen}/calls", json={"category": "visit"})
 
 
+async def _follow_screen_call(session: AsyncSession, cast: Cast) -> Call:
+    screen = await _screen_in_c1(session, cast)
+    return Call(f"/api/v1/public/screens/{screen}/calls/{uuid.uuid4()}")
+
+
 async def _read_household(session: AsyncSession, cast: Cast) -> Call:
     household = await _household_in_c1(session, cast, paired="volunteer_x")
     return Call(f"/api/v1/admin/households/{household}")
@@ -780,6 +785,14 @@ ROWS: tuple[Row, ...] = (
         _screen_press,
         "the screen's own key (X-Screen-Key) only: no token or API key opens it "
         "(401 `invalid_screen_key`); tests/screens test the key",
+    ),
+    Row(
+        "GET",
+        "/api/v1/public/screens/{screen_id}/calls/{call_id}",
+        cells(401),
+        _follow_screen_call,
+        "the screen's own key (X-Screen-Key) only, and only its recent calls "
+        "(401 `invalid_screen_key`); tests/screens test the key and the window",
     ),
     Row(
         "GET",

@@ -327,6 +327,13 @@ class Settings(BaseSettings):
     screen_calls_per_hour: int = Field(
         default=30, gt=0, description="calls one public screen may open in an hour"
     )
+    screen_call_follow_seconds: int = Field(
+        default=900,
+        gt=0,
+        le=86_400,
+        description="a screen may follow a call pressed at it (its status and the team's name) "
+        "for this long after the press",
+    )
     otp_per_phone_per_hour: int = Field(default=5, gt=0)
     otp_per_ip_per_hour: int = Field(default=100, gt=0)
 

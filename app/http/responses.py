@@ -179,6 +179,10 @@ ROUTE_PROBLEMS: dict[tuple[str, str], Codes] = {
         422: ("invalid_phone",),
         429: ("rate_limited",),
     },
+    ("GET", f"{API}/public/screens/{{screen_id}}/calls/{{call_id}}"): {
+        401: ("invalid_screen_key",),
+        404: ("not_found",),
+    },
     ("POST", f"{API}/admin/households"): {
         403: ("outside_your_area", "cannot_enrol_phone"),
         409: ("already_resident",),

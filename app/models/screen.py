@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 
 from app.core.phones import PHONE_PATTERN
 from app.models.base import SRID, created_at_field, uuid_pk
-from app.models.call import CallCategory
+from app.models.call import CallCategory, CallStatus
 from app.models.geo import Point
 from app.models.phone import Phone
 from app.models.text import Text
@@ -94,4 +94,15 @@ class ScreenCallCreate(BaseModel):
     )
     note: Text | None = D(
         default=None, max_length=500, description="what the caller says is wrong, if anything"
+    )
+
+
+class ScreenCallProgress(BaseModel):
+    """What a screen may show of a call pressed at it: where it stands and
+    which team is coming; nothing that names or locates anyone."""
+
+    status: CallStatus = D(description="where the call stands")
+    team: str | None = D(
+        description="the name of the team whose member took the call, once one did (accepted, "
+        "en route, on site or resolved); else null"
     )

@@ -9,7 +9,12 @@ from fastapi.security import APIKeyHeader
 from app.http.deps import SessionDep, SettingsDep, StaffUser
 from app.http.prefix import API_PREFIX
 from app.models.call import CallPublic
-from app.models.screen import ScreenCallCreate, ScreenCreate, ScreenCreated
+from app.models.screen import (
+    ScreenCallCreate,
+    ScreenCallProgress,
+    ScreenCreate,
+    ScreenCreated,
+)
 from app.screens import service as screens
 
 ScreenId = Annotated[uuid.UUID, Path(description="the screen's id")]
@@ -20,6 +25,7 @@ _screen_key = APIKeyHeader(
     auto_error=False,
     description="a public screen's own key, from POST /admin/screens",
 )
+CallId = Annotated[uuid.UUID, Path(description="the call's id, as the press answered it")]
 ScreenKey = Annotated[str | None, Security(_screen_key)]
 
 admin_router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"])
@@ -70,3 +76,20 @@ async def create_screen_call(
     if not opened.created:
         response.status_code = status.HTTP_200_OK
     return opened.call
+
+
+@public_router.get("/screens/{screen_id}/calls/{call_id}")
+async def get_screen_call(
+    screen_id: ScreenId,
+    call_id: CallId,
+    session: SessionDep,
+    settings: SettingsDep,
+    screen_key: ScreenKey = None,
+) -> ScreenCallProgress:
+    """How a call pressed at this screen stands, for the screen to tell the
+    walk-up caller: its status and, once a member took it, the team's name;
+    nothing that names or locates a person. The screen's key in
+    `X-Screen-Key` (wrong or revoked → 401 `invalid_screen_key`). Only calls
+    pressed at this screen, and only for a while after the press (15 minutes
+    by default): any other → 404."""
+    return await screens.follow(session, settings, screen_id, screen_key, call_id)

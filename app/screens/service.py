@@ -25,9 +25,15 @@ from app.core.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from app.identity import ratelimit, tokens
 from app.identity.auth import PersonPrincipal
 from app.identity.enrolment import person_for_phone
-from app.models.call import CallCreate
+from app.models.call import ACTIVE_RESPONSE, CallCreate, CallStatus
+from app.models.enums import sql_values
 from app.models.geo import Point
-from app.models.screen import ScreenCallCreate, ScreenCreate, ScreenCreated
+from app.models.screen import (
+    ScreenCallCreate,
+    ScreenCallProgress,
+    ScreenCreate,
+    ScreenCreated,
+)
 
 KEY_PREFIX = "hs_"
 # The name a walk-up caller's person gets when their phone is new: they
@@ -159,3 +165,39 @@ async def press(
     call = CallCreate(location=screen.location, category=body.category, note=body.note)
     origin = calls.Origin.of_screen(screen.id, resident)
     return await calls.open_call(session, settings, origin, call)
+
+
+# A call of this screen, pressed within the window; the team's name only
+# once a member took it (a team merely offered the call may decline it).
+_TAKEN = sql_values((*ACTIVE_RESPONSE, CallStatus.resolved))
+_FOLLOW = text(
+    f"""
+    SELECT c.status, CASE WHEN c.status IN {_TAKEN} THEN t.name END AS team
+    FROM call c LEFT JOIN team t ON t.id = c.team_id
+    WHERE c.id = :call AND c.screen_id = :screen
+      AND c.created_at > now() - make_interval(secs => :window)
+    """  # noqa: S608 - literals of the CallStatus enum, values are bound
+)
+
+
+async def follow(
+    session: AsyncSession,
+    settings: Settings,
+    screen_id: uuid.UUID,
+    key: str | None,
+    call_id: uuid.UUID,
+) -> ScreenCallProgress:
+    """How a call pressed at this screen stands, for the screen to show the
+    walk-up caller: its status and, once a member took it, the team's name.
+    Only the screen's own calls, and only for SCREEN_CALL_FOLLOW_SECONDS
+    after the press; any other call → 404."""
+    screen = await authenticate(session, screen_id, key)
+    row = (
+        await session.execute(
+            _FOLLOW,
+            {"call": call_id, "screen": screen.id, "window": settings.screen_call_follow_seconds},
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No call pressed at this screen lately has this id.")
+    return ScreenCallProgress(status=row.status, team=row.team)

@@ -79,6 +79,7 @@ OPERATION_IDS = (
     "create_screen",
     "revoke_screen",
     "create_screen_call",
+    "get_screen_call",
 )
 
 

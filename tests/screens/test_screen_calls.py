@@ -374,3 +374,74 @@ async def test_two_presses_at_once_at_a_screen_open_one_call(
         both = await asyncio.gather(_press(http, committed_screen), _press(http, committed_screen))
     assert sorted(r.status_code for r in both) == [200, 201], [r.text for r in both]
     assert both[0].json()["id"] == both[1].json()["id"]
+
+
+async def _follow(
+    http: httpx.AsyncClient, screen: dict[str, str], call_id: str, key: str | None = None
+) -> httpx.Response:
+    headers = {"X-Screen-Key": key if key is not None else screen["key"]}
+    return await http.get(f"/api/v1/public/screens/{screen['id']}/calls/{call_id}", headers=headers)
+
+
+async def test_a_screen_follows_its_call_to_the_name_of_the_team_that_took_it(
+    anon_client: httpx.AsyncClient,
+    session: AsyncSession,
+    team: SceneTeam,
+    screen: dict[str, str],
+) -> None:
+    pressed = await _press(anon_client, screen, phone="13800138001", note="门口有老人摔倒")
+    call_id = pressed.json()["id"]
+    offered = await _follow(anon_client, screen, call_id)
+    assert offered.status_code == 200, offered.text
+    # Offered is not taken: the team may still decline it.
+    assert offered.json() == {"status": "offered", "team": None}
+
+    member = await _respond(anon_client, team, call_id)
+    name = (
+        await session.execute(text("SELECT name FROM team WHERE id = :t"), {"t": team.id})
+    ).scalar_one()
+    assert (await _follow(anon_client, screen, call_id)).json() == {
+        "status": "accepted",
+        "team": name,
+    }
+    await _progress(anon_client, member, call_id, "en_route")
+    taken = await _follow(anon_client, screen, call_id)
+    # Only the status and the team's name: no phone, note, point or person.
+    assert taken.json() == {"status": "en_route", "team": name}
+
+
+async def test_a_screen_follows_only_its_own_recent_calls_with_its_key(
+    anon_client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    team: SceneTeam,
+    screen: dict[str, str],
+) -> None:
+    call_id = (await _press(anon_client, screen)).json()["id"]
+    assert_problem(
+        await _follow(anon_client, screen, call_id, key="hs_wrong"), 401, "invalid_screen_key"
+    )
+    missing = await anon_client.get(f"/api/v1/public/screens/{screen['id']}/calls/{call_id}")
+    assert_problem(missing, 401, "invalid_screen_key")
+
+    # Another screen, with its own good key, cannot follow this one's call.
+    here = await areas.locate_ids(session, LAT, LNG)
+    other = (await _register(anon_client, await _admin(session, settings), here.community)).json()
+    assert_problem(await _follow(anon_client, other, call_id), 404, "not_found")
+    # Nor anybody's call pressed in the app.
+    resident = bearer(await token_for(session, settings, await make_person(session, "居民")))
+    own = await anon_client.post(
+        "/api/v1/calls",
+        json={"location": {"lat": LAT + 0.001, "lng": LNG}, "category": "visit"},
+        headers=resident,
+    )
+    assert own.status_code == 201, own.text
+    assert_problem(await _follow(anon_client, screen, own.json()["id"]), 404, "not_found")
+
+    # Past the window, its own call is gone from it too.
+    assert (await _follow(anon_client, screen, call_id)).status_code == 200
+    await session.execute(
+        text("UPDATE call SET created_at = now() - make_interval(secs => :s) WHERE id = :id"),
+        {"s": settings.screen_call_follow_seconds + 1, "id": call_id},
+    )
+    assert_problem(await _follow(anon_client, screen, call_id), 404, "not_found")
