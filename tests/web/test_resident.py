@@ -69,12 +69,13 @@ async def signed_in_resident(page: Page, engine: AsyncEngine, ledger: Ledger) ->
     return person
 
 
-async def looked_at(page: Page, name: str) -> None:
+async def looked_at(page: Page, name: str, *, top: bool = True) -> None:
     """What every state of the view must pass: axe, 48 px targets; then a
     screenshot to look at."""
     await assert_accessible(page, context=name)
     assert await small_touch_targets(page) == [], name
-    await page.evaluate("window.scrollTo(0, 0)")
+    if top:
+        await page.evaluate("window.scrollTo(0, 0)")
     await shot(page, name)
 
 
@@ -150,7 +151,12 @@ async def test_a_resident_presses_follows_the_call_live_through_a_cut_and_rates_
     ):
         await signed_in_resident(page, engine, ledger)
         await expect(page.locator(".where-gps")).to_be_visible(timeout=10_000)
-        await expect(page.locator(".nearby .team").first).to_be_visible(timeout=10_000)
+        # The team next to the spot, with its members ("see and find").
+        own = page.locator(".nearby .team").filter(has_text="测试队")
+        await expect(own.locator(".team-name")).to_have_text("测试队", timeout=10_000)
+        await own.locator("button[aria-expanded]").click()
+        roster = len(team.members) + len(team.reserves)
+        await expect(own.locator(".members li")).to_have_count(roster)
         await looked_at(page, f"resident-press-{label}")
 
         await page.locator("button.chip[data-category=visit]").click()
@@ -279,10 +285,12 @@ async def test_a_resident_reopens_on_the_open_call_and_cancels_it(
         await expect(page.locator(".step[data-step=searching] time")).to_be_visible()
 
         await page.get_by_role("button", name="取消呼叫").click()
-        await looked_at(page, "resident-cancel-confirm-phone")
+        await expect(page.get_by_role("alertdialog")).to_be_in_viewport()
+        await looked_at(page, "resident-cancel-confirm-phone", top=False)
         await page.get_by_role("button", name="是，取消呼叫").click()
         await expect(page.locator(".call-view")).to_have_attribute("data-status", "cancelled")
         await expect(page.locator(".call-status")).to_have_text("呼叫已取消")
+        await expect(page.locator(".step[data-step=cancelled] time")).to_be_visible()
         assert (
             await column(engine, "SELECT status FROM call WHERE id = :c", c=call_id) == "cancelled"
         )
@@ -325,6 +333,7 @@ async def test_a_resident_disputes_a_resolved_call_within_the_window_and_not_aft
         await page.get_by_role("button", name="提交申诉").click()
         await expect(page.locator(".call-view")).to_have_attribute("data-status", "escalated")
         await expect(page.locator(".call-status")).to_have_text("您的申诉已转交社区处理")
+        await expect(page.locator(".step[data-step=escalated]")).to_have_class("step step-current")
         assert await column(engine, "SELECT dispute_reason FROM call WHERE id = :c", c=call_id) == (
             "水管还在漏水"
         )

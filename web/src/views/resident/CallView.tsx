@@ -33,6 +33,8 @@ const TEXT = {
   step_en_route: { zh: "党员在路上", en: "On the way" },
   step_on_site: { zh: "党员已到达", en: "Arrived" },
   step_resolved: { zh: "已完成", en: "Done" },
+  step_escalated: { zh: "已转交社区处理", en: "Passed to the community" },
+  step_cancelled: { zh: "已取消", en: "Cancelled" },
   timeline: { zh: "进度", en: "Progress" },
   coming: { zh: "来帮您的党员", en: "Who is coming" },
   team: { zh: "服务队：{name}", en: "Team: {name}" },
@@ -64,6 +66,8 @@ const STEP_TEXT: Record<string, Text> = {
   en_route: TEXT.step_en_route,
   on_site: TEXT.step_on_site,
   resolved: TEXT.step_resolved,
+  escalated: TEXT.step_escalated,
+  cancelled: TEXT.step_cancelled,
 };
 
 function headline(call: CallPublic): string {
@@ -87,15 +91,21 @@ async function eventsAfter(id: string, after: number): Promise<EventPublic[]> {
 
 function Timeline(props: { call: CallPublic; reached: Record<string, string> }) {
   useLang();
-  const current = STEPS.indexOf(props.call.status);
+  const { call, reached } = props;
+  const current = STEPS.indexOf(call.status);
+  // A step skipped on the way (accepted straight to on site) counts as passed.
+  const furthest = Math.max(current, ...STEPS.map((step, i) => (reached[step] ? i : -1)));
+  // A call that left the usual path shows where it went, last.
+  const detours = (["escalated", "cancelled"] as CallStatus[]).filter((s) => reached[s] || call.status === s);
+  const steps = [...STEPS, ...detours];
   return (
     <ol class="timeline" aria-label={tr(TEXT.timeline)}>
-      {STEPS.map((step, index) => {
-        const at = props.reached[step];
-        const done = at !== undefined || (current >= 0 && index <= current);
-        const state = index === current ? "current" : done ? "done" : "todo";
+      {steps.map((step, index) => {
+        const at = reached[step];
+        const now = step === call.status;
+        const state = now ? "current" : at !== undefined || index <= furthest ? "done" : "todo";
         return (
-          <li class={`step step-${state}`} data-step={step} aria-current={index === current ? "step" : undefined}>
+          <li class={`step step-${state}`} data-step={step} aria-current={now ? "step" : undefined}>
             <span class="step-dot" aria-hidden="true" />
             <span class="step-label">{tr(STEP_TEXT[step])}</span>
             {at && <time class="step-time">{formatTime(at)}</time>}
@@ -210,6 +220,10 @@ export default function CallView(props: { initial: CallPublic; onDone: () => voi
   const lastId = useRef(0);
   const lastCallEvent = useRef(props.initial.last_event_id ?? 0);
   const seen = useRef(new Set<number>());
+  const question = useRef<HTMLElement>(null);
+  useEffect(() => {
+    if (confirming) question.current?.scrollIntoView({ block: "center" });
+  }, [confirming]);
 
   /** Take events in (from the list or the socket), each once, in id order. */
   const take = (events: (EventPublic | LiveEvent)[]) => {
@@ -311,7 +325,7 @@ export default function CallView(props: { initial: CallPublic; onDone: () => voi
 
         {!closed &&
           (confirming ? (
-            <section class="card confirm" role="alertdialog" aria-labelledby="cancel-q">
+            <section ref={question} class="card confirm" role="alertdialog" aria-labelledby="cancel-q">
               <p id="cancel-q" class="confirm-question">
                 {tr(TEXT.cancelSure)}
               </p>
