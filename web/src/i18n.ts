@@ -64,6 +64,10 @@ const PROBLEMS: Record<string, Text> = {
   dispute_window_closed: { zh: "已过了申诉期限", en: "The time to dispute has passed." },
   team_incomplete: { zh: "这个队伍人数不够，不能派单", en: "This team is not complete; it cannot be assigned." },
   overloaded: { zh: "系统繁忙，请稍后再试", en: "The service is busy. Please try again." },
+  too_many_open_calls: { zh: "您已有进行中的呼叫，请等候党员", en: "You already have calls open. Please wait for them." },
+  idempotency_key_in_flight: { zh: "正在呼叫，请稍候", en: "Your call is being made. Please wait." },
+  already_rated: { zh: "您已经评价过了", en: "You have rated this call already." },
+  already_disputed: { zh: "您已经申诉过了", en: "You have disputed this call already." },
 };
 
 export function problemText(problem: { code: string; detail?: string; status: number }): string {
