@@ -80,6 +80,7 @@ OPERATION_IDS = (
     "revoke_screen",
     "create_screen_call",
     "get_screen_call",
+    "list_my_activities",
 )
 
 
