@@ -257,7 +257,7 @@ async def test_a_volunteer_declines_then_takes_the_next_call_on_a_desktop(
             assert [o["status"] for o in mine] == ["declined"], mine
 
             second = await press(engine, s, ledger, "safety")
-            await expect(page.locator(".offer-card")).to_contain_text("安全隐患", timeout=10_000)
+            await expect(page.locator(".offer-card")).to_contain_text("平安守护", timeout=10_000)
             await page.locator(".offer-card").get_by_role("button", name="接单").click()
             await expect(page.locator(".call-card")).to_have_attribute("data-call", second)
             await look(page, "volunteer-call-desktop", "the accepted call, desktop")

@@ -3,13 +3,22 @@
 // (GET /stars), and the monthly report as an XLSX download
 // (GET /dispatch/reports/{month}.xlsx, fetched with the bearer token).
 import { useEffect, useState } from "preact/hooks";
-import { api, must } from "../../api";
+import { api, must, session } from "../../api";
 import type { Problem } from "../../api";
-import { getMonthlyReport, listQuotaShortfalls, listStars } from "../../gen/sdk.gen";
+import { getMonthlyReport, listAreas, listQuotaShortfalls, listStars } from "../../gen/sdk.gen";
 import type { QuotaReport, Star, StarRankings } from "../../gen/types.gen";
 import { tr, useLang } from "../../i18n";
 import type { Text } from "../../i18n";
 import { ErrorLine } from "../../ui";
+
+/** The area whose stars are shown: a dispatcher's own; for an admin, who
+ * serves no one area, the whole district (its street). */
+async function starsArea(): Promise<string | undefined> {
+  const mine = session.get()?.user.dispatcher_area?.id;
+  if (mine) return undefined; // the API defaults to the dispatcher's area
+  const streets = await must(listAreas({ client: api, query: { level: "street" } }));
+  return streets.features[0]?.properties.id;
+}
 
 const TEXT = {
   month: { zh: "月份", en: "Month" },
@@ -61,7 +70,9 @@ export default function Month() {
     setStars(null);
     void Promise.all([
       must(listQuotaShortfalls({ client: api, query: { month: month || undefined } })),
-      must(listStars({ client: api, query: { month: month || undefined } })),
+      starsArea().then((area_id) =>
+        must(listStars({ client: api, query: { month: month || undefined, area_id } })),
+      ),
     ]).then(
       ([q, s]) => {
         if (!current) return;

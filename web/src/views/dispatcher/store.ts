@@ -180,14 +180,7 @@ export const STATUS: Record<string, Text> = {
   escalated: { zh: "待调度派单", en: "Needs a dispatcher" },
 };
 
-export const CATEGORY: Record<string, Text> = {
-  urgent: { zh: "紧急求助", en: "Urgent help" },
-  visit: { zh: "走访探望", en: "Visit" },
-  affairs: { zh: "邻里议事", en: "Neighbourhood affairs" },
-  mediation: { zh: "矛盾调解", en: "Mediation" },
-  hardship: { zh: "困难帮扶", en: "Hardship" },
-  safety: { zh: "安全守护", en: "Safety" },
-};
+export { CATEGORY } from "../../names";
 
 export const LEVEL: Record<string, Text> = {
   grid: { zh: "网格", en: "grid" },

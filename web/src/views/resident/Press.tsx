@@ -8,6 +8,7 @@ import { createCall } from "../../gen/sdk.gen";
 import type { AreaFeature, CallCategory, CallCreate, CallPublic, Point } from "../../gen/types.gen";
 import { tr, useLang } from "../../i18n";
 import type { Text } from "../../i18n";
+import { CATEGORY } from "../../names";
 import { ErrorLine } from "../../ui";
 import NearbyTeams from "./NearbyTeams";
 import { loadGrids, newKey, pointInGrid } from "./place";
@@ -40,14 +41,7 @@ const TEXT = {
   pickTitle: { zh: "您在哪里？", en: "Where are you?" },
 } satisfies Record<string, Text>;
 
-export const CATEGORIES: Record<CallCategory, Text> = {
-  urgent: { zh: "急事求助", en: "Urgent help" },
-  visit: { zh: "走访邻里", en: "Visit me" },
-  affairs: { zh: "议事协商", en: "Neighbourhood affairs" },
-  mediation: { zh: "调解纠纷", en: "Settle a dispute" },
-  hardship: { zh: "帮困解难", en: "Help with hardship" },
-  safety: { zh: "守护平安", en: "Safety" },
-};
+export const CATEGORIES: Record<CallCategory, Text> = CATEGORY;
 
 type Geo = "asking" | "ok" | "refused" | "unavailable" | "none";
 

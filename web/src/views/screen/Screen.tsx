@@ -7,7 +7,8 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { problemText, tr, useLang, lang, formatTime } from "../../i18n";
 import type { Text } from "../../i18n";
-import type { CallCategory, CallStatus, ScreenFeed, ScreenStar, ScreenTeam } from "../../gen/types.gen";
+import type { CallStatus, ScreenFeed, ScreenStar, ScreenTeam } from "../../gen/types.gen";
+import { CATEGORY } from "../../names";
 import { LanguageSwitch } from "../../ui";
 import { adoptRoute, forgetKey, storedKey, storeKey } from "./device";
 import { useScreenFeed } from "./feed";
@@ -66,14 +67,6 @@ const TEXT = {
   close: { zh: "关闭", en: "Close" },
 } satisfies Record<string, Text>;
 
-const CATEGORY: Record<CallCategory, Text> = {
-  urgent: { zh: "紧急求助", en: "Urgent help" },
-  visit: { zh: "上门探访", en: "Home visit" },
-  affairs: { zh: "代办事务", en: "Errands" },
-  mediation: { zh: "矛盾调解", en: "Mediation" },
-  hardship: { zh: "困难帮扶", en: "Hardship help" },
-  safety: { zh: "安全隐患", en: "Safety hazard" },
-};
 
 const STATUS: Record<CallStatus, Text> = {
   searching: { zh: "正在派单", en: "Finding a team" },
