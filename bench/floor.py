@@ -21,35 +21,18 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import TextClause
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
+from app.core.sql import Compiled, compiled
 from bench.stats import summary
-
-_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
-
-
-@dataclass(frozen=True)
-class Compiled:
-    sql: str
-    names: tuple[str, ...]
-
-    @classmethod
-    def of(cls, statement: TextClause) -> Compiled:
-        compiled = statement.compile(dialect=_DIALECT)
-        return cls(compiled.string, tuple(compiled.positiontup or ()))
-
-    def args(self, values: dict[str, Any]) -> list[Any]:
-        return [values[name] for name in self.names]
 
 
 class PressStatements:
-    """The app's statements of a press, compiled for asyncpg."""
+    """The app's statements of a press, compiled for asyncpg as the app
+    compiles them (`app.core.sql.compiled`)."""
 
     def __init__(self) -> None:
         from app.calls import service as calls
@@ -61,19 +44,19 @@ class PressStatements:
         from app.notifications import alerts
         from app.offers import lifecycle
 
-        self.lock = Compiled.of(locks._XACT_LOCK)
-        self.checks = Compiled.of(calls._PRESS_CHECKS[calls.OriginKind.resident])
-        self.insert = Compiled.of(state._INSERT)
-        self.snapshot = Compiled.of(state._SNAPSHOT_FOR_EVENT)
-        self.event = Compiled.of(events._INSERT)
-        self.nearest = Compiled.of(policy._NEAREST_TEAMS)
-        self.offer = Compiled.of(lifecycle._CREATE)
-        self.alert_team = Compiled.of(alerts._send_statement(alerts._FREE_MEMBERS))
-        self.offered = Compiled.of(
+        self.lock = compiled(locks._XACT_LOCK)
+        self.checks = compiled(calls._PRESS_CHECKS[calls.OriginKind.resident])
+        self.insert = compiled(state._INSERT)
+        self.snapshot = compiled(state._SNAPSHOT_FOR_EVENT)
+        self.event = compiled(events._INSERT)
+        self.nearest = compiled(policy._NEAREST_TEAMS)
+        self.offer = compiled(lifecycle._CREATE)
+        self.alert_team = compiled(alerts._send_statement(alerts._FREE_MEMBERS))
+        self.offered = compiled(
             state.transition_statement(CallStatus.offered, ("rounds", "team_id"))
         )
-        self.previous = Compiled.of(alerts._CALL)
-        self.alert_people = Compiled.of(alerts._send_statement(alerts._LISTED))
+        self.previous = compiled(alerts._CALL)
+        self.alert_people = compiled(alerts._send_statement(alerts._LISTED))
         self.lock_namespace = int(locks.Lock.resident_calls)
         self.alert_texts = {
             kind: (

@@ -20,7 +20,7 @@ from app.calls import visibility as call_view
 from app.calls.idempotency import Opened
 from app.calls.state import InvalidTransition, LockedCall
 from app.calls.visibility import Viewer, VisibleCall
-from app.core import cursors, locks
+from app.core import cursors, locks, sql
 from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, NotFound, TooManyRequests
 from app.core.locks import Lock
@@ -160,20 +160,19 @@ async def open_call(
         and settings.double_tap_seconds > 0
         and settings.double_tap_meters > 0
     )
-    checked = (
-        await session.execute(
-            _PRESS_CHECKS[origin.kind],
-            {
-                "p": origin.key,
-                "resident": origin.resident_id,
-                "tap": double_tap,
-                "window": timedelta(seconds=settings.double_tap_seconds),
-                "lat": body.location.lat,
-                "lng": body.location.lng,
-                "meters": float(settings.double_tap_meters),
-            },
-        )
-    ).one()
+    checked = await sql.one(
+        session,
+        _PRESS_CHECKS[origin.kind],
+        {
+            "p": origin.key,
+            "resident": origin.resident_id,
+            "tap": double_tap,
+            "window": timedelta(seconds=settings.double_tap_seconds),
+            "lat": body.location.lat,
+            "lng": body.location.lng,
+            "meters": float(settings.double_tap_meters),
+        },
+    )
     if checked.duplicate is not None:
         # A double tap: the same call (nothing new was made).
         full = await call_view.snapshot(session, checked.duplicate)

@@ -36,7 +36,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import visibility
-from app.core import locks
+from app.core import locks, sql
 from app.core.errors import Conflict
 from app.events import log as events
 from app.models.call import CallCategory, CallPublic, CallStatus, EscalationLevel, EventType
@@ -157,7 +157,8 @@ async def insert(
     """A new call, `searching`, at grid level, in round 0; as its lock holder
     would read it. (Inserted by this transaction, no other can see the row,
     let alone lock it: it is not read back.)"""
-    await session.execute(
+    await sql.execute(
+        session,
         _INSERT,
         {
             "id": call_id,
@@ -207,12 +208,11 @@ async def transition(
     unknown = set(changes) - set(_CHANGES)
     if unknown:
         raise ValueError(f"a transition cannot change {sorted(unknown)}")
-    moved = (
-        await session.execute(
-            transition_statement(target, tuple(changes)),
-            {"id": call.id, "target": target.value, "current": call.status.value, **changes},
-        )
-    ).first()
+    moved = await sql.fetchrow(
+        session,
+        transition_statement(target, tuple(changes)),
+        {"id": call.id, "target": target.value, "current": call.status.value, **changes},
+    )
     if moved is None:
         # The row lock makes this unreachable; say so loudly if it is not.
         raise InvalidTransition(f"The call is no longer {call.status.value}.")
@@ -312,7 +312,7 @@ async def publish_call(
 ) -> CallPublic:
     """Append a `call.updated` event carrying the call as it now is (and what
     was said of the step, `note`); the full view, for `visibility.redacted`."""
-    row = (await session.execute(_SNAPSHOT_FOR_EVENT, {"id": call_id})).one()
+    row = await sql.one(session, _SNAPSHOT_FOR_EVENT, {"id": call_id})
     # The event's own id and time, which `events.append` writes to the row
     # in the same statement as the event: not read back.
     full = visibility.snapshot_from_row(row).model_copy(

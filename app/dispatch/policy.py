@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import state
 from app.calls.state import LockedCall
+from app.core import sql
 from app.core.config import Settings
 from app.duty import availability
 from app.duty.availability import available_member
@@ -116,21 +117,20 @@ async def nearest_teams(
     """Up to `want` teams, nearest first, by their nearest free on-duty member."""
     k = first_k(want, len(skip))
     while True:
-        row = (
-            await session.execute(
-                _NEAREST_TEAMS,
-                {
-                    "lat": lat,
-                    "lng": lng,
-                    "radius_m": float(settings.search_radius_m),
-                    **availability.params(settings),
-                    **team_rule.params(settings),
-                    "k": k,
-                    "skip": skip,
-                    "want": want,
-                },
-            )
-        ).one()
+        row = await sql.one(
+            session,
+            _NEAREST_TEAMS,
+            {
+                "lat": lat,
+                "lng": lng,
+                "radius_m": float(settings.search_radius_m),
+                **availability.params(settings),
+                **team_rule.params(settings),
+                "k": k,
+                "skip": skip,
+                "want": want,
+            },
+        )
         if len(row.teams) >= want or row.seen < k or k >= MAX_K:
             return [
                 Candidate(team_id=uuid.UUID(t["team_id"]), distance_m=float(t["distance_m"]))

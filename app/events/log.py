@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import locks
+from app.core import locks, sql
 from app.core.config import Settings
 from app.events import subscribers
 from app.models.call import EventType
@@ -66,7 +66,8 @@ async def append(
     a change of the call itself (`updated_at` becomes the transaction's time)."""
     if event_id is None:
         event_id = await next_event_id(session)
-    await session.execute(
+    await sql.execute(
+        session,
         _INSERT,
         {
             "id": event_id,

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import visibility
-from app.core import locks
+from app.core import locks, sql
 from app.core.config import Settings
 from app.events import log as events
 from app.models.call import EventType, OfferPublic, OfferStatus
@@ -117,21 +117,20 @@ async def create_offer(
     member of it alone (a paired offer: only they are alerted and may take
     it)."""
     offer_id = uuid.uuid4()
-    row = (
-        await session.execute(
-            _CREATE,
-            {
-                "id": offer_id,
-                "call_id": call_id,
-                "team_id": team_id,
-                "round": round_no,
-                "distance": distance_m,
-                "assigned_by": assigned_by,
-                "person_id": person_id,
-                "timeout": timedelta(seconds=settings.offer_timeout_seconds),
-            },
-        )
-    ).one()
+    row = await sql.one(
+        session,
+        _CREATE,
+        {
+            "id": offer_id,
+            "call_id": call_id,
+            "team_id": team_id,
+            "round": round_no,
+            "distance": distance_m,
+            "assigned_by": assigned_by,
+            "person_id": person_id,
+            "timeout": timedelta(seconds=settings.offer_timeout_seconds),
+        },
+    )
     await _append(session, row, EventType.offer_created, settings)
     return offer_id
 
