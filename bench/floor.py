@@ -124,9 +124,10 @@ async def _press(
         checked = await conn.fetchrow(st.checks.sql, *st.checks.args(v))
         v.update(grid=checked["grid_id"], community=checked["community_id"])
         v["street"] = checked["street_id"]
-        await conn.execute(st.insert.sql, *st.insert.args(v))
-        snap = await conn.fetchrow(st.snapshot.sql, *st.snapshot.args(v))
-        await _event(conn, st, v, snap["reserved_event_id"], "call.updated", _row_json(snap))
+        born = {k: v[k] for k in ("id", "status", "category", "note", "lat", "lng", "grid")}
+        born.update(created_at=checked["tx_now"], grid_name=checked["grid_name"])
+        v.update(type="call.updated", data=json.dumps(born, default=str))
+        await conn.execute(st.insert.sql, *st.insert.args(v))  # the call and its event
         found = await conn.fetchrow(st.nearest.sql, *st.nearest.args(v))
         teams = json.loads(found["teams"]) if isinstance(found["teams"], str) else found["teams"]
         if not teams:

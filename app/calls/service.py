@@ -104,8 +104,10 @@ class Origin:
 # What a press checks before it opens a call, in one round trip: a call of
 # the same origin opened moments ago metres away (a double tap), how many
 # of its calls are open, where the point lies (`app.areas`' one locate),
-# and whether the caller has paired members (the paired round's query is
-# skipped for everyone else). One statement per origin column (of OriginKind, never of input).
+# whether the caller has paired members (the paired round's query is
+# skipped for everyone else), and the transaction's time (a new call's
+# `created_at`, which its first event carries). One statement per origin
+# column (of OriginKind, never of input).
 _PRESS_CHECKS_SQL = f"""
     SELECT
         (SELECT id FROM call
@@ -117,7 +119,7 @@ _PRESS_CHECKS_SQL = f"""
          ORDER BY created_at DESC LIMIT 1) AS duplicate,
         (SELECT count(*) FROM call WHERE {{who}} = :p AND status NOT IN {_CLOSED})
             AS open_calls,
-        here.grid_id, here.community_id, here.street_id,
+        here.grid_id, here.grid_name, here.community_id, here.street_id, now() AS tx_now,
         {dispatch.has_paired_members("CAST(:resident AS uuid)")} AS paired
     FROM (SELECT 1) AS one LEFT JOIN LATERAL ({areas.LOCATE_SQL}) AS here ON true
     """  # noqa: S608 - constant literals, values are bound
@@ -197,10 +199,11 @@ async def open_call(
         lng=body.location.lng,
         accuracy=body.location.accuracy_m,
         grid=checked.grid_id,
+        grid_name=checked.grid_name,
+        at=checked.tx_now,
         community=checked.community_id,
         street=checked.street_id,
     )
-    await state.publish_call(session, call_id)
     full = await dispatch.run_round(session, settings, call, paired=checked.paired)
     opened = Opened(call_view.redacted(full, Viewer.caller), created=True)
     if idempotency_key is not None:

@@ -29,7 +29,8 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import TextClause, text
@@ -132,13 +133,17 @@ async def try_lock_call(session: AsyncSession, call_id: uuid.UUID) -> LockedCall
     return LockedCall.from_row(row) if row is not None else None
 
 
-_INSERT = text(
+# The call, pointing at its first event, which `events.born` writes in the
+# same statement (`reserved`: the event's id).
+_INSERT = events.born(
     """
     INSERT INTO call (id, resident_id, screen_id, api_key_id, status, category, note, location,
-                      accuracy_m, grid_id, community_id, street_id, escalation_level, rounds)
-    VALUES (:id, :resident, :screen, :api_key, :status, :category, :note,
-            ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography, :accuracy,
-            :grid, :community, :street, :level, 0)
+                      accuracy_m, grid_id, community_id, street_id, escalation_level, rounds,
+                      last_event_id)
+    SELECT :id, :resident, :screen, :api_key, :status, :category, :note,
+           ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography, :accuracy,
+           :grid, :community, :street, :level, 0, reserved.id
+    FROM reserved
     """
 )
 
@@ -150,14 +155,42 @@ async def insert(
     category: CallCategory,
     lat: float,
     lng: float,
+    note: str | None,
+    accuracy: float | None,
+    grid: uuid.UUID,
+    grid_name: str,
+    at: datetime,
     screen: uuid.UUID | None = None,
     api_key: uuid.UUID | None = None,
     **values: Any,
 ) -> LockedCall:
-    """A new call, `searching`, at grid level, in round 0; as its lock holder
-    would read it. (Inserted by this transaction, no other can see the row,
-    let alone lock it: it is not read back.)"""
-    await sql.execute(
+    """A new call, `searching`, at grid level, in round 0, with its first
+    `call.updated` event, in one statement; as its lock holder would read
+    it. (Inserted by this transaction, no other can see the row, let alone
+    lock it: it is not read back, nor is its snapshot: every column of a
+    born call is known here. `at`: the transaction's time, `now()`, which
+    its `created_at` and `updated_at` become.)"""
+    born = {
+        "id": call_id,
+        "status": INITIAL.value,
+        "category": category.value,
+        "note": note,
+        "escalation_level": EscalationLevel.grid.value,
+        "created_at": at,
+        "updated_at": at,
+        "last_event_id": None,  # the event's: written by the statement
+        "accuracy_m": accuracy,
+        "disputed": False,
+        "lat": lat,
+        "lng": lng,
+        "grid_id": grid,
+        "grid_name": grid_name,
+        "team_id": None,
+        "team_name": None,
+        "responder_id": None,
+    }
+    snapshot = visibility.snapshot_from_row(SimpleNamespace(**born))
+    await events.append_born(
         session,
         _INSERT,
         {
@@ -165,12 +198,16 @@ async def insert(
             "status": INITIAL.value,
             "level": EscalationLevel.grid.value,
             "category": category.value,
+            "note": note,
+            "accuracy": accuracy,
+            "grid": grid,
             "lat": lat,
             "lng": lng,
             "screen": screen,
             "api_key": api_key,
             **values,
         },
+        snapshot.model_dump(mode="json"),
     )
     return LockedCall(
         id=call_id,

@@ -17,6 +17,7 @@ from app.calls import state
 from app.calls.state import TRANSITIONS, InvalidTransition
 from app.models.call import ACTIVE_RESPONSE, OPEN_CALL, CallCategory, CallStatus
 from tests.principals import make_person
+from tests.scene import tx_now
 
 APP = Path(__file__).resolve().parents[2] / "app"
 STATE_MODULE = APP / "calls" / "state.py"
@@ -51,6 +52,8 @@ async def _call_in(session: AsyncSession, status: CallStatus) -> state.LockedCal
         lng=113.93,
         accuracy=None,
         grid=where.grid,
+        grid_name=where.grid_name,
+        at=await tx_now(session),
         community=where.community,
         street=where.street,
     )
