@@ -220,19 +220,48 @@ async def insert(
     )
 
 
-@functools.cache
-def transition_statement(target: CallStatus, columns: tuple[str, ...]) -> TextClause:
+def _update(target: CallStatus, columns: tuple[str, ...]) -> str:
     """The UPDATE of a move to `target` that also changes `columns` (of
-    `_CHANGES`): one statement per kind of move, built once."""
+    `_CHANGES`)."""
     assignments = ["status = :target", *(_CHANGES[column] for column in columns)]
     if target in CLOSED:
         assignments.append("closed_at = now()")
     if target is S.escalated:
         assignments.append("escalated_at = now()")
-    return text(
+    return (
         f"UPDATE call SET {', '.join(assignments)} "  # noqa: S608 - fixed fragments only
-        "WHERE id = :id AND status = :current RETURNING id"
+        "WHERE id = :id AND status = :current"
     )
+
+
+@functools.cache
+def transition_statement(target: CallStatus, columns: tuple[str, ...]) -> TextClause:
+    """The move alone: one statement per kind of move, built once."""
+    return text(_update(target, columns) + " RETURNING id")
+
+
+# The move, the snapshot as it leaves it (read from the UPDATE's own row:
+# the rest of the statement sees the call as it was), the id of the event
+# about to carry it and the transaction's time: one round trip.
+@functools.cache
+def move_statement(target: CallStatus, columns: tuple[str, ...]) -> TextClause:
+    return text(
+        f"""
+        WITH moved AS ({_update(target, columns)} RETURNING call.*),
+        reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
+        SELECT s.*, reserved.id AS reserved_event_id, now() AS tx_now
+        FROM ({visibility.snapshot_sql("moved")}) AS s, reserved
+        """  # noqa: S608 - constants of our modules, values are bound
+    )
+
+
+def _checked(call: LockedCall, target: CallStatus, changes: dict[str, Any]) -> dict[str, Any]:
+    """The values of a move's statement, once the state machine allows it."""
+    check_transition(call.status, target)
+    unknown = set(changes) - set(_CHANGES)
+    if unknown:
+        raise ValueError(f"a transition cannot change {sorted(unknown)}")
+    return {"id": call.id, "target": target.value, "current": call.status.value, **changes}
 
 
 async def transition(
@@ -241,18 +270,30 @@ async def transition(
     """Move a locked call to `target` (409 `invalid_transition` when the state
     machine forbids it), with the other columns the move changes. Closing
     stamps `closed_at`, escalating `escalated_at`. The call as it now is."""
-    check_transition(call.status, target)
-    unknown = set(changes) - set(_CHANGES)
-    if unknown:
-        raise ValueError(f"a transition cannot change {sorted(unknown)}")
-    moved = await sql.fetchrow(
-        session,
-        transition_statement(target, tuple(changes)),
-        {"id": call.id, "target": target.value, "current": call.status.value, **changes},
-    )
+    values = _checked(call, target, changes)
+    moved = await sql.fetchrow(session, transition_statement(target, tuple(changes)), values)
     if moved is None:
         # The row lock makes this unreachable; say so loudly if it is not.
         raise InvalidTransition(f"The call is no longer {call.status.value}.")
+    return _after(call, target, changes)
+
+
+async def transition_published(
+    session: AsyncSession, call: LockedCall, target: CallStatus, **changes: Any
+) -> CallPublic:
+    """`transition`, then `publish_call`, with one round trip fewer: for a
+    move whose `call.updated` follows it at once (dispatch's rounds and
+    escalations, a dispatcher's assignment)."""
+    values = _checked(call, target, changes)
+    row = await sql.fetchrow(session, move_statement(target, tuple(changes)), values)
+    if row is None:
+        # The row lock makes this unreachable; say so loudly if it is not.
+        raise InvalidTransition(f"The call is no longer {call.status.value}.")
+    return await _publish(session, call.id, row, None)
+
+
+def _after(call: LockedCall, target: CallStatus, changes: dict[str, Any]) -> LockedCall:
+    """The locked call as a move leaves it."""
     fields: dict[str, Any] = {"status": target}
     if "rounds" in changes:
         fields["rounds"] = changes["rounds"]
@@ -350,6 +391,13 @@ async def publish_call(
     """Append a `call.updated` event carrying the call as it now is (and what
     was said of the step, `note`); the full view, for `visibility.redacted`."""
     row = await sql.one(session, _SNAPSHOT_FOR_EVENT, {"id": call_id})
+    return await _publish(session, call_id, row, note)
+
+
+async def _publish(
+    session: AsyncSession, call_id: uuid.UUID, row: Any, note: str | None
+) -> CallPublic:
+    """Append the `call.updated` of a snapshot row that reserved its event's id."""
     # The event's own id and time, which `events.append` writes to the row
     # in the same statement as the event: not read back.
     full = visibility.snapshot_from_row(row).model_copy(

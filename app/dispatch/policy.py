@@ -179,14 +179,13 @@ async def run_round(
             session, settings, call.id, candidate.team_id, candidate.distance_m, round_no
         )
     # With one team per round the call names it; with several, none yet.
-    await state.transition(
+    return await state.transition_published(
         session,
         call,
         CallStatus.offered,
         rounds=round_no,
         team_id=candidates[0].team_id if len(candidates) == 1 else None,
     )
-    return await state.publish_call(session, call.id)
 
 
 # The paired round (PAIRED_FIRST): when the caller lives in a household
@@ -250,23 +249,22 @@ async def paired_round(
             person_id=member.person_id,
         )
     teams = {member.team_id for member in members}
-    await state.transition(
+    return await state.transition_published(
         session,
         call,
         CallStatus.offered,
         team_id=members[0].team_id if len(teams) == 1 else None,
     )
-    return await state.publish_call(session, call.id)
 
 
 async def escalate(
     session: AsyncSession, call: LockedCall, level: EscalationLevel, why: str
 ) -> CallPublic:
-    await state.transition(
+    full = await state.transition_published(
         session, call, CallStatus.escalated, escalation_level=level.value, team_id=None
     )
     log.info("call escalated", extra={"call_id": str(call.id), "level": level.value, "why": why})
-    return await state.publish_call(session, call.id)
+    return full
 
 
 _TEAM_HAS_TAKERS = text(

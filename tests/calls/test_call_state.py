@@ -169,3 +169,27 @@ async def test_a_born_call_s_first_event_is_its_snapshot(session: AsyncSession) 
     assert read.last_event_id == event.id
     assert read.status is CallStatus.searching
     assert event.data == read.model_dump(mode="json")
+
+
+async def test_a_move_published_with_its_snapshot_is_what_a_read_gives(
+    session: AsyncSession,
+) -> None:
+    """`transition_published` reads the snapshot from the UPDATE's own row in
+    the statement that moves the call: its event must carry the call as it
+    now is, exactly as a read after the move would."""
+    call = await _call_in(session, CallStatus.searching)
+    full = await state.transition_published(
+        session, call, CallStatus.escalated, escalation_level="community", team_id=None
+    )
+    event = (
+        await session.execute(
+            text("SELECT id, data FROM event WHERE call_id = :id ORDER BY id DESC LIMIT 1"),
+            {"id": call.id},
+        )
+    ).one()
+    read = await visibility.snapshot(session, call.id)
+    assert read.status is CallStatus.escalated
+    assert read.escalation_level == "community"
+    assert read.last_event_id == event.id
+    assert event.data == read.model_dump(mode="json")
+    assert full == read

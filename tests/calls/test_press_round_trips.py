@@ -20,10 +20,10 @@ LAT, LNG = 22.77, 113.93
 # The principal (1, none once it is cached), the resident's lock (1), the
 # checks with the locate and whether the caller has paired members (1), the
 # call with its `searching` event (1), the nearest teams (1), the offer with
-# its event and alerts (3), the `offered` move (1) with its event (2) and
-# the caller's alert (2). (A caller with paired members: one more, the
+# its event and alerts (3), the `offered` move with its snapshot (1), its
+# event (1) and the caller's alert (2). (A caller with paired members: one more, the
 # paired round's own query.)
-PRESS_BUDGET = 13
+PRESS_BUDGET = 12
 
 
 async def test_a_press_stays_within_its_round_trip_budget(
