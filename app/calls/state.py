@@ -121,7 +121,7 @@ _LOCK_CALL_IF_FREE = text(_LOCK_CALL.text.rstrip() + " SKIP LOCKED")
 async def lock_call(session: AsyncSession, call_id: uuid.UUID) -> LockedCall | None:
     """Lock the call's row (the first lock of every path that changes it);
     None when there is no such call."""
-    row = (await session.execute(_LOCK_CALL, {"id": call_id})).first()
+    row = await sql.fetchrow(session, _LOCK_CALL, {"id": call_id})
     return LockedCall.from_row(row) if row is not None else None
 
 
@@ -129,7 +129,7 @@ async def try_lock_call(session: AsyncSession, call_id: uuid.UUID) -> LockedCall
     """Lock the call's row if nobody holds it; None if somebody does. For a
     path that already holds another call's lock: waiting there could close a
     cycle (two accepts, each holding its own call and wanting the other's)."""
-    row = (await session.execute(_LOCK_CALL_IF_FREE, {"id": call_id})).first()
+    row = await sql.fetchrow(session, _LOCK_CALL_IF_FREE, {"id": call_id})
     return LockedCall.from_row(row) if row is not None else None
 
 

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import sql
 from app.core.errors import NotFound
 from app.core.phones import mask_phone
 from app.identity.auth import PersonPrincipal
@@ -455,7 +456,7 @@ _FACTS = text(
 
 
 async def facts(session: AsyncSession, call_id: uuid.UUID) -> CallFacts | None:
-    row = (await session.execute(_FACTS, {"id": call_id})).first()
+    row = await sql.fetchrow(session, _FACTS, {"id": call_id})
     return facts_from_row(row) if row is not None else None
 
 

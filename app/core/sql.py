@@ -45,9 +45,11 @@ class Compiled:
         return [values[name] for name in self.names]
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1024)
 def compiled(statement: TextClause) -> Compiled:
-    """`statement` compiled for asyncpg, once (statements are module constants)."""
+    """`statement` compiled for asyncpg, once. Statements are module
+    constants (or built once, `functools.cache`): a `text()` made per call
+    would be compiled per call (the cache is bounded, never a leak)."""
     done = statement.compile(dialect=_DIALECT)
     return Compiled(done.string, tuple(done.positiontup or ()))
 

@@ -277,7 +277,7 @@ _TEAM_HAS_TAKERS = text(
           AND {available_member("d")}
           AND (o.person_id IS NULL OR o.person_id = m.person_id)
           AND NOT EXISTS (SELECT 1 FROM offer_decline x
-                          WHERE x.offer_id = o.id AND x.person_id = m.person_id))
+                          WHERE x.offer_id = o.id AND x.person_id = m.person_id)) AS takers
     """  # noqa: S608 - a constant fragment, values are bound
 )
 
@@ -286,13 +286,10 @@ async def team_has_takers(session: AsyncSession, settings: Settings, offer_id: u
     """Whether someone of the offer's team can still take it: an available
     member (`app.duty.availability`) who has not declined it; for a paired
     offer, only the member it was made to."""
-    return bool(
-        (
-            await session.execute(
-                _TEAM_HAS_TAKERS, {"offer": offer_id, **availability.params(settings)}
-            )
-        ).scalar_one()
+    row = await sql.one(
+        session, _TEAM_HAS_TAKERS, {"offer": offer_id, **availability.params(settings)}
     )
+    return bool(row.takers)
 
 
 async def move_on(

@@ -299,11 +299,11 @@ _ALERTED = text(
 
 
 async def _offer_closed(session: AsyncSession, call_id: uuid.UUID, offer_id: uuid.UUID) -> None:
-    offer = (await session.execute(_OFFER, {"offer": offer_id})).one()
-    unsent = list((await session.execute(_LOCK_UNSENT, {"offer": offer_id})).scalars())
+    offer = await sql.one(session, _OFFER, {"offer": offer_id})
+    unsent = [row.id for row in await sql.fetch(session, _LOCK_UNSENT, {"offer": offer_id})]
     if unsent:
-        await session.execute(_WITHDRAW, {"ids": unsent})
-    alerted = (await session.execute(_ALERTED, {"offer": offer_id})).all()
+        await sql.execute(session, _WITHDRAW, {"ids": unsent})
+    alerted = await sql.fetch(session, _ALERTED, {"offer": offer_id})
     others = [row for row in alerted if row.person_id != offer.accepted_by]
     status = (
         offer.status if f"offer_closed.{offer.status}" in _TEXTS[DEFAULT_LOCALE] else "withdrawn"
