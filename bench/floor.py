@@ -21,35 +21,18 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import TextClause
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
+from app.core.sql import Compiled, compiled
 from bench.stats import summary
-
-_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
-
-
-@dataclass(frozen=True)
-class Compiled:
-    sql: str
-    names: tuple[str, ...]
-
-    @classmethod
-    def of(cls, statement: TextClause) -> Compiled:
-        compiled = statement.compile(dialect=_DIALECT)
-        return cls(compiled.string, tuple(compiled.positiontup or ()))
-
-    def args(self, values: dict[str, Any]) -> list[Any]:
-        return [values[name] for name in self.names]
 
 
 class PressStatements:
-    """The app's statements of a press, compiled for asyncpg."""
+    """The app's statements of a press, compiled for asyncpg as the app
+    compiles them (`app.core.sql.compiled`)."""
 
     def __init__(self) -> None:
         from app.calls import service as calls
@@ -61,19 +44,16 @@ class PressStatements:
         from app.notifications import alerts
         from app.offers import lifecycle
 
-        self.lock = Compiled.of(locks._XACT_LOCK)
-        self.checks = Compiled.of(calls._PRESS_CHECKS[calls.OriginKind.resident])
-        self.insert = Compiled.of(state._INSERT)
-        self.snapshot = Compiled.of(state._SNAPSHOT_FOR_EVENT)
-        self.event = Compiled.of(events._INSERT)
-        self.nearest = Compiled.of(policy._NEAREST_TEAMS)
-        self.offer = Compiled.of(lifecycle._CREATE)
-        self.alert_team = Compiled.of(alerts._send_statement(alerts._FREE_MEMBERS))
-        self.offered = Compiled.of(
-            state.transition_statement(CallStatus.offered, ("rounds", "team_id"))
-        )
-        self.previous = Compiled.of(alerts._CALL)
-        self.alert_people = Compiled.of(alerts._send_statement(alerts._LISTED))
+        self.lock = compiled(locks._XACT_LOCK)
+        self.checks = compiled(calls._PRESS_CHECKS[calls.OriginKind.resident])
+        self.insert = compiled(state._INSERT)
+        self.event = compiled(events._INSERT)
+        self.nearest = compiled(policy._NEAREST_TEAMS)
+        self.offer = compiled(lifecycle._CREATE)
+        self.alert_team = compiled(alerts._send_statement(alerts._FREE_MEMBERS))
+        self.offered = compiled(state.move_statement(CallStatus.offered, ("rounds", "team_id")))
+        self.previous = compiled(alerts._CALL)
+        self.alert_people = compiled(alerts._send_statement(alerts._LISTED))
         self.lock_namespace = int(locks.Lock.resident_calls)
         self.alert_texts = {
             kind: (
@@ -141,9 +121,10 @@ async def _press(
         checked = await conn.fetchrow(st.checks.sql, *st.checks.args(v))
         v.update(grid=checked["grid_id"], community=checked["community_id"])
         v["street"] = checked["street_id"]
-        await conn.execute(st.insert.sql, *st.insert.args(v))
-        snap = await conn.fetchrow(st.snapshot.sql, *st.snapshot.args(v))
-        await _event(conn, st, v, snap["reserved_event_id"], "call.updated", _row_json(snap))
+        born = {k: v[k] for k in ("id", "status", "category", "note", "lat", "lng", "grid")}
+        born.update(created_at=checked["tx_now"], grid_name=checked["grid_name"])
+        v.update(type="call.updated", data=json.dumps(born, default=str))
+        await conn.execute(st.insert.sql, *st.insert.args(v))  # the call and its event
         found = await conn.fetchrow(st.nearest.sql, *st.nearest.args(v))
         teams = json.loads(found["teams"]) if isinstance(found["teams"], str) else found["teams"]
         if not teams:
@@ -156,8 +137,7 @@ async def _press(
         await _event(conn, st, v, offer["reserved_event_id"], "offer.created", _row_json(offer))
         await _alert(conn, st, st.alert_team, v, "offer", {"team": str(v["team_id"])})
         v.update(id=call_id, offer_id=None, target="offered", current="searching", rounds=1)
-        await conn.execute(st.offered.sql, *st.offered.args(v))
-        snap = await conn.fetchrow(st.snapshot.sql, *st.snapshot.args(v))
+        snap = await conn.fetchrow(st.offered.sql, *st.offered.args(v))  # move + snapshot
         await _event(conn, st, v, snap["reserved_event_id"], "call.updated", _row_json(snap))
         await conn.fetchrow(st.previous.sql, *st.previous.args({"call": call_id}))
         await _alert(conn, st, st.alert_people, v, "status.offered", {"people": [resident]})

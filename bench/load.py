@@ -19,7 +19,7 @@ import aiohttp
 import asyncpg
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.floor import Compiled
+from app.core.sql import Compiled, compiled
 from bench.infra import Actor, connector
 from bench.stats import summary
 
@@ -510,7 +510,7 @@ def nearest_args(
 def _nearest() -> Compiled:
     from app.dispatch.policy import _NEAREST_TEAMS
 
-    return Compiled.of(_NEAREST_TEAMS)
+    return compiled(_NEAREST_TEAMS)
 
 
 async def nearest_floor(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -113,3 +114,9 @@ async def clear_duty_near(session: AsyncSession, lat: float, lng: float, meters:
         ),
         {"lat": lat, "lng": lng, "m": meters},
     )
+
+
+async def tx_now(session: AsyncSession) -> datetime:
+    """The transaction's time, `now()` (what a call born in it is stamped)."""
+    at: datetime = (await session.execute(text("SELECT now()"))).scalar_one()
+    return at

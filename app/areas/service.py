@@ -61,6 +61,7 @@ def not_covered() -> OutsideServiceArea:
 @dataclass(frozen=True)
 class AreaIds:
     grid: uuid.UUID
+    grid_name: str
     grid_branch: uuid.UUID
     community: uuid.UUID
     street: uuid.UUID
@@ -75,6 +76,7 @@ async def locate_ids(session: AsyncSession, lat: float, lng: float) -> AreaIds:
     found = await locate(session, lat, lng)
     return AreaIds(
         grid=found.grid.id,
+        grid_name=found.grid.name,
         grid_branch=found.grid_branch.id,
         community=found.community.id,
         street=found.street.id,

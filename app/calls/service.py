@@ -20,7 +20,7 @@ from app.calls import visibility as call_view
 from app.calls.idempotency import Opened
 from app.calls.state import InvalidTransition, LockedCall
 from app.calls.visibility import Viewer, VisibleCall
-from app.core import cursors, locks
+from app.core import cursors, locks, sql
 from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, NotFound, TooManyRequests
 from app.core.locks import Lock
@@ -104,8 +104,10 @@ class Origin:
 # What a press checks before it opens a call, in one round trip: a call of
 # the same origin opened moments ago metres away (a double tap), how many
 # of its calls are open, where the point lies (`app.areas`' one locate),
-# and whether the caller has paired members (the paired round's query is
-# skipped for everyone else). One statement per origin column (of OriginKind, never of input).
+# whether the caller has paired members (the paired round's query is
+# skipped for everyone else), and the transaction's time (a new call's
+# `created_at`, which its first event carries). One statement per origin
+# column (of OriginKind, never of input).
 _PRESS_CHECKS_SQL = f"""
     SELECT
         (SELECT id FROM call
@@ -117,7 +119,7 @@ _PRESS_CHECKS_SQL = f"""
          ORDER BY created_at DESC LIMIT 1) AS duplicate,
         (SELECT count(*) FROM call WHERE {{who}} = :p AND status NOT IN {_CLOSED})
             AS open_calls,
-        here.grid_id, here.community_id, here.street_id,
+        here.grid_id, here.grid_name, here.community_id, here.street_id, now() AS tx_now,
         {dispatch.has_paired_members("CAST(:resident AS uuid)")} AS paired
     FROM (SELECT 1) AS one LEFT JOIN LATERAL ({areas.LOCATE_SQL}) AS here ON true
     """  # noqa: S608 - constant literals, values are bound
@@ -160,20 +162,19 @@ async def open_call(
         and settings.double_tap_seconds > 0
         and settings.double_tap_meters > 0
     )
-    checked = (
-        await session.execute(
-            _PRESS_CHECKS[origin.kind],
-            {
-                "p": origin.key,
-                "resident": origin.resident_id,
-                "tap": double_tap,
-                "window": timedelta(seconds=settings.double_tap_seconds),
-                "lat": body.location.lat,
-                "lng": body.location.lng,
-                "meters": float(settings.double_tap_meters),
-            },
-        )
-    ).one()
+    checked = await sql.one(
+        session,
+        _PRESS_CHECKS[origin.kind],
+        {
+            "p": origin.key,
+            "resident": origin.resident_id,
+            "tap": double_tap,
+            "window": timedelta(seconds=settings.double_tap_seconds),
+            "lat": body.location.lat,
+            "lng": body.location.lng,
+            "meters": float(settings.double_tap_meters),
+        },
+    )
     if checked.duplicate is not None:
         # A double tap: the same call (nothing new was made).
         full = await call_view.snapshot(session, checked.duplicate)
@@ -198,10 +199,11 @@ async def open_call(
         lng=body.location.lng,
         accuracy=body.location.accuracy_m,
         grid=checked.grid_id,
+        grid_name=checked.grid_name,
+        at=checked.tx_now,
         community=checked.community_id,
         street=checked.street_id,
     )
-    await state.publish_call(session, call_id)
     full = await dispatch.run_round(session, settings, call, paired=checked.paired)
     opened = Opened(call_view.redacted(full, Viewer.caller), created=True)
     if idempotency_key is not None:

@@ -29,14 +29,15 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import visibility
-from app.core import locks
+from app.core import locks, sql
 from app.core.errors import Conflict
 from app.events import log as events
 from app.models.call import CallCategory, CallPublic, CallStatus, EscalationLevel, EventType
@@ -120,7 +121,7 @@ _LOCK_CALL_IF_FREE = text(_LOCK_CALL.text.rstrip() + " SKIP LOCKED")
 async def lock_call(session: AsyncSession, call_id: uuid.UUID) -> LockedCall | None:
     """Lock the call's row (the first lock of every path that changes it);
     None when there is no such call."""
-    row = (await session.execute(_LOCK_CALL, {"id": call_id})).first()
+    row = await sql.fetchrow(session, _LOCK_CALL, {"id": call_id})
     return LockedCall.from_row(row) if row is not None else None
 
 
@@ -128,17 +129,21 @@ async def try_lock_call(session: AsyncSession, call_id: uuid.UUID) -> LockedCall
     """Lock the call's row if nobody holds it; None if somebody does. For a
     path that already holds another call's lock: waiting there could close a
     cycle (two accepts, each holding its own call and wanting the other's)."""
-    row = (await session.execute(_LOCK_CALL_IF_FREE, {"id": call_id})).first()
+    row = await sql.fetchrow(session, _LOCK_CALL_IF_FREE, {"id": call_id})
     return LockedCall.from_row(row) if row is not None else None
 
 
-_INSERT = text(
+# The call, pointing at its first event, which `events.born` writes in the
+# same statement (`reserved`: the event's id).
+_INSERT = events.born(
     """
     INSERT INTO call (id, resident_id, screen_id, api_key_id, status, category, note, location,
-                      accuracy_m, grid_id, community_id, street_id, escalation_level, rounds)
-    VALUES (:id, :resident, :screen, :api_key, :status, :category, :note,
-            ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography, :accuracy,
-            :grid, :community, :street, :level, 0)
+                      accuracy_m, grid_id, community_id, street_id, escalation_level, rounds,
+                      last_event_id)
+    SELECT :id, :resident, :screen, :api_key, :status, :category, :note,
+           ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography, :accuracy,
+           :grid, :community, :street, :level, 0, reserved.id
+    FROM reserved
     """
 )
 
@@ -150,26 +155,59 @@ async def insert(
     category: CallCategory,
     lat: float,
     lng: float,
+    note: str | None,
+    accuracy: float | None,
+    grid: uuid.UUID,
+    grid_name: str,
+    at: datetime,
     screen: uuid.UUID | None = None,
     api_key: uuid.UUID | None = None,
     **values: Any,
 ) -> LockedCall:
-    """A new call, `searching`, at grid level, in round 0; as its lock holder
-    would read it. (Inserted by this transaction, no other can see the row,
-    let alone lock it: it is not read back.)"""
-    await session.execute(
+    """A new call, `searching`, at grid level, in round 0, with its first
+    `call.updated` event, in one statement; as its lock holder would read
+    it. (Inserted by this transaction, no other can see the row, let alone
+    lock it: it is not read back, nor is its snapshot: every column of a
+    born call is known here. `at`: the transaction's time, `now()`, which
+    its `created_at` and `updated_at` become.)"""
+    born = {
+        "id": call_id,
+        "status": INITIAL.value,
+        "category": category.value,
+        "note": note,
+        "escalation_level": EscalationLevel.grid.value,
+        "created_at": at,
+        "updated_at": at,
+        "last_event_id": None,  # the event's: written by the statement
+        "accuracy_m": accuracy,
+        "disputed": False,
+        "lat": lat,
+        "lng": lng,
+        "grid_id": grid,
+        "grid_name": grid_name,
+        "team_id": None,
+        "team_name": None,
+        "responder_id": None,
+    }
+    snapshot = visibility.snapshot_from_row(SimpleNamespace(**born))
+    await events.append_born(
+        session,
         _INSERT,
         {
             "id": call_id,
             "status": INITIAL.value,
             "level": EscalationLevel.grid.value,
             "category": category.value,
+            "note": note,
+            "accuracy": accuracy,
+            "grid": grid,
             "lat": lat,
             "lng": lng,
             "screen": screen,
             "api_key": api_key,
             **values,
         },
+        snapshot.model_dump(mode="json"),
     )
     return LockedCall(
         id=call_id,
@@ -182,19 +220,48 @@ async def insert(
     )
 
 
-@functools.cache
-def transition_statement(target: CallStatus, columns: tuple[str, ...]) -> TextClause:
+def _update(target: CallStatus, columns: tuple[str, ...]) -> str:
     """The UPDATE of a move to `target` that also changes `columns` (of
-    `_CHANGES`): one statement per kind of move, built once."""
+    `_CHANGES`)."""
     assignments = ["status = :target", *(_CHANGES[column] for column in columns)]
     if target in CLOSED:
         assignments.append("closed_at = now()")
     if target is S.escalated:
         assignments.append("escalated_at = now()")
-    return text(
+    return (
         f"UPDATE call SET {', '.join(assignments)} "  # noqa: S608 - fixed fragments only
-        "WHERE id = :id AND status = :current RETURNING id"
+        "WHERE id = :id AND status = :current"
     )
+
+
+@functools.cache
+def transition_statement(target: CallStatus, columns: tuple[str, ...]) -> TextClause:
+    """The move alone: one statement per kind of move, built once."""
+    return text(_update(target, columns) + " RETURNING id")
+
+
+# The move, the snapshot as it leaves it (read from the UPDATE's own row:
+# the rest of the statement sees the call as it was), the id of the event
+# about to carry it and the transaction's time: one round trip.
+@functools.cache
+def move_statement(target: CallStatus, columns: tuple[str, ...]) -> TextClause:
+    return text(
+        f"""
+        WITH moved AS ({_update(target, columns)} RETURNING call.*),
+        reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
+        SELECT s.*, reserved.id AS reserved_event_id, now() AS tx_now
+        FROM ({visibility.snapshot_sql("moved")}) AS s, reserved
+        """  # noqa: S608 - constants of our modules, values are bound
+    )
+
+
+def _checked(call: LockedCall, target: CallStatus, changes: dict[str, Any]) -> dict[str, Any]:
+    """The values of a move's statement, once the state machine allows it."""
+    check_transition(call.status, target)
+    unknown = set(changes) - set(_CHANGES)
+    if unknown:
+        raise ValueError(f"a transition cannot change {sorted(unknown)}")
+    return {"id": call.id, "target": target.value, "current": call.status.value, **changes}
 
 
 async def transition(
@@ -203,19 +270,30 @@ async def transition(
     """Move a locked call to `target` (409 `invalid_transition` when the state
     machine forbids it), with the other columns the move changes. Closing
     stamps `closed_at`, escalating `escalated_at`. The call as it now is."""
-    check_transition(call.status, target)
-    unknown = set(changes) - set(_CHANGES)
-    if unknown:
-        raise ValueError(f"a transition cannot change {sorted(unknown)}")
-    moved = (
-        await session.execute(
-            transition_statement(target, tuple(changes)),
-            {"id": call.id, "target": target.value, "current": call.status.value, **changes},
-        )
-    ).first()
+    values = _checked(call, target, changes)
+    moved = await sql.fetchrow(session, transition_statement(target, tuple(changes)), values)
     if moved is None:
         # The row lock makes this unreachable; say so loudly if it is not.
         raise InvalidTransition(f"The call is no longer {call.status.value}.")
+    return _after(call, target, changes)
+
+
+async def transition_published(
+    session: AsyncSession, call: LockedCall, target: CallStatus, **changes: Any
+) -> CallPublic:
+    """`transition`, then `publish_call`, with one round trip fewer: for a
+    move whose `call.updated` follows it at once (dispatch's rounds and
+    escalations, a dispatcher's assignment)."""
+    values = _checked(call, target, changes)
+    row = await sql.fetchrow(session, move_statement(target, tuple(changes)), values)
+    if row is None:
+        # The row lock makes this unreachable; say so loudly if it is not.
+        raise InvalidTransition(f"The call is no longer {call.status.value}.")
+    return await _publish(session, call.id, row, None)
+
+
+def _after(call: LockedCall, target: CallStatus, changes: dict[str, Any]) -> LockedCall:
+    """The locked call as a move leaves it."""
     fields: dict[str, Any] = {"status": target}
     if "rounds" in changes:
         fields["rounds"] = changes["rounds"]
@@ -312,7 +390,14 @@ async def publish_call(
 ) -> CallPublic:
     """Append a `call.updated` event carrying the call as it now is (and what
     was said of the step, `note`); the full view, for `visibility.redacted`."""
-    row = (await session.execute(_SNAPSHOT_FOR_EVENT, {"id": call_id})).one()
+    row = await sql.one(session, _SNAPSHOT_FOR_EVENT, {"id": call_id})
+    return await _publish(session, call_id, row, note)
+
+
+async def _publish(
+    session: AsyncSession, call_id: uuid.UUID, row: Any, note: str | None
+) -> CallPublic:
+    """Append the `call.updated` of a snapshot row that reserved its event's id."""
     # The event's own id and time, which `events.append` writes to the row
     # in the same statement as the event: not read back.
     full = visibility.snapshot_from_row(row).model_copy(

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import sql
 from app.core.errors import NotFound
 from app.core.phones import mask_phone
 from app.identity.auth import PersonPrincipal
@@ -455,7 +456,7 @@ _FACTS = text(
 
 
 async def facts(session: AsyncSession, call_id: uuid.UUID) -> CallFacts | None:
-    row = (await session.execute(_FACTS, {"id": call_id})).first()
+    row = await sql.fetchrow(session, _FACTS, {"id": call_id})
     return facts_from_row(row) if row is not None else None
 
 
@@ -490,7 +491,13 @@ async def require_visible(
     return VisibleCall(call_id, person, tuple(roles))
 
 
-SNAPSHOT_SQL = f"""
+def snapshot_sql(source: str = "call") -> str:
+    """The snapshot's query over `source` as `c`: the `call` table, or rows
+    of it a statement is writing (an UPDATE's RETURNING, `app.calls.state`)."""
+    return _SNAPSHOT_SQL.format(source=source)
+
+
+_SNAPSHOT_SQL = f"""
     SELECT c.id, c.status, c.category, c.note, c.escalation_level, c.created_at, c.updated_at,
            c.last_event_id, c.accuracy_m, c.disputed_at IS NOT NULL AS disputed,
            ST_Y(c.location::geometry) AS lat, ST_X(c.location::geometry) AS lng,
@@ -505,12 +512,13 @@ SNAPSHOT_SQL = f"""
            ARRAY(SELECT DISTINCT o.team_id FROM offer o
                  WHERE o.call_id = c.id AND o.status = '{OfferStatus.open.value}')
              AS open_offer_team_ids
-    FROM call c
+    FROM {{source}} c
     JOIN area g ON g.id = c.grid_id
     LEFT JOIN team t ON t.id = c.team_id
     LEFT JOIN person p ON p.id = c.responder_id
     LEFT JOIN duty d ON d.person_id = c.responder_id AND d.on_duty = true
 """  # noqa: S608 - a constant of this module
+SNAPSHOT_SQL = snapshot_sql()
 _ONE = text(SNAPSHOT_SQL + " WHERE c.id = :id")
 
 

@@ -30,6 +30,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core import sql
+
 
 @unique
 class Lock(IntEnum):
@@ -65,14 +67,14 @@ _XACT_LOCK_ASYNCPG = "SELECT pg_advisory_xact_lock($1::integer, hashtext($2))"
 
 async def xact_lock(db: AsyncSession | AsyncConnection, namespace: Lock, key: str) -> None:
     """Wait for the lock on `key` in `namespace`; held until the transaction ends."""
-    await db.execute(_XACT_LOCK, {"ns": int(namespace), "key": key})
+    await sql.execute(db, _XACT_LOCK, {"ns": int(namespace), "key": key})
 
 
 async def try_xact_lock(db: AsyncSession | AsyncConnection, namespace: Lock, key: str) -> bool:
     """Take the lock on `key` in `namespace` if nobody holds it (held until the
     transaction ends); False at once if somebody does."""
-    acquired = (await db.execute(_TRY_XACT_LOCK, {"ns": int(namespace), "key": key})).scalar_one()
-    return bool(acquired)
+    row = await sql.one(db, _TRY_XACT_LOCK, {"ns": int(namespace), "key": key})
+    return bool(row.acquired)
 
 
 async def xact_lock_asyncpg(conn: Any, namespace: Lock, key: str) -> None:

@@ -74,8 +74,7 @@ async def assign(
         call.rounds + 1,
         assigned_by=person.person_id,
     )
-    await state.transition(
+    full = await state.transition_published(
         session, call, CallStatus.offered, team_id=team_id, rounds=call.rounds + 1
     )
-    full = await state.publish_call(session, call_id)
     return call_view.redacted(full, Viewer.staff)

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import state
 from app.calls.state import LockedCall
+from app.core import sql
 from app.core.config import Settings
 from app.duty import availability
 from app.duty.availability import available_member
@@ -116,21 +117,20 @@ async def nearest_teams(
     """Up to `want` teams, nearest first, by their nearest free on-duty member."""
     k = first_k(want, len(skip))
     while True:
-        row = (
-            await session.execute(
-                _NEAREST_TEAMS,
-                {
-                    "lat": lat,
-                    "lng": lng,
-                    "radius_m": float(settings.search_radius_m),
-                    **availability.params(settings),
-                    **team_rule.params(settings),
-                    "k": k,
-                    "skip": skip,
-                    "want": want,
-                },
-            )
-        ).one()
+        row = await sql.one(
+            session,
+            _NEAREST_TEAMS,
+            {
+                "lat": lat,
+                "lng": lng,
+                "radius_m": float(settings.search_radius_m),
+                **availability.params(settings),
+                **team_rule.params(settings),
+                "k": k,
+                "skip": skip,
+                "want": want,
+            },
+        )
         if len(row.teams) >= want or row.seen < k or k >= MAX_K:
             return [
                 Candidate(team_id=uuid.UUID(t["team_id"]), distance_m=float(t["distance_m"]))
@@ -179,14 +179,13 @@ async def run_round(
             session, settings, call.id, candidate.team_id, candidate.distance_m, round_no
         )
     # With one team per round the call names it; with several, none yet.
-    await state.transition(
+    return await state.transition_published(
         session,
         call,
         CallStatus.offered,
         rounds=round_no,
         team_id=candidates[0].team_id if len(candidates) == 1 else None,
     )
-    return await state.publish_call(session, call.id)
 
 
 # The paired round (PAIRED_FIRST): when the caller lives in a household
@@ -250,23 +249,22 @@ async def paired_round(
             person_id=member.person_id,
         )
     teams = {member.team_id for member in members}
-    await state.transition(
+    return await state.transition_published(
         session,
         call,
         CallStatus.offered,
         team_id=members[0].team_id if len(teams) == 1 else None,
     )
-    return await state.publish_call(session, call.id)
 
 
 async def escalate(
     session: AsyncSession, call: LockedCall, level: EscalationLevel, why: str
 ) -> CallPublic:
-    await state.transition(
+    full = await state.transition_published(
         session, call, CallStatus.escalated, escalation_level=level.value, team_id=None
     )
     log.info("call escalated", extra={"call_id": str(call.id), "level": level.value, "why": why})
-    return await state.publish_call(session, call.id)
+    return full
 
 
 _TEAM_HAS_TAKERS = text(
@@ -279,7 +277,7 @@ _TEAM_HAS_TAKERS = text(
           AND {available_member("d")}
           AND (o.person_id IS NULL OR o.person_id = m.person_id)
           AND NOT EXISTS (SELECT 1 FROM offer_decline x
-                          WHERE x.offer_id = o.id AND x.person_id = m.person_id))
+                          WHERE x.offer_id = o.id AND x.person_id = m.person_id)) AS takers
     """  # noqa: S608 - a constant fragment, values are bound
 )
 
@@ -288,13 +286,10 @@ async def team_has_takers(session: AsyncSession, settings: Settings, offer_id: u
     """Whether someone of the offer's team can still take it: an available
     member (`app.duty.availability`) who has not declined it; for a paired
     offer, only the member it was made to."""
-    return bool(
-        (
-            await session.execute(
-                _TEAM_HAS_TAKERS, {"offer": offer_id, **availability.params(settings)}
-            )
-        ).scalar_one()
+    row = await sql.one(
+        session, _TEAM_HAS_TAKERS, {"offer": offer_id, **availability.params(settings)}
     )
+    return bool(row.takers)
 
 
 async def move_on(

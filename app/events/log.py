@@ -11,10 +11,10 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import locks
+from app.core import locks, sql
 from app.core.config import Settings
 from app.events import subscribers
 from app.models.call import EventType
@@ -26,7 +26,8 @@ CHANNEL = "hulian_events"
 # by trying that lock (app/events/hub.py, app/core/locks.py).
 _NEXT_ID = locks.NEXT_EVENT_ID
 # The row, and the call pointed at it (and, for a change of the call
-# itself, stamped as updated), in one round trip.
+# itself, stamped as updated), in one round trip. (A call's first event is
+# written with the call: `born`.)
 _INSERT = text(
     """
     WITH written AS (
@@ -66,7 +67,8 @@ async def append(
     a change of the call itself (`updated_at` becomes the transaction's time)."""
     if event_id is None:
         event_id = await next_event_id(session)
-    await session.execute(
+    await sql.execute(
+        session,
         _INSERT,
         {
             "id": event_id,
@@ -78,8 +80,54 @@ async def append(
             "touch": touch_call,
         },
     )
+    await _written(session, event_type, call_id, data, offer_id, settings)
+    return event_id
+
+
+async def _written(
+    session: AsyncSession,
+    event_type: EventType,
+    call_id: uuid.UUID,
+    data: dict[str, Any],
+    offer_id: uuid.UUID | None,
+    settings: Settings | None,
+) -> None:
     # In the event's transaction, once its row is written and the call points
     # at it, and before the NOTIFY: what they write commits (or not) with it.
     for subscriber in subscribers.SUBSCRIBERS:
         await subscriber(session, event_type, call_id, data, offer_id, settings=settings)
-    return event_id
+
+
+def born(insert_call: str) -> TextClause:
+    """A call and its first event (`call.updated`, the call as it was born)
+    in one statement: `insert_call` is an INSERT INTO call of one row that
+    takes its `last_event_id` from `reserved.id` (the event's id, reserved
+    here). Its `:data` is the snapshot with any `last_event_id`: the
+    reserved id is written into it."""
+    return text(
+        f"""
+        WITH reserved AS MATERIALIZED ({_NEXT_ID.text}),
+        call_row AS ({insert_call} RETURNING id)
+        INSERT INTO event (id, call_id, offer_id, type, data, note)
+        OVERRIDING SYSTEM VALUE
+        SELECT reserved.id, call_row.id, NULL, :type,
+               jsonb_set(CAST(:data AS jsonb), '{{last_event_id}}', to_jsonb(reserved.id)),
+               NULL
+        FROM reserved, call_row
+        """  # noqa: S608 - constant fragments, values are bound
+    )
+
+
+async def append_born(
+    session: AsyncSession, statement: TextClause, values: dict[str, Any], data: dict[str, Any]
+) -> None:
+    """Run a `born` statement (`values` for the call's INSERT, `data` the
+    snapshot) and what runs with every event."""
+    call_id = values["id"]
+    event_type = EventType.call_updated
+    await sql.execute(
+        session,
+        statement,
+        {**values, "type": event_type.value, "data": json.dumps(data, default=str)},
+    )
+    await _written(session, event_type, call_id, data, None, None)

@@ -47,6 +47,7 @@ from typing import Any
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import sql
 from app.core.config import Settings
 from app.duty import availability
 from app.duty.availability import available_member
@@ -298,11 +299,11 @@ _ALERTED = text(
 
 
 async def _offer_closed(session: AsyncSession, call_id: uuid.UUID, offer_id: uuid.UUID) -> None:
-    offer = (await session.execute(_OFFER, {"offer": offer_id})).one()
-    unsent = list((await session.execute(_LOCK_UNSENT, {"offer": offer_id})).scalars())
+    offer = await sql.one(session, _OFFER, {"offer": offer_id})
+    unsent = [row.id for row in await sql.fetch(session, _LOCK_UNSENT, {"offer": offer_id})]
     if unsent:
-        await session.execute(_WITHDRAW, {"ids": unsent})
-    alerted = (await session.execute(_ALERTED, {"offer": offer_id})).all()
+        await sql.execute(session, _WITHDRAW, {"ids": unsent})
+    alerted = await sql.fetch(session, _ALERTED, {"offer": offer_id})
     others = [row for row in alerted if row.person_id != offer.accepted_by]
     status = (
         offer.status if f"offer_closed.{offer.status}" in _TEXTS[DEFAULT_LOCALE] else "withdrawn"
@@ -352,7 +353,7 @@ async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[st
     level = data.get("escalation_level")
     if status is None or status == CallStatus.searching.value:
         return  # a call being born: nobody is told yet
-    call = (await session.execute(_CALL, {"call": call_id})).first()
+    call = await sql.fetchrow(session, _CALL, {"call": call_id})
     if call is None:
         return
     if status != call.previous_status and call.screen_id is not None:
@@ -509,7 +510,8 @@ async def _send(
     locales = sorted(_TEXTS)
     written = [texts(alert.text_key, alert.category, locale) for locale in locales]
     default_title, default_body = texts(alert.text_key, alert.category)
-    await session.execute(
+    await sql.execute(
+        session,
         _send_statement(who),
         {
             **params,

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import visibility
-from app.core import locks
+from app.core import locks, sql
 from app.core.config import Settings
 from app.events import log as events
 from app.models.call import EventType, OfferPublic, OfferStatus
@@ -98,7 +98,7 @@ async def publish_offer(
 ) -> None:
     """Append an offer event; `offer.created` needs the settings (who is
     alerted of it depends on DUTY_POSITION_MAX_AGE_SECONDS)."""
-    row = (await session.execute(_VIEW_FOR_EVENT, {"id": offer_id})).one()
+    row = await sql.one(session, _VIEW_FOR_EVENT, {"id": offer_id})
     await _append(session, row, event, settings)
 
 
@@ -117,38 +117,36 @@ async def create_offer(
     member of it alone (a paired offer: only they are alerted and may take
     it)."""
     offer_id = uuid.uuid4()
-    row = (
-        await session.execute(
-            _CREATE,
-            {
-                "id": offer_id,
-                "call_id": call_id,
-                "team_id": team_id,
-                "round": round_no,
-                "distance": distance_m,
-                "assigned_by": assigned_by,
-                "person_id": person_id,
-                "timeout": timedelta(seconds=settings.offer_timeout_seconds),
-            },
-        )
-    ).one()
+    row = await sql.one(
+        session,
+        _CREATE,
+        {
+            "id": offer_id,
+            "call_id": call_id,
+            "team_id": team_id,
+            "round": round_no,
+            "distance": distance_m,
+            "assigned_by": assigned_by,
+            "person_id": person_id,
+            "timeout": timedelta(seconds=settings.offer_timeout_seconds),
+        },
+    )
     await _append(session, row, EventType.offer_created, settings)
     return offer_id
 
 
+_CLOSE = text(
+    """
+    UPDATE offer SET status = :status, closed_at = now()
+    WHERE id = :id AND status = 'open' RETURNING id
+    """
+)
+_OPEN_OF_CALL = text("SELECT id FROM offer WHERE call_id = :c AND status = 'open' ORDER BY id")
+
+
 async def close_offer(session: AsyncSession, offer_id: uuid.UUID, status: OfferStatus) -> bool:
     """Close an open offer; False when it was no longer open."""
-    closed = (
-        await session.execute(
-            text(
-                """
-                UPDATE offer SET status = :status, closed_at = now()
-                WHERE id = :id AND status = 'open' RETURNING id
-                """
-            ),
-            {"id": offer_id, "status": status.value},
-        )
-    ).first()
+    closed = await sql.fetchrow(session, _CLOSE, {"id": offer_id, "status": status.value})
     if closed is None:
         return False
     await publish_offer(session, offer_id, EventType.offer_closed)
@@ -158,12 +156,6 @@ async def close_offer(session: AsyncSession, offer_id: uuid.UUID, status: OfferS
 async def withdraw_open_offers(
     session: AsyncSession, call_id: uuid.UUID, *, except_offer: uuid.UUID | None = None
 ) -> None:
-    ids = (
-        await session.execute(
-            text("SELECT id FROM offer WHERE call_id = :c AND status = 'open' ORDER BY id"),
-            {"c": call_id},
-        )
-    ).scalars()
-    for offer_id in list(ids):
-        if offer_id != except_offer:
-            await close_offer(session, offer_id, OfferStatus.withdrawn)
+    for row in await sql.fetch(session, _OPEN_OF_CALL, {"c": call_id}):
+        if row.id != except_offer:
+            await close_offer(session, row.id, OfferStatus.withdrawn)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calls import state
 from app.calls import visibility as call_view
 from app.calls.visibility import Viewer
-from app.core import cursors, locks
+from app.core import cursors, locks, sql
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound
 from app.core.locks import Lock
@@ -78,12 +78,11 @@ async def _check_may_take(
     - for an offer a dispatcher assigned, any member of the team: the
       dispatcher chose the team knowing who is on duty, and may have
       reached its members by phone."""
-    state = (
-        await session.execute(
-            _MAY_TAKE,
-            {"offer": offer.id, "person": person.person_id, **availability.params(settings)},
-        )
-    ).one()
+    state = await sql.one(
+        session,
+        _MAY_TAKE,
+        {"offer": offer.id, "person": person.person_id, **availability.params(settings)},
+    )
     if state.declined:
         raise OfferDeclined("You declined this offer; the rest of your team may still take it.")
     if state.busy:
@@ -137,15 +136,20 @@ async def list_offers(
     return [lifecycle.offer_from_row(row) for row in page], more
 
 
+_OFFER = text("SELECT id, call_id, team_id, assigned_by, person_id FROM offer WHERE id = :id")
+_TAKE = text(
+    """
+    UPDATE offer SET status = 'accepted', accepted_by = :me, closed_at = now()
+    WHERE id = :id AND status = 'open' AND expires_at > now()
+    RETURNING id
+    """
+)
+
+
 async def _offer_of_mine(
     session: AsyncSession, person: PersonPrincipal, offer_id: uuid.UUID
 ) -> Any:
-    row = (
-        await session.execute(
-            text("SELECT id, call_id, team_id, assigned_by, person_id FROM offer WHERE id = :id"),
-            {"id": offer_id},
-        )
-    ).first()
+    row = await sql.fetchrow(session, _OFFER, {"id": offer_id})
     # A paired offer is the paired member's alone: to the rest of the team
     # it is not an offer of theirs.
     if (
@@ -176,18 +180,7 @@ async def accept(
         # Both changes stand or fall together: a busy responder leaves the
         # offer open for the rest of the team.
         async with session.begin_nested():
-            taken = (
-                await session.execute(
-                    text(
-                        """
-                        UPDATE offer SET status = 'accepted', accepted_by = :me, closed_at = now()
-                        WHERE id = :id AND status = 'open' AND expires_at > now()
-                        RETURNING id
-                        """
-                    ),
-                    {"id": offer_id, "me": person.person_id},
-                )
-            ).first()
+            taken = await sql.fetchrow(session, _TAKE, {"id": offer_id, "me": person.person_id})
             if taken is None:
                 raise OfferClosed("This offer has been taken, has expired or was withdrawn.")
             await state.transition(
@@ -220,6 +213,15 @@ async def _release_offers_only_i_could_take(
     await release_offers_nobody_can_take(session, settings, person.team_ids, holding_a_call=True)
 
 
+_OPEN_OFFERS_OF_TEAMS = text(
+    """
+    SELECT id, call_id FROM offer
+    WHERE team_id = ANY(CAST(:teams AS uuid[])) AND status = 'open'
+    ORDER BY call_id
+    """
+)
+
+
 async def release_offers_nobody_can_take(
     session: AsyncSession,
     settings: Settings,
@@ -233,18 +235,7 @@ async def release_offers_nobody_can_take(
     first call it needs; after that (or when `holding_a_call`) it only takes
     a call's lock if it is free (`state.try_lock_call`): see the module
     docstring of `app.calls.state`."""
-    others = (
-        await session.execute(
-            text(
-                """
-                SELECT id, call_id FROM offer
-                WHERE team_id = ANY(CAST(:teams AS uuid[])) AND status = 'open'
-                ORDER BY call_id
-                """
-            ),
-            {"teams": list(team_ids)},
-        )
-    ).all()
+    others = await sql.fetch(session, _OPEN_OFFERS_OF_TEAMS, {"teams": list(team_ids)})
     for other in others:
         if await dispatch.team_has_takers(session, settings, other.id):
             continue

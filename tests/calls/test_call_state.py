@@ -13,10 +13,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.areas import service as areas
-from app.calls import state
+from app.calls import state, visibility
 from app.calls.state import TRANSITIONS, InvalidTransition
 from app.models.call import ACTIVE_RESPONSE, OPEN_CALL, CallCategory, CallStatus
 from tests.principals import make_person
+from tests.scene import tx_now
 
 APP = Path(__file__).resolve().parents[2] / "app"
 STATE_MODULE = APP / "calls" / "state.py"
@@ -51,6 +52,8 @@ async def _call_in(session: AsyncSession, status: CallStatus) -> state.LockedCal
         lng=113.93,
         accuracy=None,
         grid=where.grid,
+        grid_name=where.grid_name,
+        at=await tx_now(session),
         community=where.community,
         street=where.street,
     )
@@ -131,3 +134,62 @@ def test_every_status_is_in_the_table_and_closed_ones_lead_nowhere() -> None:
     # The models' notion of an open call is the state machine's.
     assert set(OPEN_CALL) == set(CallStatus) - state.CLOSED
     assert set(ACTIVE_RESPONSE) < set(OPEN_CALL)
+
+
+async def test_a_born_call_s_first_event_is_its_snapshot(session: AsyncSession) -> None:
+    """`insert` writes the call's first `call.updated` with the call, from
+    what it knows rather than a read back: it must be exactly the snapshot
+    a read would give (floats, times, the event's own id)."""
+    resident = await make_person(session, "出生快照")
+    where = await areas.locate_ids(session, 22.77, 113.93)
+    call_id = uuid.uuid4()
+    await state.insert(
+        session,
+        call_id,
+        resident=resident,
+        category=CallCategory.hardship,
+        note="门口 note\n第二行",
+        lat=22.770123456789,
+        lng=113.930987654321,
+        accuracy=7.3,
+        grid=where.grid,
+        grid_name=where.grid_name,
+        at=await tx_now(session),
+        community=where.community,
+        street=where.street,
+    )
+    event = (
+        await session.execute(
+            text("SELECT id, type, data, offer_id FROM event WHERE call_id = :id"), {"id": call_id}
+        )
+    ).one()
+    read = await visibility.snapshot(session, call_id)
+    assert event.type == "call.updated"
+    assert event.offer_id is None
+    assert read.last_event_id == event.id
+    assert read.status is CallStatus.searching
+    assert event.data == read.model_dump(mode="json")
+
+
+async def test_a_move_published_with_its_snapshot_is_what_a_read_gives(
+    session: AsyncSession,
+) -> None:
+    """`transition_published` reads the snapshot from the UPDATE's own row in
+    the statement that moves the call: its event must carry the call as it
+    now is, exactly as a read after the move would."""
+    call = await _call_in(session, CallStatus.searching)
+    full = await state.transition_published(
+        session, call, CallStatus.escalated, escalation_level="community", team_id=None
+    )
+    event = (
+        await session.execute(
+            text("SELECT id, data FROM event WHERE call_id = :id ORDER BY id DESC LIMIT 1"),
+            {"id": call.id},
+        )
+    ).one()
+    read = await visibility.snapshot(session, call.id)
+    assert read.status is CallStatus.escalated
+    assert read.escalation_level == "community"
+    assert read.last_event_id == event.id
+    assert event.data == read.model_dump(mode="json")
+    assert full == read

@@ -29,7 +29,15 @@ from tests.conftest import make_settings
 from tests.live import Ledger, committed_person, committed_team, live_app, park
 from tests.principals import bearer, make_person, token_for
 from tests.problems import assert_problem
-from tests.scene import Member, SceneTeam, clear_duty_near, make_resident, make_team, offset
+from tests.scene import (
+    Member,
+    SceneTeam,
+    clear_duty_near,
+    make_resident,
+    make_team,
+    offset,
+    tx_now,
+)
 
 LAT, LNG = 22.77, 113.93
 POINT = {"lat": LAT, "lng": LNG, "accuracy_m": 8}
@@ -288,6 +296,8 @@ async def test_the_state_machine_leaves_resolved_only_by_a_dispute(
         lng=LNG,
         accuracy=None,
         grid=where.grid,
+        grid_name=where.grid_name,
+        at=await tx_now(session),
         community=where.community,
         street=where.street,
     )

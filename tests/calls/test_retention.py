@@ -24,7 +24,15 @@ from app.calls import visibility as call_view
 from app.core.config import Settings
 from app.models.call import CallCategory, CallStatus
 from tests.live import Ledger, committed_person, delete_committed
-from tests.scene import Member, SceneTeam, clear_duty_near, make_resident, make_team, offset
+from tests.scene import (
+    Member,
+    SceneTeam,
+    clear_duty_near,
+    make_resident,
+    make_team,
+    offset,
+    tx_now,
+)
 
 LAT, LNG = offset(22.77, 113.93, 123, 77)  # not on the ~100 m grid
 POINT = {"lat": LAT, "lng": LNG, "accuracy_m": 8.0}
@@ -343,6 +351,8 @@ async def _committed_call(engine: AsyncEngine, resident: uuid.UUID) -> uuid.UUID
             lng=LNG,
             accuracy=8.0,
             grid=where.grid,
+            grid_name=where.grid_name,
+            at=await tx_now(session),
             community=where.community,
             street=where.street,
         )

@@ -14,18 +14,20 @@ nearest first, ties by team id.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.areas import service as areas
+from app.core import sql
 from app.core.config import Settings
 from app.dispatch import policy as dispatch
 from tests.conftest import make_settings
@@ -259,19 +261,6 @@ async def brute_force(
     )
 
 
-class Recording:
-    """The session, recording the `k` of each KNN query nearest_teams runs."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self.ks: list[int] = []
-
-    async def execute(self, statement: Any, params: dict[str, Any] | None = None) -> Any:
-        if params is not None and "k" in params:
-            self.ks.append(params["k"])
-        return await self.session.execute(statement, params)
-
-
 async def choose(
     session: AsyncSession,
     settings: Settings,
@@ -280,11 +269,24 @@ async def choose(
     skip: list[uuid.UUID],
     want: int,
 ) -> tuple[list[tuple[uuid.UUID, float]], list[int]]:
-    recording = Recording(session)
-    found = await dispatch.nearest_teams(
-        cast(AsyncSession, recording), settings, lat, lng, skip=skip, want=want
-    )
-    return [(c.team_id, c.distance_m) for c in found], recording.ks
+    """The teams nearest_teams chooses, and the `k` of each KNN query it ran
+    (read off the driver's connection, where app.core.sql runs it)."""
+    nearest = sql.compiled(dispatch._NEAREST_TEAMS)
+    ks: list[int] = []
+
+    def record(query: Any) -> None:
+        if query.query == nearest.sql:
+            ks.append(query.args[nearest.names.index("k")])
+
+    driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert driver is not None
+    driver.add_query_logger(record)
+    try:
+        found = await dispatch.nearest_teams(session, settings, lat, lng, skip=skip, want=want)
+    finally:
+        await asyncio.sleep(0)  # asyncpg calls its query loggers soon, not at once
+        driver.remove_query_logger(record)
+    return [(c.team_id, c.distance_m) for c in found], ks
 
 
 def assert_same(

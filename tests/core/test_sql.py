@@ -1,0 +1,80 @@
+"""Statements below the ORM (app/core/sql.py) are part of the session's
+unit of work: its transaction, its commit and rollback, its errors."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.core import sql
+from app.core.db import make_sessionmaker
+
+_TX = text("SELECT txid_current() AS tx")
+_INSERT = text("INSERT INTO area_probe_for_sql_tests (id) VALUES (:id)")
+_SEEN = text("SELECT count(*) AS n FROM area_probe_for_sql_tests WHERE id = :id")
+
+
+@pytest.fixture
+async def probe(engine: AsyncEngine) -> AsyncIterator[None]:
+    """A table of this test's own, committed to, dropped after."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("CREATE TABLE IF NOT EXISTS area_probe_for_sql_tests (id uuid PRIMARY KEY)")
+        )
+    yield None
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP TABLE area_probe_for_sql_tests"))
+
+
+async def _seen(engine: AsyncEngine, row: uuid.UUID) -> int:
+    async with engine.connect() as other:
+        return int((await other.execute(_SEEN, {"id": row})).scalar_one())
+
+
+async def test_statements_run_in_the_session_s_transaction_and_end_with_it(
+    engine: AsyncEngine, probe: None
+) -> None:
+    factory = make_sessionmaker(engine)
+    kept, dropped = uuid.uuid4(), uuid.uuid4()
+    async with factory() as session:
+        first = (await sql.one(session, _TX, {})).tx
+        await sql.execute(session, _INSERT, {"id": dropped})
+        assert (await sql.one(session, _TX, {})).tx == first  # one transaction
+        assert await _seen(engine, dropped) == 0  # not committed yet
+        await session.rollback()
+        assert await _seen(engine, dropped) == 0  # the session's rollback ended it
+
+        # A new transaction after the end of the last (not the kept one's).
+        second = (await sql.one(session, _TX, {})).tx
+        assert second != first
+        await sql.execute(session, _INSERT, {"id": kept})
+        # SQLAlchemy's statements and ours share it.
+        assert (await session.execute(_TX)).scalar_one() == second
+        await session.commit()
+        assert await _seen(engine, kept) == 1
+        third = (await sql.one(session, _TX, {})).tx
+        assert third not in (first, second)
+        await session.rollback()
+
+
+async def test_a_driver_error_is_sqlalchemy_s_error(engine: AsyncEngine, probe: None) -> None:
+    factory = make_sessionmaker(engine)
+    row = uuid.uuid4()
+    async with factory() as session:
+        await sql.execute(session, _INSERT, {"id": row})
+        with pytest.raises(sa_exc.IntegrityError):
+            await sql.execute(session, _INSERT, {"id": row})
+        await session.rollback()
+        assert await _seen(engine, row) == 0
+
+
+async def test_rows_read_by_attribute(session: AsyncSession) -> None:
+    row = await sql.one(session, text("SELECT 1 AS one, CAST(:x AS text) AS x"), {"x": "二"})
+    assert (row.one, row.x) == (1, "二")
+    with pytest.raises(AttributeError):
+        _ = row.missing
