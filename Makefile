@@ -126,6 +126,8 @@ test: venv clients web ## ruff, ruff format --check, mypy, then pytest on `hulia
 	    echo "make test: refusing TEST_DATABASE_URL database '$$name': its name must contain 'test'" >&2
 	    exit 1
 	fi
+	# The browser tests drive Debian's chromium (installed here when missing, as root).
+	scripts/browser.sh >/dev/null
 	# Anything that reads Settings during the tests gets the test database.
 	export TEST_DATABASE_URL DATABASE_URL="$$TEST_DATABASE_URL" APP_ENV=test
 	failed=()
