@@ -3,7 +3,9 @@ person may open, the installable manifest and service worker."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -57,5 +59,63 @@ async def test_a_new_phone_signs_in_as_a_resident_in_chinese_then_english(
             )
             assert registered.endswith("/app/sw.js")
             await shot(page, "sign-in-desktop-en")
+    finally:
+        server.stop()
+
+
+async def test_the_service_worker_shows_a_push_the_platform_delivers(
+    browser: Browser, database_url: str, tmp_path: Path
+) -> None:
+    """The platform's push service is out of reach here: chromium's own
+    debugging protocol delivers the message to the registered worker, as a
+    push service would, and the worker shows it as a notification."""
+    server = LiveServer(database_url, tmp_path / "server.log", {"run_sweeper": "false"})
+    try:
+        await server.wait_ready()
+        async with person_page(browser, server.url, size=DESKTOP) as page:
+            await page.goto("/app/")
+            await page.evaluate("navigator.serviceWorker.ready")
+            cdp = await page.context.new_cdp_session(page)
+            registrations: list[dict[str, Any]] = []
+            cdp.on(
+                "ServiceWorker.workerRegistrationUpdated",
+                lambda event: registrations.extend(event["registrations"]),
+            )
+            await cdp.send("ServiceWorker.enable")
+            for _ in range(100):
+                ours = [r for r in registrations if r["scopeURL"].endswith("/app/")]
+                if ours:
+                    break
+                await page.wait_for_timeout(50)
+            assert ours, registrations
+            payload = {
+                "notification": {"title": "有新的呼叫", "body": "上门探访 · 约 300 米"},
+                "data": {"call_id": "00000000-0000-0000-0000-000000000001"},
+            }
+            await cdp.send(
+                "ServiceWorker.deliverPushMessage",
+                {
+                    "origin": server.url,
+                    "registrationId": ours[0]["registrationId"],
+                    "data": json.dumps(payload, ensure_ascii=False),
+                },
+            )
+            shown: list[dict[str, str]] = []
+            for _ in range(100):
+                shown = await page.evaluate(
+                    "navigator.serviceWorker.ready"
+                    ".then(r => r.getNotifications())"
+                    ".then(ns => ns.map(n => ({title: n.title, body: n.body, tag: n.tag})))"
+                )
+                if shown:
+                    break
+                await page.wait_for_timeout(50)
+            assert shown == [
+                {
+                    "title": "有新的呼叫",
+                    "body": "上门探访 · 约 300 米",
+                    "tag": "00000000-0000-0000-0000-000000000001",
+                }
+            ]
     finally:
         server.stop()
