@@ -29,7 +29,7 @@ const TEXT = {
   onDuty: { zh: "在岗党员", en: "Members on duty" },
   unit: { zh: "件", en: "" },
   people: { zh: "人", en: "" },
-  outOf5: { zh: "分（满分 5 分）", en: "of 5" },
+  outOf5: { zh: "/ 5 分", en: "of 5" },
   none: { zh: "暂无", en: "None yet" },
   seconds: { zh: "{s} 秒", en: "{s} s" },
   minutes: { zh: "{m} 分 {s} 秒", en: "{m} min {s} s" },
