@@ -63,3 +63,20 @@ export function boundsOf(collection: FeatureCollection): [number, number, number
   for (const f of collection.features) if (f.geometry && "coordinates" in f.geometry) visit(f.geometry.coordinates);
   return [w, s, e, n];
 }
+
+/** MapLibre makes every marker a focusable button named "Map marker" (axe
+ * fails it, and it is no target anyone should tab to). A marker that shows
+ * a name becomes a picture of that name; a plain label is hidden from
+ * assistive technology (what it says is told beside the map). */
+export function quietMarker(element: HTMLElement, label: string | null): void {
+  element.removeAttribute("tabindex");
+  if (label === null) {
+    element.removeAttribute("role");
+    element.removeAttribute("aria-label");
+    element.setAttribute("aria-hidden", "true");
+    return;
+  }
+  element.textContent = label;
+  element.setAttribute("role", "img");
+  element.setAttribute("aria-label", label);
+}

@@ -100,6 +100,25 @@ export async function signOut(): Promise<void> {
   }
 }
 
+/** One step a person takes (a button, a form): busy while it runs, and the
+ * API's problem kept to show (with <ErrorLine/>) when it fails. */
+export function useAct() {
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<Problem | null>(null);
+  async function act(step: () => Promise<void>): Promise<void> {
+    setBusy(true);
+    setProblem(null);
+    try {
+      await step();
+    } catch (error) {
+      setProblem(error as Problem);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { busy, problem, setProblem, act };
+}
+
 export function ErrorLine(props: { problem: Problem | null }) {
   useLang();
   if (!props.problem) return null;
@@ -118,25 +137,11 @@ export function SignIn() {
   const [code, setCode] = useState("");
   const [sent, setSent] = useState(false);
   const [wait, setWait] = useState(0);
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<Problem | null>(null);
+  const { busy, problem, act } = useAct();
 
-  /** Run one step of the form: busy while it runs, its problem shown. */
-  async function attempt(event: Event, step: () => Promise<void>) {
+  const send = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    setProblem(null);
-    try {
-      await step();
-    } catch (error) {
-      setProblem(error as Problem);
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  const send = (event: Event) =>
-    attempt(event, async () => {
+    return act(async () => {
       const answer = await must(requestOtp({ client: anonymous, body: { phone } }));
       setSent(true);
       if (answer.debug_code) setCode(answer.debug_code);
@@ -148,11 +153,14 @@ export function SignIn() {
         });
       }, 1000);
     });
+  };
 
-  const signIn = (event: Event) =>
-    attempt(event, async () => {
+  const signIn = (event: Event) => {
+    event.preventDefault();
+    return act(async () => {
       saveSession(await must(createToken({ client: anonymous, body: { phone, code } })));
     });
+  };
 
   return (
     <form class="card sign-in" onSubmit={sent ? signIn : send}>

@@ -15,6 +15,7 @@ import type { Text } from "../../i18n";
 import { useSignal } from "../../state";
 import { ErrorLine } from "../../ui";
 import type { MapLibre } from "../../map";
+import { quietMarker } from "../../map";
 import { board, CATEGORY, STATUS } from "./store";
 import type { Board, CallFeature } from "./store";
 
@@ -136,9 +137,7 @@ function labelGrids(
     label.className = "grid-label";
     label.textContent = name;
     new maplibre.Marker({ element: label }).setLngLat([(w + e) / 2, (s + n) / 2]).addTo(map);
-    // A marker is made a button; a label is only a name on the picture.
-    for (const attribute of ["role", "aria-label", "tabindex"]) label.removeAttribute(attribute);
-    label.setAttribute("aria-hidden", "true");
+    quietMarker(label, null);
   }
 }
 

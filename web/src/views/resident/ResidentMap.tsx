@@ -7,6 +7,7 @@ import type { Map as MapLibreMap, Marker } from "maplibre-gl";
 import type { Point } from "../../gen/types.gen";
 import { tr, useLang } from "../../i18n";
 import type { Text } from "../../i18n";
+import { quietMarker } from "../../map";
 import { loadGrids } from "./place";
 
 const TEXT = {
@@ -65,13 +66,7 @@ export default function ResidentMap(props: Props) {
               .addTo(created);
           markers.current[kind] = marker;
           marker.setLngLat([point.lng, point.lat]);
-          // A picture named by the label it shows, not a button (MapLibre
-          // makes markers focusable buttons named "Map marker").
-          const element = marker.getElement();
-          element.textContent = label;
-          element.setAttribute("role", "img");
-          element.setAttribute("aria-label", label);
-          element.removeAttribute("tabindex");
+          quietMarker(marker.getElement(), label);
         };
         created.on("click", (event) => {
           const current = latest.current;

@@ -7,8 +7,7 @@ import { createActivity, listMyActivities, listMyHouseholds } from "../../gen/sd
 import type { ActivityKind, HouseholdPublic, MyMonth, TeamRef } from "../../gen/types.gen";
 import { lang, tr, useLang } from "../../i18n";
 import type { Text } from "../../i18n";
-import { ErrorLine } from "../../ui";
-import { useAct } from "./act";
+import { ErrorLine, useAct } from "../../ui";
 import { KIND, TAG, label } from "./labels";
 
 const TEXT = {
