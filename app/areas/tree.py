@@ -31,8 +31,10 @@ that wrote this) were worse through this module:
 - app/areas/service.py `LOCATE_SQL`: it answers every level's name, which
   a chain of ids does not carry; the joins go up from the one grid found.
 - app/kpis/service.py, the calls of `_ROWS`: a call carries its community
-  and street, so "in :area" costs one join (the branch) per call of the
-  range, and the demo district has no calls to measure another way by.
+  and street, so "in :area" is one join (the branch) per call of the
+  range; with 20,000 calls added to the demo district, the street's read
+  501 buffers so, 823 by `grids_within`, 647 by `inside` (a grid's 501,
+  534, 506).
 """
 
 from __future__ import annotations
