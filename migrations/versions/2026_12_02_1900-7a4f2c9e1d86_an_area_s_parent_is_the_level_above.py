@@ -9,7 +9,9 @@ grid branch, would have been taken, and every walk would silently miss it.
 A constraint trigger now refuses it, whoever writes: on an insert, or an
 update of `level` or `parent_id`, the area's parent must be of the level
 above its own, and (when its level changes) its children must be of the
-level below. The error is a check violation (23514) naming
+level below. The parent row is locked FOR SHARE while checked, so a child
+added and a change of its parent's level, in two transactions at once,
+cannot both commit. The error is a check violation (23514) naming
 `area_parent_level`, with the two levels in the message. Every area the
 seeder writes already obeys it, so the rows already there hold.
 
@@ -58,7 +60,10 @@ def upgrade() -> None:
             child record;
         BEGIN
             IF NEW.parent_id IS NOT NULL THEN
-                SELECT level INTO actual FROM area WHERE id = NEW.parent_id;
+                -- FOR SHARE: a concurrent change of the parent's level waits
+                -- for this insert or move to end, or this for it (a foreign
+                -- key's KEY SHARE lock would not conflict with that update).
+                SELECT level INTO actual FROM area WHERE id = NEW.parent_id FOR SHARE;
                 IF actual IS DISTINCT FROM expected THEN
                     RAISE EXCEPTION USING
                         MESSAGE = 'area ' || NEW.id || ': a ' || NEW.level || ' must lie in '

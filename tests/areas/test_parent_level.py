@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 
 import pytest
 from sqlalchemy import TextClause, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.models.enums import PARENT_LEVEL, AreaLevel
 
@@ -22,6 +23,11 @@ _INSERT = text(
     """
 )
 _MOVE = text("UPDATE area SET parent_id = :parent WHERE id = :id")
+_PAIRS = ", ".join(f"('{c.value}', '{p.value}')" for c, p in PARENT_LEVEL.items() if p)
+_MISPLACED = text(
+    "SELECT count(*) FROM area c JOIN area p ON p.id = c.parent_id"
+    f" WHERE (c.level, p.level) NOT IN ({_PAIRS})"
+)
 _RELEVEL = text("UPDATE area SET level = :level, parent_id = :parent WHERE id = :id")
 
 
@@ -103,3 +109,49 @@ async def test_an_area_whose_new_level_strands_its_children_is_refused(
     assert message in {
         f"area {child}: a grid must lie in a grid_branch, not in a grid" for child in children
     }
+
+
+@pytest.mark.parametrize("first", ["relevel", "insert"])
+async def test_a_child_and_a_new_level_for_its_parent_at_once_are_not_both_taken(
+    engine: AsyncEngine, first: str
+) -> None:
+    """Two transactions: one makes an empty grid branch a grid, the other
+    puts a grid under it. Each alone is right; whichever comes second waits
+    for the first (the parent's row is locked FOR SHARE), then is refused."""
+    parent, lone = uuid.uuid4(), uuid.uuid4()
+    async with engine.begin() as setup:  # committed: both transactions must see it
+        community, branch = (
+            await setup.execute(
+                text(
+                    "SELECT b.parent_id, b.id FROM area b WHERE b.level = 'grid_branch'"
+                    " ORDER BY b.code LIMIT 1"
+                )
+            )
+        ).one()
+        await setup.execute(
+            _INSERT,
+            {"id": parent, "level": "grid_branch", "parent": community, "code": "T-RACE-B"},
+        )
+    relevel = _RELEVEL, {"id": parent, "level": "grid", "parent": branch}
+    insert = _INSERT, {"id": lone, "level": "grid", "parent": parent, "code": "T-RACE-G"}
+    one, two = (relevel, insert) if first == "relevel" else (insert, relevel)
+    try:
+        async with engine.connect() as a, engine.connect() as b:
+            await a.begin()
+            await b.begin()
+            await a.execute(*one)
+            second = asyncio.create_task(b.execute(*two))
+            await asyncio.sleep(0.5)
+            assert not second.done(), "the second waits for the first to end"
+            await a.commit()
+            with pytest.raises(IntegrityError) as caught:
+                await second
+            assert "must lie in a grid_branch, not in a grid" in str(caught.value)
+            await b.rollback()
+        async with engine.connect() as check:
+            assert (await check.execute(_MISPLACED)).scalar_one() == 0
+    finally:
+        async with engine.begin() as cleanup:
+            await cleanup.execute(
+                text("DELETE FROM area WHERE id IN (:a, :b)"), {"a": lone, "b": parent}
+            )
