@@ -12,8 +12,9 @@ above its own, and (when its level changes) its children must be of the
 level below. The parent row is locked FOR SHARE while checked, so a child
 added and a change of its parent's level, in two transactions at once,
 cannot both commit. The error is a check violation (23514) naming
-`area_parent_level`, with the two levels in the message. Every area the
-seeder writes already obeys it, so the rows already there hold.
+`area_parent_level`, with the two levels in the message. The rows already
+there are checked once: the upgrade stops if one lies in the wrong level
+(the seeder's all obey it).
 
 Revision ID: 7a4f2c9e1d86
 Revises: 3b8e5c6acd2e
@@ -50,6 +51,23 @@ def _parent_level_case(level: str) -> str:
 
 
 def upgrade() -> None:
+    # The trigger checks the rows written from now on; the rows already
+    # there are checked once here, and the upgrade stops if one is wrong.
+    op.execute(
+        f"""
+        DO $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM area c JOIN area p ON p.id = c.parent_id
+                       WHERE p.level IS DISTINCT FROM {_parent_level_case("c.level")}) THEN
+                RAISE EXCEPTION USING
+                    MESSAGE = 'some areas lie in an area not of the level above: '
+                        || 'move them before this upgrade',
+                    ERRCODE = 'check_violation';
+            END IF;
+        END
+        $$
+        """
+    )
     op.execute(
         f"""
         CREATE FUNCTION area_parent_level() RETURNS trigger
