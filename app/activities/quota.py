@@ -22,6 +22,7 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.areas import tree
 from app.core.config import Settings
 from app.core.months import Month
 from app.models.activity import QuotaShortfall
@@ -31,8 +32,9 @@ from app.models.enums import MemberKind
 # An activity that counts toward the quota, over the activity `a`.
 COUNTS = "NOT a.disputed"
 
-# `:area` NULL: everywhere; else a community or street, which holds the
-# teams whose grid lies in it (grid → branch → community → street).
+# `:area` NULL: everywhere; else an area (a dispatcher's community or
+# street, a report's area of any level), which holds the teams whose grid
+# lies in it (`tree.grids_within`).
 _SHORTFALLS = text(
     f"""
     WITH full_time AS (
@@ -40,11 +42,8 @@ _SHORTFALLS = text(
         FROM team_member m
         JOIN team t ON t.id = m.team_id
         JOIN person p ON p.id = m.person_id
-        JOIN area g ON g.id = t.grid_id
-        JOIN area b ON b.id = g.parent_id
-        JOIN area c ON c.id = b.parent_id
+        JOIN ({tree.grids_within(":area", everything_when_null=True)}) g ON g.id = t.grid_id
         WHERE m.kind = '{MemberKind.full_time.value}' AND p.disabled_at IS NULL
-          AND (CAST(:area AS uuid) IS NULL OR CAST(:area AS uuid) IN (c.id, c.parent_id))
         ORDER BY m.person_id, t.name, t.id
     )
     SELECT f.person_id, p.display_name, f.team_id, f.team_name,

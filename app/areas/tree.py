@@ -12,6 +12,29 @@ Two questions are answered here and nowhere else:
 - "is A within B": `Chain.within` on an area's chain of ids up to the
   street, which `lineage` (by id), `AreaIds.chain` (a located point) and
   `chain_sql` (an area of a row, in SQL) give.
+
+"The grids inside X" (where teams, and so members and activities, hang) is
+`grids_within(":area")`: the grids of `inside`, found the other way (see
+there for when each is cheaper).
+
+A few queries still join `area` level by level themselves, because their
+plans on the demo district (EXPLAIN ANALYZE, BUFFERS; figures in the commit
+that wrote this) were worse through this module:
+
+- app/notifications/alerts.py `_TEAM_DISPATCHERS` (the dispatchers of a
+  team's community or street): three primary-key steps up from one team;
+  `x.area_id = ANY(chain_sql(...))` read 39 buffers against 33.
+- app/events/duty.py `_READ` (the areas a member's teams lie in, for
+  `keys_of`): `unnest(chain_sql(...))` per team read 24 buffers against 22
+  for one member, 923 against 823 for fifty; a prepared statement, so its
+  quicker planning does not pay.
+- app/areas/service.py `LOCATE_SQL`: it answers every level's name, which
+  a chain of ids does not carry; the joins go up from the one grid found.
+- app/kpis/service.py, the calls of `_ROWS`: a call carries its community
+  and street, so "in :area" is one join (the branch) per call of the
+  range; with 20,000 calls added to the demo district, the street's read
+  501 buffers so, 823 by `grids_within`, 647 by `inside` (a grid's 501,
+  534, 506).
 """
 
 from __future__ import annotations
@@ -56,6 +79,31 @@ def inside(area: str, *, everything_when_null: bool = False) -> str:
     parts = [f"SELECT d0.id, d0.level FROM area d0 WHERE {itself}"]  # noqa: S608 - as above
     parts += [_descendants_at(depth, cast) for depth in range(1, DEPTH)]
     return "\n        UNION ALL ".join(parts)
+
+
+def grids_within(area: str, *, everything_when_null: bool = False) -> str:
+    """SQL: the `id, name, code` of the grids inside the area whose id is the
+    SQL expression `area` (the grid itself, when it is one); every grid when
+    it is null and `everything_when_null`, else none.
+
+    Each grid is joined up to its community, a join per level, and kept when
+    `area` is on its chain: a scan of `area` per level, whatever `area` is.
+    `inside` walks down by `area.parent_id` instead, a probe per area below
+    it: cheaper for a grid, dearer for a community or the street. On the
+    demo district (205 areas), the grids of the street read 33 buffers this
+    way and 157 through `inside`, those of a grid 33 and 16; a street's teams
+    439 and 618, a grid's 35 and 15. Dispatchers ask for their community or
+    street, so the stars, KPIs, the report and the quota lists use this."""
+    cast = f"CAST({area} AS uuid)"
+    joins = "".join(f" JOIN area u{i} ON u{i}.id = u{i - 1}.parent_id" for i in range(1, DEPTH - 1))
+    chain = ", ".join([*(f"u{i}.id" for i in range(DEPTH - 1)), f"u{DEPTH - 2}.parent_id"])
+    on_chain = f"{cast} IN ({chain})"
+    if everything_when_null:
+        on_chain = f"({cast} IS NULL OR {on_chain})"
+    return (
+        f"SELECT u0.id, u0.name, u0.code FROM area u0{joins}"  # noqa: S608 - SQL of the caller's
+        f" WHERE u0.level = '{LEVELS[-1].value}' AND {on_chain}"
+    )
 
 
 def inside_select(area_id: uuid.UUID | None, name: str = "inside") -> Subquery:

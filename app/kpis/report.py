@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activities import counts, quota
+from app.areas import tree
 from app.core.config import Settings
 from app.core.months import Month
 from app.kpis import service as kpis
@@ -65,13 +66,11 @@ SERVICE = "服务之星 Service Star"
 
 # The teams whose grid lies in the area, by grid then name.
 _TEAMS = text(
-    """
-    SELECT t.id, t.name, g.name AS grid_name FROM team t
-    JOIN area g ON g.id = t.grid_id JOIN area b ON b.id = g.parent_id
-    JOIN area c ON c.id = b.parent_id
-    WHERE CAST(:area AS uuid) IN (g.id, b.id, c.id, c.parent_id)
+    f"""
+    SELECT t.id, t.name, g.name AS grid_name
+    FROM ({tree.grids_within(":area")}) g JOIN team t ON t.grid_id = g.id
     ORDER BY g.code, t.name, t.id
-    """
+    """  # noqa: S608 - a fragment of app.areas.tree, values are bound
 )
 
 

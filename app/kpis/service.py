@@ -51,10 +51,8 @@ _ROWS = text(
         SELECT a.id, a.name, a.code FROM area a
         WHERE CAST(:by AS text) = 'area' AND a.id = CAST(:area AS uuid)
         UNION ALL
-        SELECT g.id, g.name, g.code FROM area g
-        JOIN area b ON b.id = g.parent_id JOIN area c ON c.id = b.parent_id
-        WHERE CAST(:by AS text) = 'grid' AND g.level = 'grid'
-          AND CAST(:area AS uuid) IN (g.id, b.id, c.id, c.parent_id)
+        SELECT g.id, g.name, g.code FROM ({tree.grids_within(":area")}) g
+        WHERE CAST(:by AS text) = 'grid'
     ),
     buckets AS (
         SELECT CAST(s AS date) AS bucket_start

@@ -23,6 +23,8 @@ class Area(SQLModel, table=True):
         CheckConstraint(f"level IN {sql_in(AreaLevel)}", name="level"),
         # Only the street (the root) has no parent.
         CheckConstraint("(level = 'street') = (parent_id IS NULL)", name="root_is_street"),
+        # And every parent is of the level above: the `area_parent_level`
+        # constraint trigger (migration 7a4f2c9e1d86), which a CHECK cannot say.
         CheckConstraint("ST_IsValid(boundary)", name="boundary_valid"),
         Index("ix_area_boundary", "boundary", postgresql_using="gist"),
     )

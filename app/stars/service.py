@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.areas import tree
 from app.core.config import Settings
 from app.core.errors import NotFound, Unprocessable
 from app.core.months import Month
@@ -40,10 +41,8 @@ _LOGGED = ActivitySource.logged.value
 _FACTS = text(
     f"""
     WITH area_teams AS (
-        SELECT t.id, t.name FROM team t
-        JOIN area g ON g.id = t.grid_id JOIN area b ON b.id = g.parent_id
-        JOIN area c ON c.id = b.parent_id
-        WHERE CAST(:area AS uuid) IN (g.id, b.id, c.id, c.parent_id)
+        SELECT t.id, t.name
+        FROM ({tree.grids_within(":area")}) g JOIN team t ON t.grid_id = g.id
     ),
     members AS (
         SELECT DISTINCT ON (m.person_id) m.person_id, t.id AS team_id, t.name AS team_name

@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.activities import quota
 from app.core.config import Settings
+from app.core.months import Month
 from tests.principals import Cast, make_cast, make_person
 from tests.problems import assert_problem
 
@@ -180,3 +182,42 @@ async def test_who_may_ask_and_what_month(
         await session.execute(text("SELECT to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"))
     ).scalar_one()
     assert current.json()["month"] == now
+
+
+async def test_an_area_of_any_level_lists_the_members_of_its_grids(
+    session: AsyncSession, settings: Settings
+) -> None:
+    """A report's area may be a grid or a grid branch: its quota sheet lists
+    the full-time members of the teams on its grids, as a community's does."""
+    quiet = Month(2001, 1)  # no activity: every full-time member is short
+    grid, branch, community, street = (
+        await session.execute(
+            text(
+                "SELECT g.id, b.id, c.id, c.parent_id FROM team t"
+                " JOIN team_member m ON m.team_id = t.id AND m.kind = 'full_time'"
+                " JOIN area g ON g.id = t.grid_id JOIN area b ON b.id = g.parent_id"
+                " JOIN area c ON c.id = b.parent_id ORDER BY g.code LIMIT 1"
+            )
+        )
+    ).one()
+    of_grid = set(
+        (
+            await session.execute(
+                text(
+                    "SELECT m.person_id FROM team_member m JOIN team t ON t.id = m.team_id"
+                    " JOIN person p ON p.id = m.person_id"
+                    " WHERE t.grid_id = :grid AND m.kind = 'full_time'"
+                    " AND p.disabled_at IS NULL"
+                ),
+                {"grid": grid},
+            )
+        ).scalars()
+    )
+    assert of_grid
+
+    async def listed(area: uuid.UUID | None) -> set[uuid.UUID]:
+        return {s.person_id for s in await quota.shortfalls(session, settings, quiet, area)}
+
+    assert await listed(grid) == of_grid
+    assert of_grid < await listed(branch) <= await listed(community) < await listed(street)
+    assert await listed(street) == await listed(None)

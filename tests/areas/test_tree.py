@@ -105,6 +105,30 @@ async def test_inside_of_no_area_is_nothing_or_everything_when_asked(
     assert (await session.execute(_EVERYTHING, {"area": grid})).scalars().all() == [grid]
 
 
+_GRIDS = text(f"SELECT id, name, code FROM ({tree.grids_within(':area')}) grids")
+_ALL_GRIDS = text(f"SELECT id FROM ({tree.grids_within(':area', everything_when_null=True)}) grids")
+
+
+async def test_grids_within_are_the_grids_inside_at_every_level(session: AsyncSession) -> None:
+    rows = await _rows(session)
+    named = await session.execute(text("SELECT id, name || code AS nc FROM area"))
+    names: dict[uuid.UUID, str] = {r.id: r.nc for r in named}
+    for area in rows.parent:
+        found = (await session.execute(_GRIDS, {"area": area})).all()
+        ids = [r.id for r in found]
+        assert len(ids) == len(set(ids)), "each grid once"
+        assert set(ids) == {a for a in rows.below(area) if rows.level[a] is AreaLevel.grid}
+        assert all(r.name + r.code == names[r.id] for r in found)
+    assert (await session.execute(_GRIDS, {"area": None})).all() == []
+    assert (await session.execute(_GRIDS, {"area": uuid.uuid4()})).all() == []
+    everything = set((await session.execute(_ALL_GRIDS, {"area": None})).scalars())
+    assert everything == {a for a, level in rows.level.items() if level is AreaLevel.grid}
+    branch = rows.first(AreaLevel.grid_branch)
+    assert set((await session.execute(_ALL_GRIDS, {"area": branch})).scalars()) == (
+        rows.below(branch) - {branch}
+    )
+
+
 async def test_a_grid_is_not_inside_another_community(session: AsyncSession) -> None:
     rows = await _rows(session)
     grid = rows.first(AreaLevel.grid)
