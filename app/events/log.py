@@ -7,14 +7,13 @@ woken, reads the log itself."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import locks, sql
+from app.core import jsontext, locks, sql
 from app.core.config import Settings
 from app.events import subscribers
 from app.models.call import EventType
@@ -79,7 +78,7 @@ async def append(
             "call_id": call_id,
             "offer_id": offer_id,
             "type": event_type.value,
-            "data": json.dumps(data, default=str),
+            "data": jsontext.dumps(data),
             "note": note,
             "touch": touch_call,
         },
@@ -133,6 +132,6 @@ async def append_born(
     await sql.execute(
         session,
         statement,
-        {**values, "type": event_type.value, "data": json.dumps(data, default=str)},
+        {**values, "type": event_type.value, "data": jsontext.dumps(data)},
     )
     await _written(session, event_type, call_id, data, None, None)
