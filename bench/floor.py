@@ -52,7 +52,6 @@ class PressStatements:
         self.offer = compiled(lifecycle._CREATE)
         self.alert_team = compiled(alerts._send_statement(alerts._FREE_MEMBERS))
         self.offered = compiled(state.move_statement(CallStatus.offered, ("rounds", "team_id")))
-        self.previous = compiled(alerts._CALL)
         self.alert_people = compiled(alerts._send_statement(alerts._LISTED))
         self.lock_namespace = int(locks.Lock.resident_calls)
         self.alert_texts = {
@@ -137,9 +136,9 @@ async def _press(
         await _event(conn, st, v, offer["reserved_event_id"], "offer.created", _row_json(offer))
         await _alert(conn, st, st.alert_team, v, "offer", {"team": str(v["team_id"])})
         v.update(id=call_id, offer_id=None, target="offered", current="searching", rounds=1)
-        snap = await conn.fetchrow(st.offered.sql, *st.offered.args(v))  # move + snapshot
+        # The move with its snapshot and the previous `call.updated` (the caller's alert's).
+        snap = await conn.fetchrow(st.offered.sql, *st.offered.args(v))
         await _event(conn, st, v, snap["reserved_event_id"], "call.updated", _row_json(snap))
-        await conn.fetchrow(st.previous.sql, *st.previous.args({"call": call_id}))
         await _alert(conn, st, st.alert_people, v, "status.offered", {"people": [resident]})
     return True
 

@@ -41,6 +41,7 @@ from app.core import locks, sql
 from app.core.errors import Conflict
 from app.events import log as events
 from app.models.call import CallCategory, CallPublic, CallStatus, EscalationLevel, EventType
+from app.notifications import alerts
 
 S = CallStatus
 # Which status may follow which; anything else is 409 `invalid_transition`.
@@ -242,15 +243,18 @@ def transition_statement(target: CallStatus, columns: tuple[str, ...]) -> TextCl
 
 # The move, the snapshot as it leaves it (read from the UPDATE's own row:
 # the rest of the statement sees the call as it was), the id of the event
-# about to carry it and the transaction's time: one round trip.
+# about to carry it, the transaction's time and the previous `call.updated`
+# (for its alerts, `alerts.CallBefore`): one round trip.
 @functools.cache
 def move_statement(target: CallStatus, columns: tuple[str, ...]) -> TextClause:
     return text(
         f"""
         WITH moved AS ({_update(target, columns)} RETURNING call.*),
         reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
-        SELECT s.*, reserved.id AS reserved_event_id, now() AS tx_now
-        FROM ({visibility.snapshot_sql("moved")}) AS s, reserved
+        SELECT s.*, reserved.id AS reserved_event_id, now() AS tx_now,
+               previous.previous_status, previous.previous_level
+        FROM ({visibility.snapshot_sql("moved")}) AS s CROSS JOIN reserved
+        {alerts.previous_update("s")}
         """  # noqa: S608 - constants of our modules, values are bound
     )
 
@@ -374,13 +378,16 @@ async def reopen_disputed(
     return LockedCall(**{**call.__dict__, "status": target, "escalation_level": DISPUTE_LEVEL})
 
 
-# The snapshot as it stands, the id of the event about to carry it, and the
-# transaction's time (what `updated_at` becomes), in one round trip.
+# The snapshot as it stands, the id of the event about to carry it, the
+# transaction's time (what `updated_at` becomes) and the previous
+# `call.updated` (for its alerts), in one round trip.
 _SNAPSHOT_FOR_EVENT = text(
     f"""
     WITH reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
-    SELECT s.*, reserved.id AS reserved_event_id, now() AS tx_now
-    FROM ({visibility.SNAPSHOT_SQL} WHERE c.id = :id) AS s, reserved
+    SELECT s.*, reserved.id AS reserved_event_id, now() AS tx_now,
+           previous.previous_status, previous.previous_level
+    FROM ({visibility.SNAPSHOT_SQL} WHERE c.id = :id) AS s CROSS JOIN reserved
+    {alerts.previous_update("s")}
     """  # noqa: S608 - constants of our modules, values are bound
 )
 
@@ -411,5 +418,6 @@ async def _publish(
         event_id=row.reserved_event_id,
         note=note,
         touch_call=True,
+        call=alerts.CallBefore.from_row(row),
     )
     return full

@@ -506,7 +506,7 @@ _SNAPSHOT_SQL = f"""
            p.id AS responder_id, p.display_name AS responder_name, p.phone AS responder_phone,
            ST_Y(d.location::geometry) AS responder_lat, ST_X(d.location::geometry) AS responder_lng,
            d.accuracy_m AS responder_accuracy,
-           c.resident_id, c.community_id, c.street_id, c.responder_released_at,
+           c.resident_id, c.screen_id, c.community_id, c.street_id, c.responder_released_at,
            ARRAY(SELECT DISTINCT o.team_id FROM offer o WHERE o.call_id = c.id)
              AS offered_team_ids,
            ARRAY(SELECT DISTINCT o.team_id FROM offer o

@@ -7,17 +7,17 @@ woken, reads the log itself."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import locks, sql
+from app.core import jsontext, locks, sql
 from app.core.config import Settings
 from app.events import subscribers
 from app.models.call import EventType
+from app.notifications.alerts import CallBefore
 
 CHANNEL = "hulian_events"
 
@@ -60,11 +60,14 @@ async def append(
     note: str | None = None,
     settings: Settings | None = None,
     touch_call: bool = False,
+    call: CallBefore | None = None,
 ) -> int:
     """Write one event (`data`: the Call or Offer as JSON-ready data, `note`:
     what was said of the step) and announce it on commit; what else runs with
     it is the list in app/events/subscribers.py. `touch_call`: the event is
-    a change of the call itself (`updated_at` becomes the transaction's time)."""
+    a change of the call itself (`updated_at` becomes the transaction's time).
+    `call`: for a `call.updated`, the call as it was before (the subscribers
+    are not to read it back)."""
     if event_id is None:
         event_id = await next_event_id(session)
     await sql.execute(
@@ -75,12 +78,12 @@ async def append(
             "call_id": call_id,
             "offer_id": offer_id,
             "type": event_type.value,
-            "data": json.dumps(data, default=str),
+            "data": jsontext.dumps(data),
             "note": note,
             "touch": touch_call,
         },
     )
-    await _written(session, event_type, call_id, data, offer_id, settings)
+    await _written(session, event_type, call_id, data, offer_id, settings, call)
     return event_id
 
 
@@ -91,11 +94,12 @@ async def _written(
     data: dict[str, Any],
     offer_id: uuid.UUID | None,
     settings: Settings | None,
+    call: CallBefore | None = None,
 ) -> None:
     # In the event's transaction, once its row is written and the call points
     # at it, and before the NOTIFY: what they write commits (or not) with it.
     for subscriber in subscribers.SUBSCRIBERS:
-        await subscriber(session, event_type, call_id, data, offer_id, settings=settings)
+        await subscriber(session, event_type, call_id, data, offer_id, settings=settings, call=call)
 
 
 def born(insert_call: str) -> TextClause:
@@ -128,6 +132,6 @@ async def append_born(
     await sql.execute(
         session,
         statement,
-        {**values, "type": event_type.value, "data": json.dumps(data, default=str)},
+        {**values, "type": event_type.value, "data": jsontext.dumps(data)},
     )
     await _written(session, event_type, call_id, data, None, None)

@@ -30,6 +30,7 @@ class Subscriber(Protocol):
         /,
         *,
         settings: Settings | None = None,
+        call: alerts.CallBefore | None = None,
     ) -> None: ...
 
 

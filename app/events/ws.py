@@ -37,6 +37,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.core import jsontext
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.errors import AppError
@@ -85,7 +86,7 @@ def _token(scope: Scope) -> str | None:
 
 
 def _text(message: dict[str, Any]) -> str:
-    return json.dumps(message, ensure_ascii=False, default=str)
+    return jsontext.dumps(message)
 
 
 PONG = _text(messages.PONG)

@@ -25,7 +25,7 @@ from app.identity.sms import SmsSender
 from app.identity.tokens import InvalidToken
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -36,19 +36,19 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_origin(request: Request) -> RequestOrigin:
+async def get_origin(request: Request) -> RequestOrigin:
     return RequestOrigin(
         ip=request.client.host if request.client else None,
         request_id=getattr(request.state, "request_id", None),
     )
 
 
-def get_sms(request: Request) -> SmsSender:
+async def get_sms(request: Request) -> SmsSender:
     sender: SmsSender = request.app.state.sms
     return sender
 
 
-def get_otp_challenge(request: Request) -> SendChallenge:
+async def get_otp_challenge(request: Request) -> SendChallenge:
     challenge: SendChallenge = request.app.state.otp_challenge
     return challenge
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -206,12 +206,14 @@ async def on_event(
     offer_id: uuid.UUID | None,
     *,
     settings: Settings | None = None,
+    call: CallBefore | None = None,
 ) -> None:
     """Turn one event into alerts, in the event's transaction. A subscriber
     of every event (app/events/subscribers.py): `events.append` calls it after
     the event row is written and `call.last_event_id` points at it.
     `offer.created` needs the settings (the availability rule depends on
-    DUTY_POSITION_MAX_AGE_SECONDS)."""
+    DUTY_POSITION_MAX_AGE_SECONDS), a change of a call's status (`call.updated`)
+    the call as it was (`CallBefore`)."""
     kind = EventType(event_type)
     if kind is EventType.offer_created and offer_id is not None:
         if settings is None:
@@ -220,7 +222,7 @@ async def on_event(
     elif kind is EventType.offer_closed and offer_id is not None:
         await _offer_closed(session, call_id, offer_id)
     elif kind is EventType.call_updated:
-        await _call_updated(session, call_id, data)
+        await _call_updated(session, call_id, data, call)
 
 
 # ---- the rules ---------------------------------------------------------------------------
@@ -325,37 +327,58 @@ async def _offer_closed(session: AsyncSession, call_id: uuid.UUID, offer_id: uui
     )
 
 
-# The call, and its `call.updated` event before this one (`last_event_id`
-# is the event being written).
-_CALL = text(
-    """
-    SELECT c.resident_id, c.screen_id, c.community_id, c.street_id, c.category,
-           previous.data ->> 'status' AS previous_status,
-           previous.data ->> 'escalation_level' AS previous_level
-    FROM call c
+@dataclass(frozen=True)
+class CallBefore:
+    """What the alerts of a `call.updated` need besides its data: who called
+    (a resident, or a screen's caller), the call's community and street, and
+    the status and escalation level of the call's `call.updated` before this
+    one (what "the status changed" is compared with). The statement that
+    reads the call's snapshot for the event reads these too (`previous_update`,
+    `app.calls.state`): no round trip of its own."""
+
+    resident_id: uuid.UUID | None
+    screen_id: uuid.UUID | None
+    community_id: uuid.UUID
+    street_id: uuid.UUID
+    previous_status: str | None
+    previous_level: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> CallBefore:
+        """From a row with a column of each field's name."""
+        return cls(**{field.name: getattr(row, field.name) for field in fields(cls)})
+
+
+def previous_update(call: str) -> str:
+    """A LATERAL join giving `previous_status` and `previous_level`: those of
+    the newest `call.updated` of the call `call` (an alias with an `id`), read
+    before the new event is written, so the one before it."""
+    return f"""
     LEFT JOIN LATERAL (
-        SELECT e.data FROM event e
-        WHERE e.call_id = c.id AND e.type = 'call.updated'
-          AND e.id < coalesce(c.last_event_id, 9223372036854775807)
+        SELECT e.data ->> 'status' AS previous_status,
+               e.data ->> 'escalation_level' AS previous_level
+        FROM event e
+        WHERE e.call_id = {call}.id AND e.type = '{EventType.call_updated.value}'
         ORDER BY e.id DESC LIMIT 1
     ) previous ON true
-    WHERE c.id = :call
-    """
-)
+    """  # noqa: S608 - a constant fragment
+
+
 _DISPATCHERS = """
     SELECT x.person_id FROM dispatcher x JOIN person p ON p.id = x.person_id
     WHERE x.area_id = ANY(CAST(:areas AS uuid[])) AND p.disabled_at IS NULL
 """
 
 
-async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[str, Any]) -> None:
+async def _call_updated(
+    session: AsyncSession, call_id: uuid.UUID, data: dict[str, Any], call: CallBefore | None
+) -> None:
     status = data.get("status")
     level = data.get("escalation_level")
     if status is None or status == CallStatus.searching.value:
         return  # a call being born: nobody is told yet
-    call = await sql.fetchrow(session, _CALL, {"call": call_id})
     if call is None:
-        return
+        raise ValueError("call.updated needs the call as it was to tell who is alerted")
     if status != call.previous_status and call.screen_id is not None:
         await _text_walk_up_caller(session, call_id, call.resident_id, status)
     if status != call.previous_status and call.resident_id is not None:
@@ -366,7 +389,7 @@ async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[st
             Alert(
                 NotificationKind.call_status,
                 f"status.{status}",
-                call.category,
+                data["category"],
                 call_id,
                 None,
                 expires_at=None,
@@ -388,7 +411,7 @@ async def _call_updated(session: AsyncSession, call_id: uuid.UUID, data: dict[st
             Alert(
                 NotificationKind.escalation,
                 "escalation.disputed" if disputed else key,
-                call.category,
+                data["category"],
                 call_id,
                 None,
                 expires_at=None,

@@ -25,7 +25,7 @@ AreaId = Annotated[
 ]
 
 
-def get_feeds(request: Request) -> ScreenFeeds:
+async def get_feeds(request: Request) -> ScreenFeeds:
     feeds: ScreenFeeds = request.app.state.screen_feeds
     return feeds
 
@@ -33,7 +33,7 @@ def get_feeds(request: Request) -> ScreenFeeds:
 FeedsDep = Annotated[ScreenFeeds, Depends(get_feeds)]
 
 
-def limit_screen_requests(request: Request, origin: OriginDep) -> None:
+async def limit_screen_requests(request: Request, origin: OriginDep) -> None:
     """SCREEN_REQUESTS_PER_MINUTE per client address, per process (429
     `rate_limited`; app/screen_feed/limits.py)."""
     if origin.ip:

@@ -75,6 +75,7 @@ async def test_a_subscriber_runs_in_the_events_transaction_after_its_row(
         /,
         *,
         settings: Settings | None = None,
+        call: alerts.CallBefore | None = None,
     ) -> None:
         facts = (
             await db.execute(

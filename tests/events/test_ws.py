@@ -22,10 +22,9 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.calls import visibility as call_view
+from app.calls import state
 from app.core.config import Settings
 from app.events import hub as live
-from app.events import log as events
 from app.events import ws as ws_module
 from app.main import create_app
 from app.models.call import EventType
@@ -483,8 +482,10 @@ async def test_ids_stay_in_order_across_commit_order_and_rollbacks(
     resident: Member = scene["resident"]
 
     async def append_in(session: AsyncSession, call_id: uuid.UUID) -> int:
-        data = (await call_view.snapshot(session, call_id)).model_dump(mode="json")
-        return await events.append(session, EventType.call_updated, call_id, data)
+        # A call.updated of the call as it stands (the one way to write one).
+        event_id = (await state.publish_call(session, call_id)).last_event_id
+        assert event_id is not None
+        return event_id
 
     async with live_app() as lv:
         # Two calls: events of one call are serialised by its row lock.
