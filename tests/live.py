@@ -31,6 +31,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from app.areas import service as areas
 from app.core.config import Settings
 from app.main import create_app
 from tests.dbutil import PROJECT_ROOT
@@ -228,6 +229,19 @@ async def person_with(engine: AsyncEngine, phone: str) -> Any:
         return (
             await conn.execute(text("SELECT id FROM person WHERE phone = :p"), {"p": phone})
         ).scalar_one_or_none()
+
+
+async def community_of(engine: AsyncEngine, lat: float, lng: float) -> uuid.UUID:
+    """The community a point lies in, as the service locates it."""
+    async with AsyncSession(engine) as session:
+        community: uuid.UUID = (await areas.locate_ids(session, lat, lng)).community
+    return community
+
+
+async def column(engine: AsyncEngine, sql: str, **params: Any) -> Any:
+    """The one value a query of committed rows answers."""
+    async with engine.connect() as conn:
+        return (await conn.execute(text(sql), params)).scalar_one()
 
 
 async def park(engine: AsyncEngine, ledger: Ledger, lat: float, lng: float, meters: float) -> None:

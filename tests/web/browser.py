@@ -134,3 +134,20 @@ async def small_touch_targets(page: Page, minimum: float = 48) -> list[str]:
 async def cut_live(page: Page) -> None:
     """Drop the page's live socket (it reconnects and resumes by itself)."""
     await page.evaluate("window.hulianLive.drop()")
+
+
+async def looked_at(page: Page, name: str, *, top: bool = True) -> None:
+    """What every photographed state of a view must pass: axe-core, no
+    control under 48 px; then the screenshot to look at (from the page's top
+    unless `top` is False)."""
+    await assert_accessible(page, context=name)
+    assert await small_touch_targets(page) == [], name
+    if top:
+        await page.evaluate("window.scrollTo(0, 0)")
+    await shot(page, name)
+
+
+async def figure(page: Page, name: str) -> int:
+    """The number a public screen shows for one of today's figures."""
+    value = await page.locator(f"[data-figure={name}] .figure-value").inner_text()
+    return int("".join(c for c in value if c.isdigit()) or 0)

@@ -22,6 +22,7 @@ from tests.live import (
     LiveServer,
     committed_person,
     committed_team,
+    community_of,
     eventually,
     park,
     phone_of,
@@ -55,20 +56,6 @@ class Scene:
     resident: Member
 
 
-async def community_at(engine: AsyncEngine, lat: float, lng: float) -> uuid.UUID:
-    async with engine.connect() as conn:
-        found: uuid.UUID = (
-            await conn.execute(
-                text(
-                    "SELECT id FROM area WHERE level = 'community' "
-                    "AND ST_Covers(boundary, ST_SetSRID(ST_MakePoint(:lng, :lat), 4326))"
-                ),
-                {"lat": lat, "lng": lng},
-            )
-        ).scalar_one()
-    return found
-
-
 @pytest.fixture
 async def scene(
     engine: AsyncEngine, database_url: str, ledger: Ledger, tmp_path: Path
@@ -78,7 +65,7 @@ async def scene(
     settings = make_settings(database_url)
     ((lat, lng),) = await spots(engine, 1, 2000)
     await park(engine, ledger, lat, lng, 1500)
-    community = await community_at(engine, lat, lng)
+    community = await community_of(engine, lat, lng)
     dispatcher = await committed_person(
         engine, settings, ledger, "调度员王", dispatcher_of=community
     )

@@ -16,18 +16,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import make_settings
-from tests.live import Ledger, LiveServer, committed_team, park, person_with, spots
+from tests.live import Ledger, LiveServer, column, committed_team, park, person_with, spots
 from tests.principals import next_phone
 from tests.scene import SceneTeam, offset
 from tests.web.browser import (
     DESKTOP,
     PHONE,
-    assert_accessible,
     cut_live,
+    looked_at,
     person_page,
-    shot,
     sign_in,
-    small_touch_targets,
 )
 
 pytestmark = pytest.mark.processes
@@ -69,16 +67,6 @@ async def signed_in_resident(page: Page, engine: AsyncEngine, ledger: Ledger) ->
     return person
 
 
-async def looked_at(page: Page, name: str, *, top: bool = True) -> None:
-    """What every state of the view must pass: axe, 48 px targets; then a
-    screenshot to look at."""
-    await assert_accessible(page, context=name)
-    assert await small_touch_targets(page) == [], name
-    if top:
-        await page.evaluate("window.scrollTo(0, 0)")
-    await shot(page, name)
-
-
 async def press(page: Page) -> str:
     """Press the button; the id of the call the page then follows."""
     await page.locator("button.call-button").click()
@@ -106,11 +94,6 @@ async def progress(http: httpx.AsyncClient, member: Any, call_id: str, status: s
         f"{API}/calls/{call_id}/progress", json={"status": status}, headers=member.headers
     )
     assert answer.status_code == 200, answer.text
-
-
-async def column(engine: AsyncEngine, sql: str, **params: Any) -> Any:
-    async with engine.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar_one()
 
 
 async def execute(engine: AsyncEngine, sql: str, **params: Any) -> None:

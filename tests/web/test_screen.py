@@ -29,7 +29,14 @@ from tests.live import (
 )
 from tests.principals import next_phone
 from tests.scene import SceneTeam, offset
-from tests.web.browser import PHONE, assert_accessible, person_page, shot, small_touch_targets
+from tests.web.browser import (
+    PHONE,
+    assert_accessible,
+    figure,
+    person_page,
+    shot,
+    small_touch_targets,
+)
 
 pytestmark = pytest.mark.processes
 
@@ -63,11 +70,6 @@ async def _scene(
     return lat, lng, community, team, name
 
 
-async def _figure(page: Page, name: str) -> int:
-    value = await page.locator(f"[data-figure={name}] .figure-value").inner_text()
-    return int("".join(c for c in value if c.isdigit()))
-
-
 async def _take(http: httpx.AsyncClient, team: SceneTeam, call_id: str, *steps: str) -> None:
     """A member of the team accepts the call's offer and moves it on."""
     member = team.members[0].headers
@@ -99,7 +101,7 @@ async def test_a_community_screen_shows_today_and_follows_a_call_without_reload(
             await page.goto(f"/app/#/screen/{community}")
             await expect(page.locator("[data-stream=live]")).to_be_visible(timeout=10_000)
             await expect(page.get_by_role("heading", name="党群亮服务")).to_be_visible()
-            calls, resolved = await _figure(page, "calls"), await _figure(page, "resolved")
+            calls, resolved = await figure(page, "calls"), await figure(page, "resolved")
             # No key on this device: the figures only, no call button.
             await expect(page.locator(".screen-call")).to_have_count(0)
             marker = await page.evaluate("window.screenMarker = 1")
@@ -110,8 +112,8 @@ async def test_a_community_screen_shows_today_and_follows_a_call_without_reload(
                 headers=resident.headers,
             )
             assert pressed.status_code == 201, pressed.text
-            figure = page.locator("[data-figure=calls] .figure-value")
-            await expect(figure).to_contain_text(str(calls + 1), timeout=10_000)
+            calls_shown = page.locator("[data-figure=calls] .figure-value")
+            await expect(calls_shown).to_contain_text(str(calls + 1), timeout=10_000)
             await _take(http, team, pressed.json()["id"], "en_route", "on_site", "resolved")
             await expect(page.locator("[data-figure=resolved] .figure-value")).to_contain_text(
                 str(resolved + 1), timeout=10_000

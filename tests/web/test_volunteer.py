@@ -33,12 +33,11 @@ from tests.scene import Member, SceneTeam, offset
 from tests.web.browser import (
     DESKTOP,
     PHONE,
-    assert_accessible,
     cut_live,
+    looked_at,
     person_page,
     shot,
     sign_in,
-    small_touch_targets,
 )
 
 pytestmark = pytest.mark.processes
@@ -110,13 +109,6 @@ def _point(at: tuple[float, float]) -> dict[str, float]:
     return {"lat": at[0], "lng": at[1], "accuracy_m": 8.0}
 
 
-async def look(page: Page, name: str, context: str) -> None:
-    """Every state passes axe, has no small targets, and is photographed."""
-    await assert_accessible(page, context=context)
-    assert await small_touch_targets(page) == [], context
-    await shot(page, name)
-
-
 async def open_volunteer(page: Page, phone: str) -> None:
     await page.add_init_script(RECORD_NOTIFICATIONS)
     await sign_in(page, phone, view="volunteer")
@@ -132,7 +124,7 @@ async def test_on_duty_an_offer_rings_and_is_taken_to_resolved_across_a_lost_con
             await open_volunteer(page, s.phone)
             duty = page.locator(".duty-card")
             await expect(duty).to_have_attribute("data-on-duty", "false")
-            await look(page, "volunteer-off-duty-phone", "off duty")
+            await looked_at(page, "volunteer-off-duty-phone", top=False)
 
             await page.get_by_role("button", name="开始上岗").click()
             await expect(duty).to_have_attribute("data-on-duty", "true")
@@ -152,7 +144,7 @@ async def test_on_duty_an_offer_rings_and_is_taken_to_resolved_across_a_lost_con
                 round(here[0], 6),
                 round(here[1], 6),
             ), "the browser's position is the duty's"
-            await look(page, "volunteer-waiting-phone", "waiting on duty")
+            await looked_at(page, "volunteer-waiting-phone", top=False)
 
             call_id = await press(engine, s, ledger, "visit")
             offer = page.locator(".offer-card")
@@ -165,7 +157,7 @@ async def test_on_duty_an_offer_rings_and_is_taken_to_resolved_across_a_lost_con
             assert "上门探访" in notes[0]["title"]
             said = notes[0]["title"] + notes[0]["body"]
             assert "呼叫居民" not in said, "no personal data in a notification"
-            await look(page, "volunteer-offer-phone", "an offer ringing")
+            await looked_at(page, "volunteer-offer-phone", top=False)
 
             await offer.get_by_role("button", name="接单").click()
             card = page.locator(".call-card")
@@ -180,7 +172,7 @@ async def test_on_duty_an_offer_rings_and_is_taken_to_resolved_across_a_lost_con
             assert (
                 await card.get_by_role("link", name="用手机地图打开").get_attribute("href") or ""
             ).startswith(f"geo:{exact[0]},{exact[1]}")
-            await look(page, "volunteer-call-phone", "the accepted call")
+            await looked_at(page, "volunteer-call-phone", top=False)
 
             await card.get_by_role("button", name="出发").click()
             await expect(card).to_have_attribute("data-status", "en_route")
@@ -212,7 +204,7 @@ async def test_on_duty_an_offer_rings_and_is_taken_to_resolved_across_a_lost_con
             month = page.locator(".my-month")
             await expect(month).to_contain_text("本月已参加 1 次服务活动")
             await expect(month).to_contain_text("来自呼叫")
-            await look(page, "volunteer-resolved-phone", "back to waiting")
+            await looked_at(page, "volunteer-resolved-phone", top=False)
 
             await page.get_by_role("button", name="下岗休息").click()
             await expect(duty).to_have_attribute("data-on-duty", "false")
@@ -239,15 +231,15 @@ async def test_a_volunteer_declines_then_takes_the_next_call_on_a_desktop(
             # On duty already (the roster says so): waiting, position shared.
             await expect(page.locator(".duty-card")).to_have_attribute("data-on-duty", "true")
             await expect(page.get_by_text("正在等待呼叫…")).to_be_visible()
-            await look(page, "volunteer-waiting-desktop", "waiting on duty, desktop")
+            await looked_at(page, "volunteer-waiting-desktop", top=False)
 
             first = await press(engine, s, ledger, "urgent")
             offer = page.locator(".offer-card")
             await expect(offer).to_contain_text("紧急求助", timeout=10_000)
-            await look(page, "volunteer-offer-desktop", "an offer ringing, desktop")
+            await looked_at(page, "volunteer-offer-desktop", top=False)
             await offer.get_by_role("button", name="不接").click()
             await offer.get_by_label("不接的原因（可不填）").fill("正在医院，走不开")
-            await look(page, "volunteer-decline-desktop", "declining")
+            await looked_at(page, "volunteer-decline-desktop", top=False)
             await offer.get_by_role("button", name="确认不接").click()
             await expect(page.get_by_text("已告知：您这次不接")).to_be_visible()
             await expect(page.locator(".offer-card")).to_have_count(0)
@@ -260,11 +252,11 @@ async def test_a_volunteer_declines_then_takes_the_next_call_on_a_desktop(
             await expect(page.locator(".offer-card")).to_contain_text("平安守护", timeout=10_000)
             await page.locator(".offer-card").get_by_role("button", name="接单").click()
             await expect(page.locator(".call-card")).to_have_attribute("data-call", second)
-            await look(page, "volunteer-call-desktop", "the accepted call, desktop")
+            await looked_at(page, "volunteer-call-desktop", top=False)
             # English too, on the same state.
             await page.get_by_role("button", name="Switch to English").click()
             await expect(page.get_by_role("button", name="On my way")).to_be_visible()
-            await look(page, "volunteer-call-desktop-en", "the accepted call, English")
+            await looked_at(page, "volunteer-call-desktop-en", top=False)
 
 
 async def _paired_household(engine: AsyncEngine, s: Scene) -> uuid.UUID:
@@ -337,7 +329,7 @@ async def test_households_an_activity_logged_and_the_month_against_the_quota(
                     ).one()
                 assert tuple(logged) == ("visit", 45, household, "logged")
                 await page.evaluate("window.scrollTo(0, 0)")
-                await look(page, f"volunteer-service-{size}", "households and the month")
+                await looked_at(page, f"volunteer-service-{size}", top=False)
                 await form.scroll_into_view_if_needed()
                 await shot(page, f"volunteer-activity-form-{size}")
         finally:

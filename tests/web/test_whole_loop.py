@@ -10,11 +10,10 @@ this one proves they work together on one server."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,8 +21,10 @@ from tests.conftest import make_settings
 from tests.live import (
     Ledger,
     LiveServer,
+    column,
     committed_person,
     committed_team,
+    community_of,
     eventually,
     park,
     person_with,
@@ -32,7 +33,7 @@ from tests.live import (
 )
 from tests.principals import next_phone
 from tests.scene import offset
-from tests.web.browser import DESKTOP, PHONE, cut_live, person_page, shot, sign_in
+from tests.web.browser import DESKTOP, PHONE, cut_live, figure, person_page, shot, sign_in
 
 pytestmark = pytest.mark.processes
 
@@ -48,16 +49,6 @@ SERVER = {
 WALL = {"width": 1920, "height": 1080}
 
 
-async def _one(engine: AsyncEngine, sql: str, **params: object) -> Any:
-    async with engine.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar_one()
-
-
-async def _figure(page: Page, name: str) -> int:
-    value = await page.locator(f"[data-figure={name}] .figure-value").inner_text()
-    return int("".join(c for c in value if c.isdigit()) or 0)
-
-
 async def test_resident_volunteer_dispatcher_and_screen_in_one_loop(
     browser: Browser, engine: AsyncEngine, database_url: str, ledger: Ledger, tmp_path: Path
 ) -> None:
@@ -68,13 +59,7 @@ async def test_resident_volunteer_dispatcher_and_screen_in_one_loop(
         engine, settings, ledger, *offset(lat, lng, 30, 0), members=3, on_duty=0, name="红小二队"
     )
     member = team.members[0]
-    community = await _one(
-        engine,
-        "SELECT id FROM area WHERE level = 'community' "
-        "AND ST_Covers(boundary, ST_SetSRID(ST_MakePoint(:lng, :lat), 4326))",
-        lat=lat,
-        lng=lng,
-    )
+    community = await community_of(engine, lat, lng)
     dispatcher = await committed_person(
         engine, settings, ledger, "调度员李", dispatcher_of=community
     )
@@ -92,8 +77,8 @@ async def test_resident_volunteer_dispatcher_and_screen_in_one_loop(
             # The screen of the community, no sign-in; today's figures before.
             await screen.goto(f"/app/#/screen/{community}")
             await expect(screen.locator("[data-stream=live]")).to_be_visible(timeout=10_000)
-            calls_before = await _figure(screen, "calls")
-            resolved_before = await _figure(screen, "resolved")
+            calls_before = await figure(screen, "calls")
+            resolved_before = await figure(screen, "resolved")
 
             # The dispatcher watches its community's map.
             await sign_in(desk, await phone_of(engine, dispatcher.person_id), "dispatcher")
@@ -126,7 +111,7 @@ async def test_resident_volunteer_dispatcher_and_screen_in_one_loop(
             # The resident sees who is coming; the dispatcher sees the call;
             # the screen counts it: none of them reloaded.
             await expect(view).to_have_attribute("data-status", "accepted", timeout=10_000)
-            name = await _one(
+            name = await column(
                 engine, "SELECT display_name FROM person WHERE id = :p", p=member.person_id
             )
             await expect(resident.locator(".responder-name")).to_have_text(str(name))
@@ -166,7 +151,9 @@ async def test_resident_volunteer_dispatcher_and_screen_in_one_loop(
             await resident.locator("button.star").nth(4).click()
             await resident.locator(".rating button.primary").click()
             await expect(resident.locator(".rated")).to_be_visible()
-            assert await _one(engine, "SELECT stars FROM rating WHERE call_id = :c", c=call_id) == 5
+            assert (
+                await column(engine, "SELECT stars FROM rating WHERE call_id = :c", c=call_id) == 5
+            )
             await expect(screen.locator("[data-figure=resolved] .figure-value")).to_contain_text(
                 str(resolved_before + 1), timeout=10_000
             )
