@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, status
 
 from app.activities import quota
 from app.activities import service as activities
-from app.core.cursors import PAGE_LIMIT, Cursor
+from app.core.cursors import Cursor, PageLimit
 from app.core.months import MonthQuery, chosen
 from app.http.deps import CurrentUser, SessionDep, SettingsDep, StaffUser
 from app.http.prefix import API_PREFIX
@@ -44,7 +44,7 @@ async def list_team_activities(
     session: SessionDep,
     settings: SettingsDep,
     month: MonthQuery = None,
-    limit: Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)] = 50,
+    limit: PageLimit = 50,
     cursor: Cursor = None,
 ) -> ActivityList:
     """The team's activities of a month, newest first: for its members, the
@@ -69,7 +69,7 @@ async def list_my_activities(
     session: SessionDep,
     settings: SettingsDep,
     month: MonthQuery = None,
-    limit: Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)] = 50,
+    limit: PageLimit = 50,
     cursor: Cursor = None,
 ) -> MyMonth:
     """The caller's own activities of a month (every team, newest first) and

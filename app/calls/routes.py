@@ -7,7 +7,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from app.calls import service as calls
 from app.calls.deps import CurrentCall
-from app.core.cursors import PAGE_LIMIT, Cursor
+from app.core.cursors import PAGE_LIMIT, Cursor, PageLimit
 from app.core.errors import Unprocessable
 from app.http.deps import CurrentUser, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
@@ -80,7 +80,7 @@ async def list_calls(
     status_filter: Annotated[
         CallStatus | None, Query(alias="status", description="only calls in this state")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)] = 20,
+    limit: PageLimit = 20,
     cursor: Cursor = None,
 ) -> CallList:
     """The calls the caller may see, newest first."""

@@ -28,6 +28,8 @@ Cursor = Annotated[
     ),
 ]
 PAGE_LIMIT = "at most this many per page"
+# A page's size: each list chooses its default (`limit: PageLimit = 50`).
+PageLimit = Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)]
 
 
 def encode(created_at: datetime, row_id: uuid.UUID) -> str:

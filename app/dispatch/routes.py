@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from app.calls import service as calls
 from app.calls.deps import CurrentCall
-from app.core.cursors import PAGE_LIMIT, Cursor
+from app.core.cursors import Cursor, PageLimit
 from app.dispatch import assign as assignment
 from app.dispatch import live_map
 from app.http.deps import SessionDep, SettingsDep, StaffUser
@@ -23,7 +23,7 @@ async def list_dispatch_calls(
     user: StaffUser,
     session: SessionDep,
     status: Annotated[CallStatus | None, Query(description="only calls in this state")] = None,
-    limit: Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)] = 50,
+    limit: PageLimit = 50,
     cursor: Cursor = None,
 ) -> CallList:
     """The calls of the dispatcher's community or street, newest first

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Query
-
-from app.core.cursors import PAGE_LIMIT, Cursor
+from app.core.cursors import Cursor, PageLimit
 from app.http.deps import CurrentUser, SessionDep
 from app.http.prefix import API_PREFIX
 from app.models.notification import NotificationList
@@ -17,7 +15,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/me/notifications", tags=["me"])
 async def list_notifications(
     user: CurrentUser,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)] = 20,
+    limit: PageLimit = 20,
     cursor: Cursor = None,
 ) -> NotificationList:
     """Every alert sent to the caller, newest first, whatever carried it: a

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from app.core.cursors import PAGE_LIMIT, Cursor
+from app.core.cursors import Cursor, PageLimit
 from app.http.deps import CurrentUser, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
 from app.models.call import CallPublic, OfferDeclineBody, OfferList, OfferPublic, OfferStatus
@@ -21,7 +21,7 @@ async def list_offers(
     user: CurrentUser,
     session: SessionDep,
     status: Annotated[OfferStatus | None, Query(description="only offers in this state")] = None,
-    limit: Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)] = 50,
+    limit: PageLimit = 50,
     cursor: Cursor = None,
 ) -> OfferList:
     """Offers made to the caller's teams, newest first (an open offer past its

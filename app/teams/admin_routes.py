@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from app.core.cursors import PAGE_LIMIT, Cursor
+from app.core.cursors import Cursor, PageLimit
 from app.http.deps import OriginDep, SessionDep, SettingsDep, StaffUser
 from app.http.prefix import API_PREFIX
 from app.models.team import (
@@ -62,7 +62,7 @@ async def list_teams(
     status: Annotated[
         TeamStatus | None, Query(description="only teams with this status under the team rule")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100, description=PAGE_LIMIT)] = 50,
+    limit: PageLimit = 50,
     cursor: Cursor = None,
 ) -> TeamList:
     """The teams an admin (all) or a dispatcher (those of its area) acts on,
