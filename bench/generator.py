@@ -201,13 +201,28 @@ class Generator:
         await self.district.drain(drain)
         return {"achieved": achieved, "meter": metered}
 
-    async def closed_loop(self, seconds: float, concurrency: int, start_at: float) -> Any:
+    async def closed_loop(
+        self,
+        seconds: float,
+        concurrency: int,
+        start_at: float,
+        part: int = 0,
+        parts: int = 1,
+        hold: bool = False,
+    ) -> Any:
+        """Closed-loop presses by part `part` of `parts` of the residents (so
+        that a second loop presses with residents the first did not use);
+        `hold`: the volunteers accept nothing meanwhile (presses alone)."""
         await _until(start_at)
         meter = Meter()
         meter.start()
-        result = await self.district.press_closed_loop(
-            self.spec.closed_loop_residents, seconds, concurrency
-        )
+        self.district.holding = hold
+        try:
+            result = await self.district.press_closed_loop(
+                self.spec.closed_loop_residents[part::parts], seconds, concurrency
+            )
+        finally:
+            self.district.holding = False
         result["meter"] = await meter.stop()
         return result
 
@@ -374,7 +389,9 @@ class Generators:
     async def reset(self) -> Record:
         return merge_records(await self.all("reset"))
 
-    async def _clients(self, name: str, seconds: float, concurrency: int) -> dict[str, Any]:
+    async def _clients(
+        self, name: str, seconds: float, concurrency: int, **extra: Any
+    ) -> dict[str, Any]:
         """`concurrency` closed-loop clients of command `name`, spread over the
         generators, started together: their answers per second, latencies,
         errors and the verdict."""
@@ -382,7 +399,7 @@ class Generators:
         parts = await self._all(
             name,
             [
-                {"seconds": seconds, "concurrency": c, "start_at": start_at}
+                {"seconds": seconds, "concurrency": c, "start_at": start_at, **extra}
                 for c in self._shares(concurrency)
             ],
         )
@@ -428,8 +445,12 @@ class Generators:
             "generator": self._verdict([p["meter"] for p in parts]),
         }
 
-    async def closed_loop(self, seconds: float, concurrency: int) -> dict[str, Any]:
-        done = await self._clients("closed_loop", seconds, concurrency)
+    async def closed_loop(
+        self, seconds: float, concurrency: int, *, part: int = 0, parts: int = 1, hold: bool = False
+    ) -> dict[str, Any]:
+        done = await self._clients(
+            "closed_loop", seconds, concurrency, part=part, parts=parts, hold=hold
+        )
         return {
             "concurrency": concurrency,
             "rps": done["rps"],

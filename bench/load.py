@@ -161,6 +161,8 @@ class District:
         self.busy: set[uuid.UUID] = set()
         self.bg: set[asyncio.Task[Any]] = set()
         self.moving = False
+        # Volunteers hold (see offers, accept none): to measure presses alone.
+        self.holding = False
 
     def _server_of(self, actor: Actor) -> int:
         return actor.person_id.int % len(self.base_urls)
@@ -261,7 +263,7 @@ class District:
                 rec.first_offer[call_id] = at
             offer = message.get("data") or {}
             offer_id = str(offer.get("id"))
-            if offer.get("status") != "open" or offer_id in self.claimed:
+            if offer.get("status") != "open" or offer_id in self.claimed or self.holding:
                 return
             if actor.person_id in self.busy:
                 return

@@ -101,13 +101,18 @@ def markdown(result: dict[str, Any]) -> str:
                 f"p50 / p99 ms) | {press['presses_per_s']} "
                 f"({_ms(press, 'p50_ms')} / {_ms(press, 'p99_ms')}) |"
             )
-    if "calls_saturation" in result:
-        s = result["calls_saturation"]
+    for key, what in (
+        ("calls_saturation", "whole loop: the volunteers accept and resolve"),
+        ("calls_saturation_presses", "presses alone: the volunteers accept nothing"),
+    ):
+        if key not in result:
+            continue
+        s = result[key]
         bound = ""
         if s.get("generator", {}).get("saturated"):
             bound = " (generator saturated: a lower bound)"
         out.append(
-            f"| POST /calls closed-loop max (calls/s, {s['concurrency']} clients) "
+            f"| POST /calls closed-loop max (calls/s, {s['concurrency']} clients; {what}) "
             f"| {s['rps']}{bound} |"
         )
     for k, v in ratios.items():

@@ -88,23 +88,7 @@ async def run(args: Any) -> dict[str, Any]:
             sampler.start()
             spy = None
             if args.profile:
-                spy = await asyncio.create_subprocess_exec(
-                    str(Path(sys.executable).with_name("py-spy")),
-                    "record",
-                    "--pid",
-                    str(server.process.pid),
-                    "--subprocesses",
-                    "--rate",
-                    "250",
-                    "--format",
-                    args.profile_format,
-                    "--duration",
-                    str(int(args.duration)),
-                    "--output",
-                    str(out / f"profile.{'txt' if args.profile_format == 'raw' else 'svg'}"),
-                    stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.DEVNULL,
-                )
+                spy = await _spy(server, args, out / "profile", args.duration)
             _log(
                 f"pressing at {args.rate}/s for {args.duration} s "
                 f"from {max(1, args.generators)} generator(s)"
@@ -126,7 +110,27 @@ async def run(args: Any) -> dict[str, Any]:
             result["latency_valid"] = not pressed["generator"]["saturated"]
             _log(report.generator_line(result["generator"]))
             if sat_residents:
-                result["calls_saturation"] = await gens.closed_loop(args.saturation_seconds, 16)
+                # Two closed loops, each with its own half of the residents:
+                # the whole loop (the volunteers accept and resolve each call,
+                # so the server serves those requests too), then presses alone
+                # (the volunteers accept nothing), the floor's own work:
+                # target 2's figure.
+                for key, stem, hold in (
+                    ("calls_saturation", "profile-closed", False),
+                    ("calls_saturation_presses", "profile-presses", True),
+                ):
+                    if hold:
+                        # The whole loop's last accepts and resolutions end first.
+                        await asyncio.sleep(max(args.drain, args.accept_max + 2))
+                    spy = None
+                    if args.profile:
+                        spy = await _spy(server, args, out / stem, args.saturation_seconds)
+                    result[key] = await gens.closed_loop(
+                        args.saturation_seconds, 16, part=int(hold), parts=2, hold=hold
+                    )
+                    if spy is not None:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(spy.wait(), 30)
         finally:
             await gens.close()
         log_text = server.log()
@@ -159,6 +163,28 @@ async def run(args: Any) -> dict[str, Any]:
                 await db.drop()
 
 
+async def _spy(server: Server, args: Any, stem: Path, seconds: float) -> asyncio.subprocess.Process:
+    """py-spy on the server and its workers for `seconds`."""
+    suffix = "txt" if args.profile_format == "raw" else "svg"
+    return await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")),
+        "record",
+        "--pid",
+        str(server.process.pid),
+        "--subprocesses",
+        "--rate",
+        "250",
+        "--format",
+        args.profile_format,
+        "--duration",
+        str(max(1, int(seconds))),
+        "--output",
+        f"{stem}.{suffix}",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
 def ratios(result: dict[str, Any]) -> dict[str, Any]:
     floors = result.get("floors")
     if not floors:
@@ -171,10 +197,15 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
             post["p50_ms"] / max(n["p50_ms"], 1e-6), 1
         )
     sat = result.get("calls_saturation")
+    alone = result.get("calls_saturation_presses")
     press = floors.get("press_sql")
-    if sat and press:
+    if alone and press:
         # Target 2: at least 0.5.
-        out["POST /calls closed-loop ÷ press SQL floor (16 each)"] = round(
+        out["POST /calls closed-loop, presses alone ÷ press SQL floor (16 each)"] = round(
+            alone["rps"] / max(press["presses_per_s"], 1e-6), 3
+        )
+    if sat and press:
+        out["POST /calls closed-loop, whole loop ÷ press SQL floor (16 each)"] = round(
             sat["rps"] / max(press["presses_per_s"], 1e-6), 3
         )
     if sat:

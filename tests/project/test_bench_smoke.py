@@ -95,9 +95,13 @@ def test_a_tiny_bench_run_reports_sane_figures(tmp_path: Path) -> None:
     assert result["resources"]["server_peak_rss_mib"] > 0
     assert result["floors"]["healthz"]["rps"] > 0
     assert result["floors"]["nearest_sql"]["qps"] > 0
+    # Both closed loops: the whole loop and presses alone (target 2's).
     assert result["calls_saturation"]["rps"] > 0
+    assert result["calls_saturation_presses"]["rps"] > 0
     assert result["floors"]["press_sql"]["presses_per_s"] > 0
-    assert result["ratios"]["POST /calls closed-loop ÷ press SQL floor (16 each)"] > 0
+    ratios = result["ratios"]
+    assert ratios["POST /calls closed-loop, presses alone ÷ press SQL floor (16 each)"] > 0
+    assert ratios["POST /calls closed-loop, whole loop ÷ press SQL floor (16 each)"] > 0
     assert result["server_tracebacks"] == 0
     # The load came from two generator processes, each metered.
     generator = result["generator"]
