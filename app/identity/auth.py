@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import log as audit
 from app.audit.log import RequestOrigin
-from app.core import locks
+from app.core import locks, sql
 from app.core.config import AppEnv, Settings
 from app.core.errors import Forbidden, TooManyRequests, Unauthorized
 from app.core.locks import Lock
@@ -154,30 +154,29 @@ async def load_principal(
 ) -> PersonPrincipal:
     """The person behind a live session, or InvalidToken (logged out,
     revoked, disabled: all the same to the caller)."""
-    row = (
-        (await session.execute(_LOAD_PERSON, {"session_id": session_id, "person_id": person_id}))
-        .mappings()
-        .first()
+    # On every cache miss, so each resident's first request (a press, in a
+    # surge) pays it: below the ORM (app.core.sql), like the press itself.
+    row = await sql.fetchrow(
+        session, _LOAD_PERSON, {"session_id": session_id, "person_id": person_id}
     )
-    if row is None or row["revoked_at"] is not None or row["disabled_at"] is not None:
+    if row is None or row.revoked_at is not None or row.disabled_at is not None:
         raise tokens.InvalidToken("The session has ended.")
     area = None
-    if row["dispatcher_area_id"] is not None:
+    if row.dispatcher_area_id is not None:
         area = DispatcherArea(
-            id=row["dispatcher_area_id"],
-            name=row["dispatcher_area_name"],
-            level=AreaLevel(row["dispatcher_area_level"]),
+            id=row.dispatcher_area_id,
+            name=row.dispatcher_area_name,
+            level=AreaLevel(row.dispatcher_area_level),
         )
-    teams = row["teams"]
     return PersonPrincipal(
-        person_id=row["id"],
+        person_id=row.id,
         session_id=session_id,
-        display_name=row["display_name"],
-        phone=row["phone"],
-        is_admin=row["is_admin"],
+        display_name=row.display_name,
+        phone=row.phone,
+        is_admin=row.is_admin,
         teams=tuple(
             TeamMembership(id=uuid.UUID(t["id"]), name=t["name"], kind=MemberKind(t["kind"]))
-            for t in teams
+            for t in row.teams
         ),
         dispatcher_area=area,
     )
