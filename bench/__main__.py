@@ -81,7 +81,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--drain", type=float, default=10.0, help="s to wait for accepts after")
     r.add_argument("--floor-seconds", type=float, default=3.0, help="0: skip the floors")
     r.add_argument("--saturation-seconds", type=float, default=0.0)
-    r.add_argument("--saturation-calls", type=int, default=3000)
+    r.add_argument(
+        "--saturation-calls",
+        type=int,
+        default=6000,
+        help="residents for the two closed loops, half each (each presses once)",
+    )
     r.add_argument("--env", type=_env, action="append", default=[], help="server KEY=VALUE")
     r.add_argument("--out", default="bench-results/run")
     r.add_argument("--admin-url", default=None)

@@ -405,8 +405,10 @@ class Generators:
         )
         lat = [x for p in parts for x in p["latencies"]]
         errors: Counter[str] = Counter()
+        states: Counter[str] = Counter()
         for p in parts:
             errors.update(p.get("errors", {}))
+            states.update(p.get("states", {}))
         elapsed = max(p["elapsed_s"] for p in parts)
         return {
             "concurrency": concurrency,
@@ -414,6 +416,7 @@ class Generators:
             "latencies": lat,
             "errors": errors,
             "ran_out": any(p.get("ran_out") for p in parts),
+            "states": dict(states),
             "generator": self._verdict([p["meter"] for p in parts]),
         }
 
@@ -457,6 +460,7 @@ class Generators:
             "errors": sum(done["errors"].values()),
             "error_kinds": dict(done["errors"]),
             "ran_out_of_residents": done["ran_out"],
+            "answered_states": done["states"],
             "latency": summary(done["latencies"]),
             "generator": done["generator"],
         }

@@ -385,9 +385,13 @@ class District:
                     continue
                 if status in (200, 201):
                     ok.append(time.perf_counter() - t)
+                    # A press that found no team is cheaper than one offered:
+                    # the answers' states say which were measured.
+                    states[str(json.loads(raw).get("status"))] += 1
                 else:
                     errors[f"calls {status} {Answer(status, raw).code()}"] += 1
 
+        states: Counter[str] = Counter()
         start = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         return {
@@ -396,6 +400,7 @@ class District:
             "latencies": ok,
             "errors": dict(errors),
             "ran_out": ran_out,
+            "states": dict(states),
         }
 
     async def drain(self, within: float = 15.0) -> None:

@@ -111,9 +111,12 @@ def markdown(result: dict[str, Any]) -> str:
         bound = ""
         if s.get("generator", {}).get("saturated"):
             bound = " (generator saturated: a lower bound)"
+        if s.get("ran_out_of_residents"):
+            bound += " (ran out of residents before the end: raise --saturation-calls)"
+        states = ", ".join(f"{k} {v}" for k, v in sorted(s.get("answered_states", {}).items()))
         out.append(
-            f"| POST /calls closed-loop max (calls/s, {s['concurrency']} clients; {what}) "
-            f"| {s['rps']}{bound} |"
+            f"| POST /calls closed-loop max (calls/s, {s['concurrency']} clients; {what}; "
+            f"answered: {states or 'none'}) | {s['rps']}{bound} |"
         )
     for k, v in ratios.items():
         out.append(f"| ratio: {k} | {v} |")

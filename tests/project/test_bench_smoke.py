@@ -98,6 +98,8 @@ def test_a_tiny_bench_run_reports_sane_figures(tmp_path: Path) -> None:
     # Both closed loops: the whole loop and presses alone (target 2's).
     assert result["calls_saturation"]["rps"] > 0
     assert result["calls_saturation_presses"]["rps"] > 0
+    # The presses were offered, not turned away cheaper (no team found).
+    assert result["calls_saturation_presses"]["answered_states"].get("offered", 0) > 0
     assert result["floors"]["press_sql"]["presses_per_s"] > 0
     ratios = result["ratios"]
     assert ratios["POST /calls closed-loop, presses alone ÷ press SQL floor (16 each)"] > 0
