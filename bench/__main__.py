@@ -94,7 +94,17 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--pg-set", type=_env, action="append", default=[], help="ALTER DATABASE SET KEY=VALUE"
     )
-    r.add_argument("--profile", action="store_true", help="py-spy the server in the load phase")
+    r.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the server in the load phase and in each closed loop",
+    )
+    r.add_argument(
+        "--profile-rate",
+        type=int,
+        default=250,
+        help="samples a second: py-spy's reads slow the server (250: a closed loop at 0.4x)",
+    )
     r.add_argument("--profile-format", choices=["raw", "flamegraph"], default="raw")
     _generator_args(r)
 

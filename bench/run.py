@@ -173,7 +173,7 @@ async def _spy(server: Server, args: Any, stem: Path, seconds: float) -> asyncio
         str(server.process.pid),
         "--subprocesses",
         "--rate",
-        "250",
+        str(args.profile_rate),
         "--format",
         args.profile_format,
         "--duration",
