@@ -80,22 +80,28 @@ async def _driver(db: AsyncSession | AsyncConnection) -> tuple[AsyncConnection, 
     the transaction begun."""
     if isinstance(db, AsyncConnection):
         return await _begun(db)
-    # Kept for as long as the session's transaction is the same one (a
-    # savepoint keeps it; a commit or rollback ends it), the connection
-    # still valid and its driver's transaction still open.
-    transaction = db.sync_session.get_transaction()
+    # Kept for as long as the session's transaction and its innermost
+    # savepoint are the same ones (a commit or rollback ends the one, a
+    # `begin_nested` or its end changes the other), the connection still
+    # valid and its driver's transaction still open. A new savepoint must
+    # go through `db.connection()`: SQLAlchemy emits its SAVEPOINT only when
+    # the session next asks for its connection, and a statement sent on a
+    # kept connection before that would not be undone with the savepoint.
+    sync = db.sync_session
+    current = (sync.get_transaction(), sync.get_nested_transaction())
     kept = db.info.get(_KEPT)
     if (
         kept is not None
-        and transaction is not None
-        and kept[0] is transaction
+        and current[0] is not None
+        and kept[0][0] is current[0]
+        and kept[0][1] is current[1]
         and not kept[1].closed
         and not kept[1].invalidated
         and kept[2]._transaction is not None
     ):
         return kept[1], kept[2]
     connection, adapted = await _begun(await db.connection())
-    db.info[_KEPT] = (db.sync_session.get_transaction(), connection, adapted)
+    db.info[_KEPT] = ((sync.get_transaction(), sync.get_nested_transaction()), connection, adapted)
     return connection, adapted
 
 
@@ -104,7 +110,12 @@ async def _begun(connection: AsyncConnection) -> tuple[AsyncConnection, Any]:
     if adapted._transaction is None:
         # What the adapter's cursor does before its first statement: BEGIN,
         # tracked by the adapter, so the session's commit or rollback ends it.
-        await adapted._start_transaction()
+        # Its errors as SQLAlchemy's cursor would raise them (a connection
+        # PostgreSQL closed is invalidated, and answered 503, not 500).
+        try:
+            await adapted._start_transaction()
+        except Exception as error:
+            raise await _as_sqlalchemy(connection, adapted, "BEGIN", error) from error
     return connection, adapted
 
 

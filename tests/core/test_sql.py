@@ -78,3 +78,23 @@ async def test_rows_read_by_attribute(session: AsyncSession) -> None:
     assert (row.one, row.x) == (1, "二")
     with pytest.raises(AttributeError):
         _ = row.missing
+
+
+async def test_a_statement_in_a_savepoint_is_undone_with_it(
+    engine: AsyncEngine, probe: None
+) -> None:
+    # SQLAlchemy emits a savepoint's SAVEPOINT only when the session next
+    # asks for its connection: a statement on the connection kept from
+    # before the savepoint must not run outside it.
+    factory = make_sessionmaker(engine)
+    before, inside, after = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with factory() as session:
+        await sql.execute(session, _INSERT, {"id": before})  # the connection is kept
+        savepoint = await session.begin_nested()
+        await sql.execute(session, _INSERT, {"id": inside})
+        await savepoint.rollback()
+        await sql.execute(session, _INSERT, {"id": after})  # after it: in the transaction
+        await session.commit()
+    assert await _seen(engine, before) == 1
+    assert await _seen(engine, inside) == 0, "undone with its savepoint"
+    assert await _seen(engine, after) == 1
