@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import random
@@ -498,9 +499,6 @@ def nearest_args(
 ) -> list[Any]:
     """The arguments of `nearest_sql()` in its order, with the team rule's
     thresholds as the app's defaults set them."""
-    from app.core.config import Settings
-    from app.teams import rules
-
     values = {
         "lat": lat,
         "lng": lng,
@@ -509,9 +507,20 @@ def nearest_args(
         "k": k,
         "skip": list(skip),
         "want": want,
-        **rules.params(Settings()),
+        **_team_rule(),
     }
     return _nearest().args(values)
+
+
+@functools.cache
+def _team_rule() -> dict[str, Any]:
+    """The team rule's thresholds, read once: building `Settings()` (the
+    environment, the `.env` file, a hundred fields validated) costs about
+    5 ms, which every timed query paid when this was done per call."""
+    from app.core.config import Settings
+    from app.teams import rules
+
+    return rules.params(Settings())
 
 
 def _nearest() -> Compiled:
