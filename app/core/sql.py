@@ -87,22 +87,27 @@ async def _driver(db: AsyncSession | AsyncConnection) -> tuple[AsyncConnection, 
     # go through `db.connection()`: SQLAlchemy emits its SAVEPOINT only when
     # the session next asks for its connection, and a statement sent on a
     # kept connection before that would not be undone with the savepoint.
-    sync = db.sync_session
-    current = (sync.get_transaction(), sync.get_nested_transaction())
+    root, nested = _where(db)
     kept = db.info.get(_KEPT)
     if (
         kept is not None
-        and current[0] is not None
-        and kept[0][0] is current[0]
-        and kept[0][1] is current[1]
-        and not kept[1].closed
-        and not kept[1].invalidated
-        and kept[2]._transaction is not None
+        and root is not None
+        and kept[0] is root
+        and kept[1] is nested
+        and not kept[2].closed
+        and not kept[2].invalidated
+        and kept[3]._transaction is not None
     ):
-        return kept[1], kept[2]
+        return kept[2], kept[3]
     connection, adapted = await _begun(await db.connection())
-    db.info[_KEPT] = ((sync.get_transaction(), sync.get_nested_transaction()), connection, adapted)
+    db.info[_KEPT] = (*_where(db), connection, adapted)
     return connection, adapted
+
+
+def _where(db: AsyncSession) -> tuple[Any, Any]:
+    """The session's transaction and its innermost savepoint (or None)."""
+    sync = db.sync_session
+    return sync.get_transaction(), sync.get_nested_transaction()
 
 
 async def _begun(connection: AsyncConnection) -> tuple[AsyncConnection, Any]:
