@@ -4,14 +4,11 @@ A budget, so that a change that adds round trips to the press says so here."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import httpx
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import Settings
+from tests import statements
 from tests.scene import clear_duty_near, make_resident, make_team, offset
 
 LAT, LNG = 22.77, 113.93
@@ -46,35 +43,22 @@ async def test_a_press_stays_within_its_round_trip_budget(
         headers=warm_up.headers,
     )
     assert first.status_code == 201, first.text
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(" ".join(statement.split())[:150])
-
-    def logged(query: Any) -> None:
-        seen.append(" ".join(query.query.split())[:150])
-
-    # Through the session (SQLAlchemy's cursor) and below it (app.core.sql,
-    # straight on the driver's connection): both are round trips.
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
-    event.listen(connection.sync_connection, "before_cursor_execute", record)
-    driver.add_query_logger(logged)
+    # Through the session and below it (app.core.sql): both are round trips.
     # The test's own transaction wraps the request in a savepoint: not the press's.
-
-    pressed = await anon_client.post(
-        "/api/v1/calls",
-        json={"location": {"lat": LAT, "lng": LNG, "accuracy_m": 8}},
-        headers=resident.headers,
-    )
-    await asyncio.sleep(0)  # asyncpg calls its query loggers soon, not at once
-    event.remove(connection.sync_connection, "before_cursor_execute", record)
-    driver.remove_query_logger(logged)
+    sent = await statements.on_connection(connection)
+    try:
+        pressed = await anon_client.post(
+            "/api/v1/calls",
+            json={"location": {"lat": LAT, "lng": LNG, "accuracy_m": 8}},
+            headers=resident.headers,
+        )
+        press = await sent.taken()
+    finally:
+        sent.stop()
     assert pressed.status_code == 201, pressed.text
     assert pressed.json()["status"] == "offered"
-    statements = [s for s in seen if "SAVEPOINT" not in s]
-    assert len(statements) <= PRESS_BUDGET, "\n".join(statements)
+    assert len(press) <= PRESS_BUDGET, "\n".join(press)
     # NOTIFY comes from the trigger on `event`, once per transaction.
-    assert not [s for s in statements if "pg_notify" in s]
+    assert not [s for s in press if "pg_notify" in s]
     # A caller without paired members pays nothing for the paired round.
-    assert not [s for s in statements if "x.person_id <> c.resident_id" in s]
+    assert not [s for s in press if "x.person_id <> c.resident_id" in s]

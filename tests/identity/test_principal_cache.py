@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.db import asyncpg_dsn
@@ -27,6 +27,7 @@ from app.identity.principals import Change, PrincipalCache
 from app.identity.tokens import TokenClaims
 from app.models.auth import TeamMembership
 from app.models.enums import MemberKind
+from tests import statements
 from tests.conftest import make_settings
 from tests.live import Ledger, committed_person, committed_team, eventually, live_app
 from tests.principals import next_phone
@@ -303,49 +304,6 @@ def test_payloads() -> None:
 # ---- the steady state of an app on its own pool -----------------------------------------
 
 
-# What asyncpg sends on its own: transaction control, and the type and JIT
-# lookups of a connection's first statements.
-_DRIVER_OWN = re.compile(
-    r"^\s*(BEGIN|COMMIT|ROLLBACK|WITH RECURSIVE typeinfo_tree|SELECT\s+current_setting\('jit'\))"
-)
-
-
-def _count_statements(engine: AsyncEngine) -> Callable[[], Awaitable[int]]:
-    """The statements the app's requests send: through the session (its
-    cursor events) and below it (app.core.sql, straight on the driver: its
-    query logger, on each connection the pool hands out). A statement the
-    session prepares the driver logs too: counted once."""
-    through_session: list[str] = []
-    below: list[str] = []
-    watched: set[int] = set()
-
-    def cursor(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        through_session.append(statement)
-
-    def logged(query: Any) -> None:
-        if not _DRIVER_OWN.match(query.query):
-            below.append(query.query)
-
-    def checkout(dbapi_connection: Any, *args: Any) -> None:
-        driver = dbapi_connection.driver_connection
-        if id(driver) not in watched:
-            watched.add(id(driver))
-            driver.add_query_logger(logged)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", cursor)
-    event.listen(engine.sync_engine, "checkout", checkout)
-
-    async def taken() -> int:
-        await asyncio.sleep(0)  # asyncpg calls its query loggers soon, not at once
-        prepared = set(through_session)
-        n = len(through_session) + sum(1 for q in below if q not in prepared)
-        through_session.clear()
-        below.clear()
-        return n
-
-    return taken
-
-
 async def test_the_steady_state_asks_the_database_nothing_for_the_principal(
     engine: AsyncEngine, database_url: str, ledger: Ledger
 ) -> None:
@@ -358,15 +316,18 @@ async def test_the_steady_state_asks_the_database_nothing_for_the_principal(
         async with live_app(settings) as (app, http):
             cache: PrincipalCache = app.state.principals
             await eventually(_holds(lambda: cache.live), within_s=5)
-            statements = _count_statements(app.state.engine)
+            sent = statements.on_engine(app.state.engine)
+
+            async def count() -> int:
+                return len(await sent.taken())
 
             assert (await http.get("/api/v1/me", headers=person.headers)).status_code == 200
-            assert await statements() >= 1, "the first request loads the principal"
+            assert await count() >= 1, "the first request loads the principal"
             for _ in range(20):
                 me = await http.get("/api/v1/me", headers=person.headers)
                 assert me.status_code == 200
                 assert me.json()["teams"] == []
-            assert await statements() == 0
+            assert await count() == 0
 
             api_key = {"X-API-Key": key.key}
             locate = {"lat": 22.77, "lng": 113.93}
@@ -374,7 +335,7 @@ async def test_the_steady_state_asks_the_database_nothing_for_the_principal(
             for _ in range(3):
                 answer = await http.get("/api/v1/areas/locate", params=locate, headers=api_key)
                 assert answer.status_code == 200
-                taken.append(await statements())
+                taken.append(await count())
             assert taken[0] == taken[1] + 1 == taken[2] + 1, "the key is read once"
 
             # A change committed elsewhere shows within the contract's second.
@@ -394,6 +355,7 @@ async def test_the_steady_state_asks_the_database_nothing_for_the_principal(
                 return answer.status_code == 401
 
             await eventually(refused, within_s=1.0)
+            sent.stop()
     finally:
         async with engine.begin() as conn:
             await conn.execute(text("DELETE FROM api_key WHERE id = :id"), {"id": key.id})
