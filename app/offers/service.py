@@ -213,15 +213,6 @@ async def _release_offers_only_i_could_take(
     await release_offers_nobody_can_take(session, settings, person.team_ids, holding_a_call=True)
 
 
-_OPEN_OFFERS_OF_TEAMS = text(
-    """
-    SELECT id, call_id FROM offer
-    WHERE team_id = ANY(CAST(:teams AS uuid[])) AND status = 'open'
-    ORDER BY call_id
-    """
-)
-
-
 async def release_offers_nobody_can_take(
     session: AsyncSession,
     settings: Settings,
@@ -235,10 +226,8 @@ async def release_offers_nobody_can_take(
     first call it needs; after that (or when `holding_a_call`) it only takes
     a call's lock if it is free (`state.try_lock_call`): see the module
     docstring of `app.calls.state`."""
-    others = await sql.fetch(session, _OPEN_OFFERS_OF_TEAMS, {"teams": list(team_ids)})
+    others = await dispatch.offers_without_takers(session, settings, list(team_ids))
     for other in others:
-        if await dispatch.team_has_takers(session, settings, other.id):
-            continue
         if holding_a_call:
             if await state.try_lock_call(session, other.call_id) is None:
                 continue
