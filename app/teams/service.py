@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import sql
 from app.models.area import AreaRef
 from app.models.team import NearbyTeam
 
@@ -47,8 +48,9 @@ NEARBY_SQL = text(
 async def nearby(
     session: AsyncSession, lat: float, lng: float, radius_m: float, limit: int
 ) -> list[NearbyTeam]:
-    rows = await session.execute(
-        NEARBY_SQL, {"lat": lat, "lng": lng, "radius_m": radius_m, "limit": limit}
+    # Below the ORM (`app.core.sql`): target 6 times this request at 1M teams.
+    rows = await sql.fetch(
+        session, NEARBY_SQL, {"lat": lat, "lng": lng, "radius_m": radius_m, "limit": limit}
     )
     return [
         NearbyTeam(
