@@ -439,18 +439,34 @@ def event_filter(viewer: Viewer) -> EventFilter:
     return EVENT_FILTERS[viewer]
 
 
+def offer_teams(call: str) -> str:
+    """SQL to join after the call aliased `call`: its `offered_team_ids` and
+    `open_offer_team_ids` (CallFacts), in one pass over its offers by
+    `call_id`. Asked apart (the open ones by `status`), PostgreSQL also
+    read the partial index of every open offer for each call: hundreds of
+    entries each in a surge (docs/benchmarks.md, "What PostgreSQL spends a
+    call of the whole loop on"). No braces: snapshot SQL is `str.format`ted."""
+    if not call.isidentifier():
+        raise ValueError("a table alias is expected")
+    return f"""
+    CROSS JOIN LATERAL (
+        SELECT coalesce(array_agg(DISTINCT x.team_id), ARRAY[]::uuid[]) AS offered_team_ids,
+               coalesce(array_agg(DISTINCT x.team_id)
+                          FILTER (WHERE x.status = '{OfferStatus.open.value}'),
+                        ARRAY[]::uuid[]) AS open_offer_team_ids
+        FROM offer x WHERE x.call_id = {call}.id
+    ) AS offer_teams
+    """  # noqa: S608 - an alias checked above and constant literals
+
+
 _FACTS = text(
     f"""
     SELECT c.id, c.resident_id, c.responder_id, c.community_id, c.street_id,
            c.responder_released_at,
-           coalesce(array_agg(DISTINCT o.team_id) FILTER (WHERE o.team_id IS NOT NULL), '{{}}')
-             AS offered_team_ids,
-           coalesce(array_agg(DISTINCT o.team_id)
-                      FILTER (WHERE o.status = '{OfferStatus.open.value}'), '{{}}')
-             AS open_offer_team_ids
-    FROM call c LEFT JOIN offer o ON o.call_id = c.id
+           offer_teams.offered_team_ids, offer_teams.open_offer_team_ids
+    FROM call c
+    {offer_teams("c")}
     WHERE c.id = :id
-    GROUP BY c.id
     """  # noqa: S608 - a constant of this module
 )
 
@@ -507,16 +523,13 @@ _SNAPSHOT_SQL = f"""
            ST_Y(d.location::geometry) AS responder_lat, ST_X(d.location::geometry) AS responder_lng,
            d.accuracy_m AS responder_accuracy,
            c.resident_id, c.screen_id, c.community_id, c.street_id, c.responder_released_at,
-           ARRAY(SELECT DISTINCT o.team_id FROM offer o WHERE o.call_id = c.id)
-             AS offered_team_ids,
-           ARRAY(SELECT DISTINCT o.team_id FROM offer o
-                 WHERE o.call_id = c.id AND o.status = '{OfferStatus.open.value}')
-             AS open_offer_team_ids
+           offer_teams.offered_team_ids, offer_teams.open_offer_team_ids
     FROM {{source}} c
     JOIN area g ON g.id = c.grid_id
     LEFT JOIN team t ON t.id = c.team_id
     LEFT JOIN person p ON p.id = c.responder_id
     LEFT JOIN duty d ON d.person_id = c.responder_id AND d.on_duty = true
+    {offer_teams("c")}
 """  # noqa: S608 - a constant of this module
 SNAPSHOT_SQL = snapshot_sql()
 _ONE = text(SNAPSHOT_SQL + " WHERE c.id = :id")

@@ -63,25 +63,16 @@ GAP_RECHECK_S = 0.02
 BATCH = 500
 QUEUE_SIZE = 256
 
-# The call's teams in one pass over its offers (by `call_id`): with the open
-# ones asked for apart, PostgreSQL also scanned the partial index of every
-# open offer for each event it read, hundreds of entries each in a surge
-# (docs/benchmarks.md, "What the ratio can still gain").
-_READ = """
+_READ = f"""
     SELECT e.id, e.type, e.call_id, e.at, e.data::text AS data, e.note,
            e.offer_id, o.team_id AS offer_team,
            c.resident_id, c.responder_id, c.community_id, c.street_id, c.responder_released_at,
-           teams.offered AS offered_teams, teams.open AS open_offer_teams
+           offer_teams.offered_team_ids, offer_teams.open_offer_team_ids
     FROM event e
     JOIN call c ON c.id = e.call_id
     LEFT JOIN offer o ON o.id = e.offer_id
-    CROSS JOIN LATERAL (
-        SELECT coalesce(array_agg(DISTINCT x.team_id), '{}') AS offered,
-               coalesce(array_agg(DISTINCT x.team_id) FILTER (WHERE x.status = 'open'), '{}')
-                 AS open
-        FROM offer x WHERE x.call_id = c.id
-    ) teams
-"""
+    {call_view.offer_teams("c")}
+"""  # noqa: S608 - constant fragments, values are bound
 _NEW = _READ + " WHERE e.id > $1 ORDER BY e.id LIMIT $2"
 # $1, $2: the id range; $3: the batch; from $4 on, the person's values for
 # the calls they may see (call_view.CALL_RULES). Which of those events each
@@ -126,8 +117,8 @@ class LiveEvent:
                 responder_id=row["responder_id"],
                 community_id=row["community_id"],
                 street_id=row["street_id"],
-                offered_team_ids=frozenset(row["offered_teams"]),
-                open_offer_team_ids=frozenset(row["open_offer_teams"]),
+                offered_team_ids=frozenset(row["offered_team_ids"]),
+                open_offer_team_ids=frozenset(row["open_offer_team_ids"]),
                 responder_released_at=row["responder_released_at"],
             ),
         )
