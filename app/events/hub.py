@@ -13,7 +13,13 @@ The transaction that took an id holds a shared advisory lock on it until it
 ends, so the hub can tell a hole whose writer is still running (wait: the
 row appears on commit) from one whose writer rolled back (the lock is free
 and the row absent: step over it), whatever else runs on the cluster.
-`GAP_TIMEOUT_S` is only a last resort.
+`GAP_TIMEOUT_S` is only a last resort. What was read past a hole waits
+for it in memory (`_Ahead`) and the hole's rechecks read only the ids
+missing and newer ones, so each event row is read once. An event waiting
+there is judged by its call as it stood when read (as it would have been
+had there been no hole), not as it stands when the hole closes: a few
+milliseconds, and it still reaches each socket before any later event of
+its call.
 
 **Failures.** If the listening connection drops, the hub reconnects (with
 backoff) and reads everything after the last id it delivered, so a
@@ -73,7 +79,14 @@ _READ = f"""
     LEFT JOIN offer o ON o.id = e.offer_id
     {call_view.offer_teams("c")}
 """  # noqa: S608 - constant fragments, values are bound
-_NEW = _READ + " WHERE e.id > $1 ORDER BY e.id LIMIT $2"
+# What follows the last delivered id ($1) that was not read yet: the ids
+# read past that were not visible then ($2), and up to a batch newer than
+# the last read ($3), in id order (at most $4 rows). The rows in between,
+# read before, are passed over on the primary key without their joins.
+_FOLLOWING = (
+    _READ  # constant fragments, values are bound
+    + " WHERE e.id > $1 AND (e.id = ANY($2::bigint[]) OR e.id > $3) ORDER BY e.id LIMIT $4"
+)
 # $1, $2: the id range; $3: the batch; from $4 on, the person's values for
 # the calls they may see (call_view.CALL_RULES). Which of those events each
 # gets is then decided by `LiveEvent.message_for`, as for the live stream.
@@ -222,6 +235,9 @@ _LIVE_SESSIONS = """
 _HOLE_WRITERS = locks.HELD_EVENT_IDS
 _ANY_EVENT = "SELECT EXISTS (SELECT 1 FROM event WHERE id BETWEEN $1 AND $2)"
 HOLE_BATCH = 1000
+# Events read past a hole that may wait for it before newer ones are not read.
+AHEAD_MAX = 2000
+_NO_ID = 2**63 - 1  # no event's id is above it: read no newer ones
 
 
 # Connections of a process for `resume`: a reconnect storm waits its turn
@@ -268,6 +284,7 @@ class EventHub:
         self.delivered_upto = 0
         self.connected = asyncio.Event()
         self.reconnects = 0
+        self.rows_read = 0  # event rows the hub read, for tests and benches
         # Hooks for tests and metrics.
         self.on_deliver: Callable[[LiveEvent], None] | None = None
 
@@ -458,6 +475,10 @@ class EventHub:
             backoff = min(backoff * 2, 5.0)
 
     async def _pump(self, conn: asyncpg.Connection) -> None:
+        # Events read past a hole wait in `ahead` for it: a recheck reads the
+        # ids missing and newer ones, never again what was read. After a
+        # reconnect all after `delivered_upto` is read afresh.
+        ahead = _Ahead(self.delivered_upto)
         gap_seen_at: float | None = None
         while True:
             if gap_seen_at is None:
@@ -468,19 +489,29 @@ class EventHub:
             self._wake.clear()
             if conn.is_closed():
                 raise ConnectionError("listener connection closed")
-            rows = await conn.fetch(_NEW, self.delivered_upto, BATCH)
-            i = 0
-            while i < len(rows) and rows[i]["id"] == self.delivered_upto + 1:
-                self._deliver(LiveEvent.from_record(rows[i]))
-                i += 1
-            if i == len(rows):
+            missing = ahead.missing(self.delivered_upto)
+            newer = ahead.room()
+            rows = await conn.fetch(
+                _FOLLOWING,
+                self.delivered_upto,
+                missing,
+                ahead.read_upto if newer else _NO_ID,
+                len(missing) + newer,
+            )
+            self.rows_read += len(rows)
+            # Newer events may wait: the batch was full, or none were read.
+            more = ahead.add([LiveEvent.from_record(row) for row in rows]) == newer
+            for event in ahead.ready(self.delivered_upto):
+                self._deliver(event)
+            first_held = ahead.first()
+            if first_held is None:
                 gap_seen_at = None
-                if len(rows) == BATCH:
+                if more:
                     self._wake.set()
                 continue
-            # A hole: ids delivered_upto+1 .. rows[i].id-1 are not visible.
+            # A hole: ids delivered_upto+1 .. first_held-1 are not visible.
             first_missing = self.delivered_upto + 1
-            last_missing = min(rows[i]["id"] - 1, first_missing + HOLE_BATCH - 1)
+            last_missing = min(first_held - 1, first_missing + HOLE_BATCH - 1)
             if gap_seen_at is None:
                 gap_seen_at = time.monotonic()
             held = await conn.fetchval(_HOLE_WRITERS, first_missing, last_missing)
@@ -524,6 +555,49 @@ class EventHub:
             subscriber.offer(event)
         if self.on_deliver is not None:
             self.on_deliver(event)
+
+
+class _Ahead:
+    """Events read past a hole in the ids, waiting for it: the hub delivers
+    in id order. Every id from the hub's `delivered_upto` + 1 to `read_upto`
+    is either here or was not visible when read (`missing`)."""
+
+    def __init__(self, delivered_upto: int) -> None:
+        self.read_upto = delivered_upto
+        self._events: dict[int, LiveEvent] = {}
+
+    def missing(self, delivered_upto: int) -> list[int]:
+        """The ids read past that were not visible then."""
+        return [i for i in range(delivered_upto + 1, self.read_upto + 1) if i not in self._events]
+
+    def room(self) -> int:
+        """How many newer events to read: none once `AHEAD_MAX` wait, so a
+        long hole keeps memory bounded (its rechecks then read the ids
+        missing only)."""
+        return BATCH if len(self._events) < AHEAD_MAX else 0
+
+    def add(self, read: list[LiveEvent]) -> int:
+        """Keep what was read (in id order); the number of newer events."""
+        newer = 0
+        for event in read:
+            self._events[event.id] = event
+            if event.id > self.read_upto:
+                newer += 1
+                self.read_upto = event.id
+        return newer
+
+    def ready(self, delivered_upto: int) -> list[LiveEvent]:
+        """The events that follow `delivered_upto` without a hole, taken out."""
+        out: list[LiveEvent] = []
+        i = delivered_upto + 1
+        while i in self._events:
+            out.append(self._events.pop(i))
+            i += 1
+        return out
+
+    def first(self) -> int | None:
+        """The first id held back, or None when nothing is."""
+        return min(self._events) if self._events else None
 
 
 async def replay_on(

@@ -369,7 +369,7 @@ async def live(
     conn: asyncpg.Connection, person: PersonPrincipal, after: int, upto: int
 ) -> list[dict[str, Any]]:
     """What the live stream hands this person's socket, event by event."""
-    rows = await conn.fetch(hub._NEW, after, hub.BATCH)
+    rows = await conn.fetch(hub._FOLLOWING, after, [], after, hub.BATCH)
     out = []
     for row in rows:
         if row["id"] <= upto:

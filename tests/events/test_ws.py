@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -124,6 +125,25 @@ async def _press(http: httpx.AsyncClient, resident: Member) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def _two_calls(http: httpx.AsyncClient, resident: Member) -> tuple[uuid.UUID, uuid.UUID]:
+    """Two calls of the resident, apart: events of one call are serialised
+    by its row lock, of two calls they may commit in any order."""
+    first = uuid.UUID((await _press(http, resident))["id"])
+    far = dict(zip(("lat", "lng"), offset(LAT, LNG, 0, 600), strict=True))
+    pressed = await http.post("/api/v1/calls", json={"location": far}, headers=resident.headers)
+    assert pressed.status_code == 201, pressed.text
+    return first, uuid.UUID(pressed.json()["id"])
+
+
+async def _settled(ws: Any) -> None:
+    """The socket is live and what was written before has arrived."""
+    await ws.send_text(json.dumps({"type": "ping"}))
+    await _next(ws, "pong")
+    with contextlib.suppress(TimeoutError):
+        while True:
+            await _next(ws, "call.updated", wait=0.5)
 
 
 async def test_events_flow_to_who_may_see_them(live_app: Factory, scene: dict[str, Any]) -> None:
@@ -488,13 +508,8 @@ async def test_ids_stay_in_order_across_commit_order_and_rollbacks(
         return event_id
 
     async with live_app() as lv:
-        # Two calls: events of one call are serialised by its row lock.
-        call_id = uuid.UUID((await _press(lv.http, resident))["id"])
-        far = dict(zip(("lat", "lng"), offset(LAT, LNG, 0, 600), strict=True))
-        pressed = await lv.http.post(
-            "/api/v1/calls", json={"location": far}, headers=resident.headers
-        )
-        other_id = uuid.UUID(pressed.json()["id"])
+        hub: live.EventHub = lv.app.state.hub
+        call_id, other_id = await _two_calls(lv.http, resident)
         async with (
             connect("/api/v1/ws", lv.sockets, headers=resident.headers) as ws,
             AsyncSession(engine) as hold,
@@ -502,19 +517,14 @@ async def test_ids_stay_in_order_across_commit_order_and_rollbacks(
             AsyncSession(engine) as second,
             AsyncSession(engine) as doomed,
         ):
-            await ws.send_text(json.dumps({"type": "ping"}))
-            await _next(ws, "pong")
-            while True:  # drain what the press produced
-                try:
-                    await _next(ws, "call.updated", wait=0.5)
-                except TimeoutError:
-                    break
+            await _settled(ws)
             # An unrelated writing transaction stays open all along: the hub
             # must not depend on the cluster's oldest transaction.
             await hold.execute(text("INSERT INTO rate_limit_hit (bucket) VALUES ('hold')"))
 
             early = await append_in(first, call_id)  # takes the lower id, not committed
             late = await append_in(second, other_id)
+            read_before = hub.rows_read
             await second.commit()
             assert late > early
             # Held back behind the hole: nothing at or after `early` arrives.
@@ -530,6 +540,9 @@ async def test_ids_stay_in_order_across_commit_order_and_rollbacks(
                 if message_id >= early:
                     got.append(message_id)
             assert got == [early, late]
+            # The hole was rechecked every GAP_RECHECK_S for over half a
+            # second; what was read past it (`late`) was not read again.
+            assert hub.rows_read - read_before <= 2 + len(held), hub.rows_read - read_before
 
             # A rolled-back id is stepped over promptly.
             await append_in(doomed, call_id)
@@ -541,6 +554,93 @@ async def test_ids_stay_in_order_across_commit_order_and_rollbacks(
                 message = await _next(ws, "call.updated", wait=2)
             assert message["id"] == after
             await hold.rollback()
+
+
+async def test_a_long_hole_holds_back_a_bounded_number_of_events(
+    live_app: Factory, scene: dict[str, Any], engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a hole holds, what is read past it waits in memory, up to
+    `AHEAD_MAX` events; beyond that newer events stay in the table until
+    the hole closes, and then all arrive, in order."""
+    resident: Member = scene["resident"]
+    monkeypatch.setattr(live, "AHEAD_MAX", 2)
+    async with live_app() as lv:
+        hub: live.EventHub = lv.app.state.hub
+        call_id, other_id = await _two_calls(lv.http, resident)
+        async with (
+            connect("/api/v1/ws", lv.sockets, headers=resident.headers) as ws,
+            AsyncSession(engine) as first,
+        ):
+            await _settled(ws)
+            early = (await state.publish_call(first, call_id)).last_event_id
+            assert early is not None
+            read_before = hub.rows_read
+            later: list[int] = []
+            for _ in range(4):  # one at a time: each is read on its own
+                async with AsyncSession(engine) as second:
+                    event_id = (await state.publish_call(second, other_id)).last_event_id
+                    await second.commit()
+                assert event_id is not None
+                later.append(event_id)
+                await asyncio.sleep(0.15)
+            assert hub.rows_read - read_before == 2  # AHEAD_MAX, then no more
+            await first.commit()
+            got = [(await _next(ws, "call.updated"))["id"] for _ in range(5)]
+            assert got == [early, *later]
+            assert hub.rows_read - read_before == 5  # each read once
+
+
+async def test_writers_committing_out_of_order_each_event_arrives_once_in_order(
+    live_app: Factory, scene: dict[str, Any], engine: AsyncEngine
+) -> None:
+    """Many writers at once, committing in a shuffled order, some rolling
+    back: the socket gets every committed event once, in id order, and the
+    hub reads each event row once however many holes it waited on."""
+    resident: Member = scene["resident"]
+    writers = 6
+    rng = random.Random(13)
+
+    async with live_app(max_open_calls_per_resident=writers) as lv:
+        hub: live.EventHub = lv.app.state.hub
+        calls = []
+        for i in range(writers):  # a call each: one call's events are serialised
+            spot = dict(zip(("lat", "lng"), offset(LAT, LNG, 0, 400 * i), strict=True))
+            pressed = await lv.http.post(
+                "/api/v1/calls", json={"location": spot}, headers=resident.headers
+            )
+            assert pressed.status_code == 201, pressed.text
+            calls.append(uuid.UUID(pressed.json()["id"]))
+        async with connect("/api/v1/ws", lv.sockets, headers=resident.headers) as ws:
+            await _settled(ws)
+            async with engine.connect() as conn:
+                start = (await conn.execute(text("SELECT max(id) FROM event"))).scalar_one()
+            read_before = hub.rows_read
+
+            async def write(call_id: uuid.UUID, delay: float, keep: bool) -> int | None:
+                async with AsyncSession(engine) as session:
+                    event_id = (await state.publish_call(session, call_id)).last_event_id
+                    await asyncio.sleep(delay)
+                    if not keep:
+                        await session.rollback()
+                        return None
+                    await session.commit()
+                    return event_id
+
+            committed: list[int] = []
+            for _ in range(5):
+                done = await asyncio.gather(
+                    *(write(c, rng.uniform(0, 0.08), rng.random() > 0.25) for c in calls)
+                )
+                committed += [i for i in done if i is not None]
+            got: list[int] = []
+            while len(got) < len(committed):
+                got.append((await _next(ws, "call.updated", wait=5))["id"])
+            assert got == sorted(committed)
+            async with engine.connect() as conn:
+                since = text("SELECT count(*) FROM event WHERE id > :s")
+                written = (await conn.execute(since, {"s": start})).scalar_one()
+            assert written == len(committed)
+            assert hub.rows_read - read_before == written
 
 
 async def test_a_change_of_teams_or_area_ends_the_socket_as_logout_does(
