@@ -19,7 +19,7 @@ does PostgreSQL use the partial GiST index `ix_duty_location_on_duty`
 (`WHERE on_duty`) that the nearest-teams KNN scan runs on. The busy
 statuses are literals too, for the partial unique index
 `uq_call_responder_active` (`WHERE status IN (...)`) that answers "is this
-member busy" with one probe.
+member busy" with one probe (`busy`: a scalar subquery, see there).
 
 Disabling a person also takes them off duty (`app/identity/admin.py`), so
 the index itself no longer holds them and the KNN scan never meets them.
@@ -48,10 +48,17 @@ from app.models.enums import sql_values
 
 def busy(person_id: str) -> str:
     """The part of the rule that says a person is busy: a call of theirs is
-    accepted, en route or on site. `person_id` is a SQL expression."""
-    return f"""EXISTS (SELECT 1 FROM call busy
-                       WHERE busy.responder_id = {person_id}
-                         AND busy.status IN {sql_values(ACTIVE_RESPONSE)})"""  # noqa: S608
+    accepted, en route or on site. `person_id` is a SQL expression.
+
+    A scalar subquery, not `EXISTS`, for the reason the `disabled_at` check
+    is one: with a surge's calls in progress, PostgreSQL turned `NOT EXISTS`
+    into an anti join that read every call in progress for each member the
+    nearest-teams scan met (185 index entries a probe at 30 calls/s), and
+    lost the index's KNN order to a sort. `uq_call_responder_active` holds
+    at most one call per responder, so the subquery is one probe of it."""
+    return f"""((SELECT busy.id FROM call busy
+                WHERE busy.responder_id = {person_id}
+                  AND busy.status IN {sql_values(ACTIVE_RESPONSE)}) IS NOT NULL)"""  # noqa: S608
 
 
 def available_member(duty: str = "d") -> str:

@@ -320,8 +320,25 @@ async def test_the_nearest_teams_query_still_scans_the_partial_index(
             """
         )
     )
-    await connection.execute(text("ANALYZE duty"))
-    await connection.execute(text("ANALYZE person"))
+    # And a surge's worth of them busy on calls: the busy check must stay one
+    # probe of `uq_call_responder_active` per member read, not an anti join
+    # that reads every call in progress for each (and loses the KNN order).
+    area = await areas.locate_ids(AsyncSession(bind=connection), LAT, LNG)
+    await connection.execute(
+        text(
+            """
+            INSERT INTO call (id, resident_id, status, category, location, grid_id,
+                              community_id, street_id, escalation_level, rounds, responder_id)
+            SELECT gen_random_uuid(), d.person_id, 'on_site', 'urgent', d.location, :g, :c, :st,
+                   'grid', 1, d.person_id
+            FROM duty d JOIN person p ON p.id = d.person_id AND p.display_name = '压测'
+            LIMIT 3000
+            """
+        ),
+        {"g": area.grid, "c": area.community, "st": area.street},
+    )
+    for table in ("duty", "person", "call"):
+        await connection.execute(text(f"ANALYZE {table}"))
     plan = (
         (
             await connection.execute(
@@ -346,3 +363,5 @@ async def test_the_nearest_teams_query_still_scans_the_partial_index(
     assert "Seq Scan on duty" not in plan_text, plan_text
     # The KNN order comes from the index: no sort of every member in range.
     assert "Order By: (location <-> " in plan_text, plan_text
+    assert "Anti Join" not in plan_text, plan_text
+    assert "uq_call_responder_active" in plan_text, plan_text
