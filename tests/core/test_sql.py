@@ -3,18 +3,21 @@ unit of work: its transaction, its commit and rollback, its errors."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app.core import sql
 from app.core.db import make_sessionmaker
 
 _TX = text("SELECT txid_current() AS tx")
+_PID = text("SELECT pg_backend_pid() AS pid")
 _INSERT = text("INSERT INTO area_probe_for_sql_tests (id) VALUES (:id)")
 _SEEN = text("SELECT count(*) AS n FROM area_probe_for_sql_tests WHERE id = :id")
 
@@ -98,3 +101,41 @@ async def test_a_statement_in_a_savepoint_is_undone_with_it(
     assert await _seen(engine, before) == 1
     assert await _seen(engine, inside) == 0, "undone with its savepoint"
     assert await _seen(engine, after) == 1
+
+
+async def test_a_begin_on_a_lost_connection_is_sqlalchemy_s_error(database_url: str) -> None:
+    # The first statement of a transaction sends BEGIN itself (`_begun`): a
+    # pooled connection PostgreSQL closed while idle fails there, and must
+    # fail as SQLAlchemy's cursor would (a DBAPIError, the connection
+    # invalidated, so the pool drops it and the request is answered 503,
+    # not 500), and the next transaction gets a new connection.
+    engine = create_async_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            backend = (await sql.one(session, _PID, {})).pid
+            await session.commit()  # back to the pool, idle
+            await _terminate(database_url, backend)
+            with pytest.raises(sa_exc.DBAPIError) as raised:
+                await sql.one(session, _TX, {})
+            assert raised.value.connection_invalidated
+            assert "BEGIN" in str(raised.value)
+            await session.rollback()
+            assert (await sql.one(session, _PID, {})).pid != backend
+    finally:
+        await engine.dispose()
+
+
+async def _terminate(database_url: str, backend: int) -> None:
+    """End that backend from another connection, and wait until it is gone."""
+    gone = text("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = :pid)")
+    watcher = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with watcher.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+            for _ in range(100):
+                if (await conn.execute(gone, {"pid": backend})).scalar_one():
+                    return
+                await asyncio.sleep(0.02)
+    finally:
+        await watcher.dispose()
+    raise AssertionError("the backend did not exit")

@@ -317,45 +317,47 @@ async def test_the_steady_state_asks_the_database_nothing_for_the_principal(
             cache: PrincipalCache = app.state.principals
             await eventually(_holds(lambda: cache.live), within_s=5)
             sent = statements.on_engine(app.state.engine)
+            try:
 
-            async def count() -> int:
-                return len(await sent.taken())
+                async def count() -> int:
+                    return len(await sent.taken())
 
-            assert (await http.get("/api/v1/me", headers=person.headers)).status_code == 200
-            assert await count() >= 1, "the first request loads the principal"
-            for _ in range(20):
-                me = await http.get("/api/v1/me", headers=person.headers)
-                assert me.status_code == 200
-                assert me.json()["teams"] == []
-            assert await count() == 0
+                assert (await http.get("/api/v1/me", headers=person.headers)).status_code == 200
+                assert await count() >= 1, "the first request loads the principal"
+                for _ in range(20):
+                    me = await http.get("/api/v1/me", headers=person.headers)
+                    assert me.status_code == 200
+                    assert me.json()["teams"] == []
+                assert await count() == 0
 
-            api_key = {"X-API-Key": key.key}
-            locate = {"lat": 22.77, "lng": 113.93}
-            taken = []
-            for _ in range(3):
-                answer = await http.get("/api/v1/areas/locate", params=locate, headers=api_key)
-                assert answer.status_code == 200
-                taken.append(await count())
-            assert taken[0] == taken[1] + 1 == taken[2] + 1, "the key is read once"
+                api_key = {"X-API-Key": key.key}
+                locate = {"lat": 22.77, "lng": 113.93}
+                taken = []
+                for _ in range(3):
+                    answer = await http.get("/api/v1/areas/locate", params=locate, headers=api_key)
+                    assert answer.status_code == 200
+                    taken.append(await count())
+                assert taken[0] == taken[1] + 1 == taken[2] + 1, "the key is read once"
 
-            # A change committed elsewhere shows within the contract's second.
-            team = await _join_a_team(engine, person.person_id)
+                # A change committed elsewhere shows within the contract's second.
+                team = await _join_a_team(engine, person.person_id)
 
-            async def joined() -> bool:
-                me = await http.get("/api/v1/me", headers=person.headers)
-                return [t["id"] for t in me.json()["teams"]] == [str(team)]
+                async def joined() -> bool:
+                    me = await http.get("/api/v1/me", headers=person.headers)
+                    return [t["id"] for t in me.json()["teams"]] == [str(team)]
 
-            await eventually(joined, within_s=1.0)
-            async with AsyncSession(engine) as session:
-                await api_keys.revoke(session, key.id)
-                await session.commit()
+                await eventually(joined, within_s=1.0)
+                async with AsyncSession(engine) as session:
+                    await api_keys.revoke(session, key.id)
+                    await session.commit()
 
-            async def refused() -> bool:
-                answer = await http.get("/api/v1/areas/locate", params=locate, headers=api_key)
-                return answer.status_code == 401
+                async def refused() -> bool:
+                    answer = await http.get("/api/v1/areas/locate", params=locate, headers=api_key)
+                    return answer.status_code == 401
 
-            await eventually(refused, within_s=1.0)
-            sent.stop()
+                await eventually(refused, within_s=1.0)
+            finally:
+                sent.stop()
     finally:
         async with engine.begin() as conn:
             await conn.execute(text("DELETE FROM api_key WHERE id = :id"), {"id": key.id})

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import Settings
+from app.dispatch import policy as dispatch
 from tests import statements
 from tests.scene import Member, clear_duty_near, make_resident, make_team, offset
 
@@ -19,8 +20,10 @@ LAT, LNG = 22.77, 113.93
 POINT = {"lat": LAT, "lng": LNG, "accuracy_m": 8}
 
 # The takers rule's own table: each statement naming it asks whether some
-# member can still take an offer.
+# member can still take an offer. (Checked against the rule's text below, so
+# that a rename fails here instead of making the count pass vacuously.)
 TAKERS = "offer_decline x"
+assert TAKERS in dispatch._has_takers("o")
 
 
 async def _offer_of(http: httpx.AsyncClient, who: Member, call: dict[str, Any]) -> str:
