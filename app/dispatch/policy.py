@@ -323,6 +323,11 @@ async def offers_without_takers(
     )
 
 
+_OPEN_OFFERS_OF_CALL = text(
+    f"SELECT count(*) FROM {lifecycle.offers_of_call(':c')} o WHERE o.status = 'open'"  # noqa: S608 - our SQL, values are bound
+)
+
+
 async def move_on(
     session: AsyncSession, settings: Settings, call_id: uuid.UUID, lapsed_offer: uuid.UUID
 ) -> None:
@@ -333,7 +338,7 @@ async def move_on(
         return
     still_open = (
         await session.execute(
-            text("SELECT count(*) FROM offer WHERE call_id = :c AND status = 'open'"),
+            _OPEN_OFFERS_OF_CALL,
             {"c": call_id},
         )
     ).scalar_one()
