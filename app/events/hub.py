@@ -284,7 +284,7 @@ class EventHub:
         self.delivered_upto = 0
         self.connected = asyncio.Event()
         self.reconnects = 0
-        self.rows_read = 0  # event rows the hub read, for tests and benches
+        self.rows_read = 0  # event rows the hub read (tests count them)
         # Hooks for tests and metrics.
         self.on_deliver: Callable[[LiveEvent], None] | None = None
 
