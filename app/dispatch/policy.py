@@ -323,11 +323,6 @@ async def offers_without_takers(
     )
 
 
-_OPEN_OFFERS_OF_CALL = text(
-    f"SELECT count(*) FROM {lifecycle.offers_of_call(':c')} o WHERE o.status = 'open'"  # noqa: S608 - our SQL, values are bound
-)
-
-
 async def move_on(
     session: AsyncSession, settings: Settings, call_id: uuid.UUID, lapsed_offer: uuid.UUID
 ) -> None:
@@ -336,13 +331,7 @@ async def move_on(
     call = await state.lock_call(session, call_id)
     if call is None or call.status is not CallStatus.offered:
         return
-    still_open = (
-        await session.execute(
-            _OPEN_OFFERS_OF_CALL,
-            {"c": call_id},
-        )
-    ).scalar_one()
-    if still_open:
+    if await lifecycle.open_offers_of(session, call_id):
         return
     assigned = (
         await session.execute(

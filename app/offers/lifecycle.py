@@ -143,19 +143,23 @@ _CLOSE = text(
 )
 
 
-def offers_of_call(call: str) -> str:
-    """SQL: the offers of one call (`call` a SQL expression), read through
-    the call's index, to be filtered by status outside. A call has a few;
-    `call_id = :c AND status = 'open'` written together is answered by the
-    planner from the partial index of every open offer of the district,
-    read whole, whenever its statistics say open offers are few, and in a
-    surge they say so: ANALYZE comes after a tenth of the table changed."""
-    return f"(SELECT * FROM offer WHERE call_id = {call} OFFSET 0)"  # noqa: S608 - our SQL
-
-
+# A call's open offers: its offers read through the call's index, the status
+# filtered after (`OFFSET 0` keeps the planner from merging the two). With
+# `call_id = :c AND status = 'open'` written together the planner answered
+# from the partial index of every open offer of the district, read whole,
+# whenever its statistics said open offers were few, which is what they say
+# through a surge: ANALYZE waits for a tenth of the table to change.
 _OPEN_OF_CALL = text(
-    f"SELECT o.id FROM {offers_of_call(':c')} o WHERE o.status = 'open' ORDER BY o.id"  # noqa: S608 - our SQL, values are bound
+    """
+    SELECT o.id FROM (SELECT id, status FROM offer WHERE call_id = :c OFFSET 0) o
+    WHERE o.status = 'open' ORDER BY o.id
+    """
 )
+
+
+async def open_offers_of(session: AsyncSession, call_id: uuid.UUID) -> list[uuid.UUID]:
+    """The ids of the call's open offers, in id order."""
+    return [row.id for row in await sql.fetch(session, _OPEN_OF_CALL, {"c": call_id})]
 
 
 async def close_offer(session: AsyncSession, offer_id: uuid.UUID, status: OfferStatus) -> bool:
@@ -170,6 +174,6 @@ async def close_offer(session: AsyncSession, offer_id: uuid.UUID, status: OfferS
 async def withdraw_open_offers(
     session: AsyncSession, call_id: uuid.UUID, *, except_offer: uuid.UUID | None = None
 ) -> None:
-    for row in await sql.fetch(session, _OPEN_OF_CALL, {"c": call_id}):
-        if row.id != except_offer:
-            await close_offer(session, row.id, OfferStatus.withdrawn)
+    for offer_id in await open_offers_of(session, call_id):
+        if offer_id != except_offer:
+            await close_offer(session, offer_id, OfferStatus.withdrawn)
