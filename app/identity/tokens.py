@@ -12,8 +12,12 @@ usable once.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import hashlib
 import hmac
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -97,20 +101,11 @@ def decode(settings: Settings, token: str, kind: TokenType) -> TokenClaims:
 
 def _verify(settings: Settings, token: str) -> tuple[str, int, TokenClaims]:
     """The kind, expiry and claims of a token whose signature and claims
-    verify (PyJWT), or InvalidToken."""
-    try:
-        claims = jwt.decode(
-            token,
-            settings.secret_key,
-            algorithms=[ALGORITHM],
-            audience=AUDIENCE,
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "iss", "aud", "sub", "sid", "jti", "typ"]},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise InvalidToken("The token has expired.", code="token_expired") from exc
-    except jwt.InvalidTokenError as exc:
-        raise InvalidToken("The token is not valid.") from exc
+    verify, or InvalidToken: `_signed_here` for the canonical form of our
+    own tokens, PyJWT for every other token (it decides)."""
+    claims = _signed_here(settings.secret_key, token)
+    if claims is None:
+        claims = _pyjwt(settings, token)
     try:
         return (
             str(claims.get("typ")),
@@ -124,6 +119,77 @@ def _verify(settings: Settings, token: str) -> tuple[str, int, TokenClaims]:
         )
     except (ValueError, TypeError) as exc:
         raise InvalidToken("The token is not valid.") from exc
+
+
+_REQUIRED = ("exp", "iat", "iss", "aud", "sub", "sid", "jti", "typ")
+
+
+def _pyjwt(settings: Settings, token: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            settings.secret_key,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": list(_REQUIRED)},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("The token has expired.", code="token_expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken("The token is not valid.") from exc
+    return claims
+
+
+# The fast path. PyJWT took 85 µs of CPU to verify a token in a loop, 280 µs
+# in place, about 3 % of a press whose resident's token is new to the
+# process (a surge of first presses); this takes about a sixth of that. It
+# accepts only what PyJWT accepts, and only in the exact form `encode`
+# writes: the header PyJWT writes for HS256, the signature in its canonical
+# base64url, a payload of exactly our claims with their types, issued in
+# the past and not expired. Anything else, valid or not, is left to PyJWT,
+# so errors and edge cases are PyJWT's (tests/identity/test_tokens.py holds
+# the two to the same answers).
+_HEADER = jwt.encode({}, "h" * 32, algorithm=ALGORITHM).partition(".")[0]
+_CLAIMS = frozenset(_REQUIRED)
+
+
+@functools.lru_cache(maxsize=4)
+def _mac(secret: str) -> Any:
+    """HMAC-SHA256 keyed with `secret`, ready to copy (keying costs more
+    than copying)."""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+
+def _signed_here(secret: str, token: str) -> dict[str, Any] | None:
+    """The claims of a canonical, valid token of ours; None for any other."""
+    header, _, rest = token.partition(".")
+    payload, _, signature = rest.partition(".")
+    if header != _HEADER or not payload or not signature.isascii():
+        return None
+    mac = _mac(secret).copy()
+    mac.update(f"{header}.{payload}".encode())
+    expected = base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+    if not hmac.compare_digest(expected, signature):
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(claims, dict) or claims.keys() != _CLAIMS:
+        return None
+    exp, iat = claims["exp"], claims["iat"]
+    now = _now()
+    if (
+        claims["iss"] != ISSUER
+        or claims["aud"] != AUDIENCE
+        or type(exp) is not int
+        or type(iat) is not int
+        or not exp > now >= iat
+        or not all(type(claims[k]) is str for k in ("sub", "sid", "jti", "typ"))
+    ):
+        return None
+    return claims
 
 
 def digest(value: str) -> str:
