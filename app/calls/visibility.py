@@ -551,7 +551,9 @@ def facts_from_row(row: Any) -> CallFacts:
 
 def snapshot_from_row(row: Any) -> CallPublic:
     """The full view of a call: what its `call.updated` event carries, and
-    what each reader gets through `redacted`."""
+    what each reader gets through `redacted`. The row's values go in as the
+    database typed them (UUIDs, datetimes): validated, not parsed again
+    from text."""
     responder = None
     if row.responder_id is not None:
         position = None
@@ -562,25 +564,25 @@ def snapshot_from_row(row: Any) -> CallPublic:
                 "accuracy_m": row.responder_accuracy,
             }
         responder = {
-            "id": str(row.responder_id),
+            "id": row.responder_id,
             "display_name": row.responder_name,
             "phone_masked": mask_phone(row.responder_phone),
             "location": position,
         }
     return CallPublic.model_validate(
         {
-            "id": str(row.id),
+            "id": row.id,
             "status": row.status,
             "category": row.category,
             "note": row.note,
             "location": {"lat": row.lat, "lng": row.lng, "accuracy_m": row.accuracy_m},
-            "grid": {"id": str(row.grid_id), "name": row.grid_name},
-            "team": {"id": str(row.team_id), "name": row.team_name} if row.team_id else None,
+            "grid": {"id": row.grid_id, "name": row.grid_name},
+            "team": {"id": row.team_id, "name": row.team_name} if row.team_id else None,
             "responder": responder,
             "escalation_level": row.escalation_level,
             "disputed": row.disputed,
-            "created_at": row.created_at.isoformat(),
-            "updated_at": row.updated_at.isoformat(),
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
             "last_event_id": row.last_event_id,
         }
     )
