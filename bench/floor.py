@@ -5,8 +5,8 @@ The statements a press sends (`tests/calls/test_press_round_trips.py`
 lists and bounds them), taken from the app's own modules, compiled once
 for asyncpg and run as prepared statements in one transaction per press
 from a pool, closed loop: the resident's lock, the checks with the
-locate, the call and its `searching` event, the nearest teams, the offer
-with its event and alerts, the move to `offered` with its event and the
+locate, the call and its `searching` event, the nearest teams, the offer,
+its event with its alerts, the move to `offered`, its event with the
 caller's alert; NOTIFY by the trigger on `event`. No HTTP, no
 authentication, no pydantic: JSON of the rows as they come. Closed-loop
 POST /calls against this floor is the ratio target 2 asks for.
@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from app.core.sql import Compiled, compiled
+from app.core.sql import Compiled, Write, compiled, with_writes
 from bench.stats import summary
 
 
@@ -47,12 +47,14 @@ class PressStatements:
         self.lock = compiled(locks._XACT_LOCK)
         self.checks = compiled(calls._PRESS_CHECKS[calls.OriginKind.resident])
         self.insert = compiled(state._INSERT)
-        self.event = compiled(events._INSERT)
         self.nearest = compiled(policy._NEAREST_TEAMS)
         self.offer = compiled(lifecycle._CREATE)
-        self.alert_team = compiled(alerts._send_statement(alerts._FREE_MEMBERS))
         self.offered = compiled(state.move_statement(CallStatus.offered, ("rounds", "team_id")))
-        self.alert_people = compiled(alerts._send_statement(alerts._LISTED))
+        # An event with its alerts, one statement, as `events.append` sends it.
+        self.event_alert_team, self.event_alert_people = (
+            compiled(with_writes(events._INSERT, [Write(alerts._SEND, (("who", who),), {})])[0])
+            for who in (alerts._FREE_MEMBERS, alerts._LISTED)
+        )
         self.lock_namespace = int(locks.Lock.resident_calls)
         self.alert_texts = {
             kind: (
@@ -133,38 +135,41 @@ async def _press(
         v.update(id=offer_id, team_id=uuid.UUID(team["team_id"]), distance=team["distance_m"])
         offer = await conn.fetchrow(st.offer.sql, *st.offer.args(v))
         v["offer_id"] = offer_id
-        await _event(conn, st, v, offer["reserved_event_id"], "offer.created", _row_json(offer))
-        await _alert(conn, st, st.alert_team, v, "offer", {"team": str(v["team_id"])})
+        await _event(
+            conn,
+            st.event_alert_team,
+            st,
+            v,
+            (offer["reserved_event_id"], "offer.created", _row_json(offer)),
+            ("offer", {"team": str(v["team_id"])}),
+        )
         v.update(id=call_id, offer_id=None, target="offered", current="searching", rounds=1)
         # The move with its snapshot and the previous `call.updated` (the caller's alert's).
         snap = await conn.fetchrow(st.offered.sql, *st.offered.args(v))
-        await _event(conn, st, v, snap["reserved_event_id"], "call.updated", _row_json(snap))
-        await _alert(conn, st, st.alert_people, v, "status.offered", {"people": [resident]})
+        await _event(
+            conn,
+            st.event_alert_people,
+            st,
+            v,
+            (snap["reserved_event_id"], "call.updated", _row_json(snap)),
+            ("status.offered", {"people": [resident]}),
+        )
     return True
 
 
 async def _event(
     conn: asyncpg.Connection,
-    st: PressStatements,
-    v: dict[str, Any],
-    event_id: int,
-    kind: str,
-    data: str,
-) -> None:
-    values = {**v, "id": event_id, "type": kind, "data": data, "touch": kind == "call.updated"}
-    await conn.execute(st.event.sql, *st.event.args(values))
-
-
-async def _alert(
-    conn: asyncpg.Connection,
-    st: PressStatements,
     statement: Compiled,
+    st: PressStatements,
     v: dict[str, Any],
-    kind: str,
-    who: dict[str, Any],
+    event: tuple[int, str, str],
+    alert: tuple[str, dict[str, Any]],
 ) -> None:
+    """An event (id, type, data) with its alert (kind, who), one statement."""
+    event_id, event_type, data = event
+    kind, who = alert
     locales, written, (title, body) = st.alert_texts[kind]
-    values = {
+    alert_values = {
         **v,
         **who,
         "kind": "offer" if kind == "offer" else "call_status",
@@ -179,6 +184,14 @@ async def _alert(
         "expires_at": None,
         "ttl": timedelta(minutes=15),
         "only": None,
+    }
+    values = {
+        **v,
+        "id": event_id,
+        "type": event_type,
+        "data": data,
+        "touch": event_type == "call.updated",
+        **{f"w0_{name}": value for name, value in alert_values.items()},
     }
     await conn.execute(statement.sql, *statement.args(values))
 

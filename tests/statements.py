@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 _NOT_THE_APPS = re.compile(
     r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE SAVEPOINT|"
-    r"WITH RECURSIVE typeinfo_tree|SELECT\s+current_setting\('jit'\))",
+    r"WITH RECURSIVE typeinfo_tree|SELECT\s+current_setting\('jit'\)|"
+    r"SELECT\s+set_config\('jit')",
     re.IGNORECASE,
 )
 

@@ -22,10 +22,12 @@ rows read by attribute (`row.grid_id`), as SQLAlchemy's are.
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import TextClause
+from sqlalchemy import TextClause, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -189,3 +191,68 @@ async def execute(
 ) -> None:
     """Run a statement whose rows (if any) nobody reads."""
     await _run(db, statement, values, "execute")
+
+
+# ---- writes sent inside another statement ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Write:
+    """Rows to write inside another statement (`with_writes`), as its first
+    common table expressions: one round trip for both. PostgreSQL runs a
+    data-modifying CTE once, to completion, whether or not the statement
+    reads it; every part of the statement sees the database as it was when
+    the statement began (so a Write must not read what the statement
+    writes).
+
+    `template`: the CTEs, comma-separated, each named `{p}name` (`p`, a
+    prefix `with_writes` gives each Write, keeps names apart); `fills`:
+    the template's other fields, fragments of SQL put in as they are;
+    `values`: the bound values, by their names in the template and fills
+    (prefixed too when sent)."""
+
+    template: str
+    fills: tuple[tuple[str, str], ...]
+    values: dict[str, Any]
+
+
+# A bound name as `text()` reads it (`:name`, not a `::` cast).
+_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+_NOTHING = text("SELECT 1")
+
+
+def with_writes(
+    statement: TextClause, writes: Sequence[Write]
+) -> tuple[TextClause, dict[str, Any]]:
+    """`statement` (a `text()` of plain SQL, with or without a plain WITH of
+    its own) with `writes` sent in it, and the writes' values to add to its
+    own."""
+    if not writes:
+        return statement, {}
+    values: dict[str, Any] = {}
+    for n, write in enumerate(writes):
+        values.update({f"w{n}_{name}": value for name, value in write.values.items()})
+    return _composed(statement, tuple((w.template, w.fills) for w in writes)), values
+
+
+@functools.lru_cache(maxsize=256)
+def _composed(
+    statement: TextClause, shapes: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+) -> TextClause:
+    """One statement per shape (so `compiled` compiles it once)."""
+    parts = []
+    for n, (template, fills) in enumerate(shapes):
+        prefix = f"w{n}_"
+        part = template.format(p=prefix, **dict(fills))
+        parts.append(_BIND.sub(rf":{prefix}\1", part).strip())
+    writes = ",\n".join(parts)
+    base = statement.text.strip()
+    if base[:4].upper() == "WITH" and base[4:5].isspace():
+        return text(f"WITH {writes},\n{base[4:].lstrip()}")
+    return text(f"WITH {writes}\n{base}")
+
+
+async def execute_writes(db: AsyncSession | AsyncConnection, writes: Sequence[Write]) -> None:
+    """Writes on their own: one statement."""
+    if writes:
+        await execute(db, *with_writes(_NOTHING, writes))

@@ -1,5 +1,6 @@
 """The event log: every change of a call or offer writes one row, in the
-same transaction as the change. A statement-level trigger on `event`
+same transaction as the change, and what its subscribers write for it (the
+alerts) in the same statement. A statement-level trigger on `event`
 (migration 5d7e9b1f3a20) sends an empty NOTIFY on `CHANNEL`, which
 PostgreSQL folds into one per transaction and delivers only on commit:
 nothing is announced before the transaction commits, and the live hub,
@@ -63,16 +64,19 @@ async def append(
     call: CallBefore | None = None,
 ) -> int:
     """Write one event (`data`: the Call or Offer as JSON-ready data, `note`:
-    what was said of the step) and announce it on commit; what else runs with
-    it is the list in app/events/subscribers.py. `touch_call`: the event is
-    a change of the call itself (`updated_at` becomes the transaction's time).
-    `call`: for a `call.updated`, the call as it was before (the subscribers
-    are not to read it back)."""
+    what was said of the step) and announce it on commit; what else it
+    writes is decided by the list in app/events/subscribers.py and written
+    by the same statement. `touch_call`: the event is a change of the call
+    itself (`updated_at` becomes the transaction's time). `call`: for a
+    `call.updated`, the call as it was before (the subscribers are not to
+    read it back)."""
     if event_id is None:
         event_id = await next_event_id(session)
+    writes = await _subscribed(session, event_type, call_id, data, offer_id, settings, call)
+    statement, written = sql.with_writes(_INSERT, writes)
     await sql.execute(
         session,
-        _INSERT,
+        statement,
         {
             "id": event_id,
             "call_id": call_id,
@@ -81,13 +85,13 @@ async def append(
             "data": jsontext.dumps(data),
             "note": note,
             "touch": touch_call,
+            **written,
         },
     )
-    await _written(session, event_type, call_id, data, offer_id, settings, call)
     return event_id
 
 
-async def _written(
+async def _subscribed(
     session: AsyncSession,
     event_type: EventType,
     call_id: uuid.UUID,
@@ -95,11 +99,15 @@ async def _written(
     offer_id: uuid.UUID | None,
     settings: Settings | None,
     call: CallBefore | None = None,
-) -> None:
-    # In the event's transaction, once its row is written and the call points
-    # at it, and before the NOTIFY: what they write commits (or not) with it.
+) -> list[sql.Write]:
+    # In the event's transaction, before its statement: what they return is
+    # written by that statement, with the event, before the NOTIFY.
+    writes: list[sql.Write] = []
     for subscriber in subscribers.SUBSCRIBERS:
-        await subscriber(session, event_type, call_id, data, offer_id, settings=settings, call=call)
+        writes += await subscriber(
+            session, event_type, call_id, data, offer_id, settings=settings, call=call
+        )
+    return writes
 
 
 def born(insert_call: str) -> TextClause:
@@ -127,11 +135,11 @@ async def append_born(
 ) -> None:
     """Run a `born` statement (`values` for the call's INSERT, `data` the
     snapshot) and what runs with every event."""
-    call_id = values["id"]
     event_type = EventType.call_updated
+    writes = await _subscribed(session, event_type, values["id"], data, None, None)
+    composed, written = sql.with_writes(statement, writes)
     await sql.execute(
         session,
-        statement,
-        {**values, "type": event_type.value, "data": jsontext.dumps(data)},
+        composed,
+        {**values, "type": event_type.value, "data": jsontext.dumps(data), **written},
     )
-    await _written(session, event_type, call_id, data, None, None)

@@ -1,10 +1,13 @@
 """What runs when an event is appended: the whole list is `SUBSCRIBERS`.
 
-`events.append` writes the event row, points `call.last_event_id` at it,
-calls every subscriber in this order in the same transaction, then NOTIFYs.
-A subscriber's writes commit or roll back with the event, so nothing it
-decides (a notification, a push) exists for a change that did not happen;
-an error in one fails the change.
+`events.append` calls every subscriber in this order in the event's
+transaction, then sends one statement that writes the event row, points
+`call.last_event_id` at it and writes what the subscribers returned
+(`sql.Write`s: one round trip for the event and its alerts); the NOTIFY
+follows on commit. A subscriber may read and lock (before the event's row
+exists: nothing it reads depends on it); its writes commit or roll back
+with the event, so nothing it decides (a notification, a push) exists for
+a change that did not happen; an error in one fails the change.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import sql
 from app.core.config import Settings
 from app.models.call import EventType
 from app.notifications import alerts
@@ -31,7 +35,7 @@ class Subscriber(Protocol):
         *,
         settings: Settings | None = None,
         call: alerts.CallBefore | None = None,
-    ) -> None: ...
+    ) -> list[sql.Write]: ...
 
 
 SUBSCRIBERS: tuple[Subscriber, ...] = (

@@ -1,6 +1,7 @@
 """Who is alerted of what: every event of the log passes through `on_event`,
 in the transaction that writes it, and becomes in-app notifications and push
-deliveries (rows the push worker sends after commit).
+deliveries (rows the push worker sends after commit), written by the event's
+own statement (`sql.Write`: no round trip of their own).
 
 The rules (docs/live.md, "Push notifications"):
 
@@ -38,13 +39,12 @@ category and ids; the app fetches the rest through the API.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import sql
@@ -207,22 +207,22 @@ async def on_event(
     *,
     settings: Settings | None = None,
     call: CallBefore | None = None,
-) -> None:
-    """Turn one event into alerts, in the event's transaction. A subscriber
-    of every event (app/events/subscribers.py): `events.append` calls it after
-    the event row is written and `call.last_event_id` points at it.
-    `offer.created` needs the settings (the availability rule depends on
-    DUTY_POSITION_MAX_AGE_SECONDS), a change of a call's status (`call.updated`)
-    the call as it was (`CallBefore`)."""
+) -> list[sql.Write]:
+    """Turn one event into alerts, in the event's transaction: the rows to
+    write with the event (a subscriber of every event,
+    app/events/subscribers.py). `offer.created` needs the settings (the
+    availability rule depends on DUTY_POSITION_MAX_AGE_SECONDS), a change of
+    a call's status (`call.updated`) the call as it was (`CallBefore`)."""
     kind = EventType(event_type)
     if kind is EventType.offer_created and offer_id is not None:
         if settings is None:
             raise ValueError("offer.created needs the settings to tell who is available")
-        await _offer_created(session, settings, call_id, offer_id, data)
-    elif kind is EventType.offer_closed and offer_id is not None:
-        await _offer_closed(session, call_id, offer_id)
-    elif kind is EventType.call_updated:
-        await _call_updated(session, call_id, data, call)
+        return _offer_created(settings, call_id, offer_id, data)
+    if kind is EventType.offer_closed and offer_id is not None:
+        return await _offer_closed(session, call_id, offer_id)
+    if kind is EventType.call_updated:
+        return _call_updated(call_id, data, call)
+    return []
 
 
 # ---- the rules ---------------------------------------------------------------------------
@@ -246,16 +246,14 @@ _FREE_MEMBERS = f"""
 """  # noqa: S608 - a constant fragment, values are bound
 
 
-async def _offer_created(
-    session: AsyncSession,
+def _offer_created(
     settings: Settings,
     call_id: uuid.UUID,
     offer_id: uuid.UUID,
     data: dict[str, Any],
-) -> None:
+) -> list[sql.Write]:
     # The offer as the event carries it (`OfferPublic`): nothing to read back.
-    await _send(
-        session,
+    return _alert_write(
         _FREE_MEMBERS,
         {"team": data["team"]["id"], "offer": offer_id, **availability.params(settings)},
         Alert(
@@ -300,7 +298,9 @@ _ALERTED = text(
 )
 
 
-async def _offer_closed(session: AsyncSession, call_id: uuid.UUID, offer_id: uuid.UUID) -> None:
+async def _offer_closed(
+    session: AsyncSession, call_id: uuid.UUID, offer_id: uuid.UUID
+) -> list[sql.Write]:
     offer = await sql.one(session, _OFFER, {"offer": offer_id})
     unsent = [row.id for row in await sql.fetch(session, _LOCK_UNSENT, {"offer": offer_id})]
     if unsent:
@@ -310,8 +310,7 @@ async def _offer_closed(session: AsyncSession, call_id: uuid.UUID, offer_id: uui
     status = (
         offer.status if f"offer_closed.{offer.status}" in _TEXTS[DEFAULT_LOCALE] else "withdrawn"
     )
-    await _send(
-        session,
+    return _alert_write(
         _LISTED,
         {"people": [row.person_id for row in others]},
         Alert(
@@ -370,20 +369,20 @@ _DISPATCHERS = """
 """
 
 
-async def _call_updated(
-    session: AsyncSession, call_id: uuid.UUID, data: dict[str, Any], call: CallBefore | None
-) -> None:
+def _call_updated(
+    call_id: uuid.UUID, data: dict[str, Any], call: CallBefore | None
+) -> list[sql.Write]:
     status = data.get("status")
     level = data.get("escalation_level")
     if status is None or status == CallStatus.searching.value:
-        return  # a call being born: nobody is told yet
+        return []  # a call being born: nobody is told yet
     if call is None:
         raise ValueError("call.updated needs the call as it was to tell who is alerted")
+    writes: list[sql.Write] = []
     if status != call.previous_status and call.screen_id is not None:
-        await _text_walk_up_caller(session, call_id, call.resident_id, status)
+        writes += _text_walk_up_caller(call_id, call.resident_id, status)
     if status != call.previous_status and call.resident_id is not None:
-        await _send(
-            session,
+        writes += _alert_write(
             _LISTED,
             {"people": [call.resident_id]},
             Alert(
@@ -404,8 +403,7 @@ async def _call_updated(
         # A resolved call back at the dispatchers: the caller disputed it.
         disputed = call.previous_status == CallStatus.resolved.value
         key = "escalation.street" if street else "escalation.community"
-        await _send(
-            session,
+        writes += _alert_write(
             _DISPATCHERS,
             {"areas": areas},
             Alert(
@@ -418,22 +416,23 @@ async def _call_updated(
                 ttl=ESCALATION_TTL,
             ),
         )
+    return writes
 
 
 # The statuses a walk-up caller at a screen is texted about, once each.
 _TEXTED = {CallStatus.accepted.value: SmsKind.accepted, CallStatus.resolved.value: SmsKind.resolved}
-_QUEUE_SMS = text(
-    """
-    INSERT INTO sms_outbox (id, call_id, kind, status, attempts, next_attempt_at)
-    VALUES (gen_random_uuid(), :call, :kind, 'pending', 0, now())
-    ON CONFLICT (call_id, kind) DO NOTHING
-    """
-)
+_QUEUE_SMS = """
+    {p}sms AS (
+        INSERT INTO sms_outbox (id, call_id, kind, status, attempts, next_attempt_at)
+        VALUES (gen_random_uuid(), :call, :kind, 'pending', 0, now())
+        ON CONFLICT (call_id, kind) DO NOTHING
+    )
+"""
 
 
-async def _text_walk_up_caller(
-    session: AsyncSession, call_id: uuid.UUID, resident_id: uuid.UUID | None, status: str
-) -> None:
+def _text_walk_up_caller(
+    call_id: uuid.UUID, resident_id: uuid.UUID | None, status: str
+) -> list[sql.Write]:
     """A call from a screen where the caller left a phone (its resident):
     the acceptance and the resolution go to that phone by SMS. A row of the
     outbox, in the event's transaction; the SMS worker sends it after
@@ -441,8 +440,8 @@ async def _text_walk_up_caller(
     dispute and a second resolution text nothing more."""
     kind = _TEXTED.get(status)
     if kind is None or resident_id is None:
-        return
-    await session.execute(_QUEUE_SMS, {"call": call_id, "kind": kind.value})
+        return []
+    return [sql.Write(_QUEUE_SMS, (), {"call": call_id, "kind": kind.value})]
 
 
 # The dispatchers whose area holds the team's grid: its community's and the
@@ -482,39 +481,72 @@ async def team_incomplete(session: AsyncSession, team_id: uuid.UUID) -> None:
 # People named by the caller, as `who` of `_send`.
 _LISTED = "SELECT DISTINCT unnest(CAST(:people AS uuid[])) AS person_id"
 
-# One statement: the people `who` selects (a query with a `person_id`
-# column), a notification each in their locale (`_TEXTS`, zh-CN when
-# theirs has no texts), and a pending push delivery per device of theirs
-# (only those of `:only` when given). `clock_timestamp()`, not `now()`:
-# alerts written in one transaction still sort in the order they were made.
+# The people `who` selects (a query with a `person_id` column), a
+# notification each in their locale (`_TEXTS`, zh-CN when theirs has no
+# texts), and a pending push delivery per device of theirs (only those of
+# `:only` when given): a `sql.Write`, sent in the statement of the event
+# that brings the alert, or on its own (`_send`). `clock_timestamp()`, not
+# `now()`: alerts written in one transaction still sort in the order they
+# were made.
 _SEND = """
-    WITH who AS ({who}),
-    written AS (
+    {p}who AS ({who}),
+    {p}written AS (
         INSERT INTO notification (id, person_id, kind, title, body, call_id, offer_id,
                                   team_id, created_at)
         SELECT gen_random_uuid(), p.id, :kind,
                coalesce(t.title, :default_title), coalesce(t.body, :default_body),
                :call, :offer, :team_about, clock_timestamp()
-        FROM (SELECT DISTINCT person_id FROM who) w
+        FROM (SELECT DISTINCT person_id FROM {p}who) w
         JOIN person p ON p.id = w.person_id
         LEFT JOIN unnest(CAST(:locales AS varchar[]), CAST(:titles AS varchar[]),
                          CAST(:bodies AS varchar[])) AS t(locale, title, body)
                ON t.locale = p.locale
         ORDER BY p.id
         RETURNING id, person_id
+    ),
+    {p}pushed AS (
+        INSERT INTO push_delivery (id, notification_id, device_token, platform, status, attempts,
+                                   next_attempt_at, collapse_key, expires_at)
+        SELECT gen_random_uuid(), w.id, d.token, d.platform, 'pending', 0, now(), :collapse,
+               coalesce(CAST(:expires_at AS timestamptz), now() + CAST(:ttl AS interval))
+        FROM {p}written w JOIN device d ON d.person_id = w.person_id
+        WHERE CAST(:only AS varchar[]) IS NULL OR d.token = ANY(CAST(:only AS varchar[]))
     )
-    INSERT INTO push_delivery (id, notification_id, device_token, platform, status, attempts,
-                               next_attempt_at, collapse_key, expires_at)
-    SELECT gen_random_uuid(), w.id, d.token, d.platform, 'pending', 0, now(), :collapse,
-           coalesce(CAST(:expires_at AS timestamptz), now() + CAST(:ttl AS interval))
-    FROM written w JOIN device d ON d.person_id = w.person_id
-    WHERE CAST(:only AS varchar[]) IS NULL OR d.token = ANY(CAST(:only AS varchar[]))
 """
 
 
-@functools.cache
-def _send_statement(who: str) -> TextClause:
-    return text(_SEND.format(who=who))
+def _alert_write(
+    who: str,
+    params: dict[str, Any],
+    alert: Alert,
+    *,
+    only_tokens: list[str] | None = None,
+) -> list[sql.Write]:
+    """One notification per person `who` selects (with `params`), and a
+    pending push delivery per device of theirs (restricted to `only_tokens`
+    when given); nothing for nobody."""
+    if "people" in params and not params["people"]:
+        return []
+    locales = sorted(_TEXTS)
+    written = [texts(alert.text_key, alert.category, locale) for locale in locales]
+    default_title, default_body = texts(alert.text_key, alert.category)
+    values = {
+        **params,
+        "kind": alert.kind.value,
+        "call": alert.call_id,
+        "offer": alert.offer_id,
+        "team_about": alert.team_id,
+        "locales": locales,
+        "titles": [title for title, _ in written],
+        "bodies": [body for _, body in written],
+        "default_title": default_title,
+        "default_body": default_body,
+        "collapse": alert.collapse_key,
+        "expires_at": alert.expires_at,
+        "ttl": alert.ttl,
+        "only": only_tokens,
+    }
+    return [sql.Write(_SEND, (("who", who),), values)]
 
 
 async def _send(
@@ -525,34 +557,8 @@ async def _send(
     *,
     only_tokens: list[str] | None = None,
 ) -> None:
-    """One notification per person `who` selects (with `params`), and a
-    pending push delivery per device of theirs (restricted to `only_tokens`
-    when given): one round trip."""
-    if "people" in params and not params["people"]:
-        return
-    locales = sorted(_TEXTS)
-    written = [texts(alert.text_key, alert.category, locale) for locale in locales]
-    default_title, default_body = texts(alert.text_key, alert.category)
-    await sql.execute(
-        session,
-        _send_statement(who),
-        {
-            **params,
-            "kind": alert.kind.value,
-            "call": alert.call_id,
-            "offer": alert.offer_id,
-            "team_about": alert.team_id,
-            "locales": locales,
-            "titles": [title for title, _ in written],
-            "bodies": [body for _, body in written],
-            "default_title": default_title,
-            "default_body": default_body,
-            "collapse": alert.collapse_key,
-            "expires_at": alert.expires_at,
-            "ttl": alert.ttl,
-            "only": only_tokens,
-        },
-    )
+    """`_alert_write`, on its own: one round trip."""
+    await sql.execute_writes(session, _alert_write(who, params, alert, only_tokens=only_tokens))
 
 
 async def notify_people(session: AsyncSession, people: list[uuid.UUID], alert: Alert) -> None:

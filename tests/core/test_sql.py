@@ -139,3 +139,52 @@ async def _terminate(database_url: str, backend: int) -> None:
     finally:
         await watcher.dispose()
     raise AssertionError("the backend did not exit")
+
+
+# ---- writes sent inside another statement ------------------------------------------------
+
+_MARK = """
+    {p}marked AS (
+        INSERT INTO area_probe_for_sql_tests (id)
+        SELECT CAST(:id AS uuid) WHERE {when} AND CAST('12:30' AS time) = TIME '12:30'
+    )
+"""
+
+
+def _mark(row: uuid.UUID, when: str = "true") -> sql.Write:
+    return sql.Write(_MARK, (("when", when),), {"id": row})
+
+
+def test_writes_are_named_apart_and_composed_once() -> None:
+    base = text("WITH kept AS (SELECT :id::text AS id) SELECT id FROM kept")
+    writes = [_mark(uuid.uuid4()), _mark(uuid.uuid4(), "1 = :one")]
+    writes[1].values["one"] = 1
+    statement, values = sql.with_writes(base, writes)
+    assert statement.text.startswith("WITH w0_marked AS")
+    assert "w1_marked AS" in statement.text
+    assert ":w1_one" in statement.text, "a fill's values are renamed too"
+    assert ":id::text" in statement.text, "the statement's own values are its own"
+    assert "'12:30'" in statement.text, "a colon in a literal is not a value"
+    assert set(values) == {"w0_id", "w1_id", "w1_one"}
+    assert (
+        sql.with_writes(base, [_mark(uuid.uuid4()), _mark(uuid.uuid4(), "1 = :one")])[0]
+        is statement
+    ), "one statement per shape: compiled once"
+    assert sql.with_writes(base, []) == (base, {})
+
+
+async def test_writes_run_with_the_statement_whether_or_not_it_reads_them(
+    engine: AsyncEngine, probe: None
+) -> None:
+    first, second, skipped = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with make_sessionmaker(engine)() as session:
+        statement, values = sql.with_writes(
+            text("SELECT CAST(:n AS int) + 1 AS answer"),
+            [_mark(first), _mark(second), _mark(skipped, "false")],
+        )
+        row = await sql.one(session, statement, {"n": 41, **values})
+        assert row.answer == 42
+        assert await _seen(engine, first) == 0, "not before the commit"
+        await sql.execute_writes(session, [_mark(uuid.uuid4(), "false")])
+        await session.commit()
+    assert [await _seen(engine, r) for r in (first, second, skipped)] == [1, 1, 0]
