@@ -53,7 +53,7 @@ class PressStatements:
         # An event with its alerts, one statement, as `events.append` sends it.
         self.event_alert_team, self.event_alert_people = (
             compiled(with_writes(events._INSERT, [Write(alerts._SEND, (("who", who),), {})])[0])
-            for who in (alerts._FREE_MEMBERS, alerts._LISTED)
+            for who in (alerts._FREE_MEMBERS, alerts._ONE)
         )
         self.lock_namespace = int(locks.Lock.resident_calls)
         self.alert_texts = {
@@ -152,7 +152,7 @@ async def _press(
             st,
             v,
             (snap["reserved_event_id"], "call.updated", _row_json(snap)),
-            ("status.offered", {"people": [resident]}),
+            ("status.offered", {"person": resident}),
         )
     return True
 

@@ -5,19 +5,24 @@ The app runs in this process behind httpx's ASGI transport (no sockets, no
 uvicorn) on a fresh seeded database; residents press one after another,
 each once, at team bases (so every press is offered). Reported: CPU time of
 this process per press (user + system: the app's Python, asyncpg and
-httpx's client side, which is small and the same before and after) and
-wall time per press. CPU time is what a press costs whatever else the
+httpx's client side, which is small and the same before and after),
+wall time per press, and the CPU time of the database's PostgreSQL
+backends per press (PostgreSQL runs on this machine); with `--plans`, how
+often PostgreSQL planned each of the app's prepared statements
+generically and for its values (the presses run one at a time, so on one
+pooled connection: its `pg_prepared_statements`). CPU time is what a press costs whatever else the
 machine runs, so a before/after on a shared machine is read from it; wall
 time there is mostly waiting for a core. The statements a press sends are
 bounded by tests/calls/test_press_round_trips.py.
 
-    python -m bench.press_cpu [--presses 300] [--teams 300] [--out FILE]
+    python -m bench.press_cpu [--presses 300] [--teams 300] [--plans] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
 import sys
@@ -28,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
@@ -41,12 +47,35 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def measure(presses: int, teams: int) -> dict[str, Any]:
+_BACKENDS = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+
+
+async def _backends_cpu(sessionmaker: Any) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend of the database (they
+    run on this machine): what the presses cost PostgreSQL."""
+    async with sessionmaker() as session:
+        pids = [row.pid for row in await session.execute(_BACKENDS)]
+    seconds: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            seconds[pid] = times.user + times.system
+    return seconds
+
+
+_PLANS = text(
+    "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+    " WHERE generic_plans + custom_plans > 1 ORDER BY custom_plans DESC, statement"
+)
+
+
+async def measure(presses: int, teams: int, plans: bool = False) -> dict[str, Any]:
     from app.core.config import Settings
     from app.core.db import make_engine, make_sessionmaker
     from app.identity import auth
     from app.main import create_app
 
+    planned: list[dict[str, Any]] = []
     db = BenchDatabase(admin_url_from_env())
     await db.create()
     try:
@@ -100,27 +129,47 @@ async def measure(presses: int, teams: int) -> dict[str, Any]:
 
                 for n in range(WARMUP):
                     await press(n)
+                pg = await _backends_cpu(app.state.sessionmaker)
                 cpu, wall = _cpu(), time.perf_counter()
                 for n in range(WARMUP, WARMUP + presses):
                     await press(n)
                 cpu, wall = _cpu() - cpu, time.perf_counter() - wall
+                pg_cpu = sum(
+                    spent - pg.get(pid, 0.0)
+                    for pid, spent in (await _backends_cpu(app.state.sessionmaker)).items()
+                )
+                if plans:
+                    async with app.state.sessionmaker() as session:
+                        planned = [
+                            {
+                                "generic": row.generic_plans,
+                                "custom": row.custom_plans,
+                                "statement": " ".join(row.statement.split())[:200],
+                            }
+                            for row in await session.execute(_PLANS)
+                        ]
     finally:
         await db.drop()
-    return {
+    result: dict[str, Any] = {
         "presses": presses,
         "teams": teams,
         "cpu_ms_per_press": round(cpu / presses * 1000, 2),
         "wall_ms_per_press": round(wall / presses * 1000, 2),
+        "postgres_cpu_ms_per_press": round(pg_cpu / presses * 1000, 2),
     }
+    if plans:
+        result["plans"] = planned
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.press_cpu", description=__doc__)
     parser.add_argument("--presses", type=int, default=300)
     parser.add_argument("--teams", type=int, default=300)
+    parser.add_argument("--plans", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    result = asyncio.run(measure(args.presses, args.teams))
+    result = asyncio.run(measure(args.presses, args.teams, args.plans))
     print(json.dumps(result))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
