@@ -94,7 +94,8 @@ class BenchDatabase:
             await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             await conn.execute(f'CREATE DATABASE "{self.name}"')
             for key, value in self.pg_settings:
-                if not key.replace("_", "").isalnum():
+                # A name, or an extension's (`auto_explain.log_min_duration`).
+                if not all(part.replace("_", "").isalnum() for part in key.split(".")):
                     raise ValueError(f"bad setting name {key!r}")
                 literal = value.replace("'", "''")
                 await conn.execute(f"ALTER DATABASE \"{self.name}\" SET {key} = '{literal}'")
