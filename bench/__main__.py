@@ -1,4 +1,4 @@
-"""`python -m bench run | scale | storm …` (docs/benchmarks.md)."""
+"""`python -m bench run | scale | storm | hot | pglog …` (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -148,6 +148,12 @@ def parser() -> argparse.ArgumentParser:
     h = sub.add_parser("hot", help="summarise a py-spy raw profile by app function")
     h.add_argument("profile")
     h.add_argument("--top", type=int, default=25)
+    g = sub.add_parser("pglog", help="summarise auto_explain's plans in a PostgreSQL log")
+    g.add_argument("log")
+    g.add_argument("--top", type=int, default=25)
+    g.add_argument(
+        "--scan", default=None, help="count apart the plans with this, e.g. 'Seq Scan on call'"
+    )
     return p
 
 
@@ -159,6 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench.hot import summarise
 
         print(summarise(Path(args.profile), args.top))
+        return 0
+    if args.command == "pglog":
+        from pathlib import Path
+
+        from bench import pglog
+
+        print(pglog.summarise(Path(args.log), args.top, args.scan))
         return 0
     try:
         import uvloop
