@@ -87,6 +87,12 @@ def parser() -> argparse.ArgumentParser:
         default=6000,
         help="residents for the two closed loops, half each (each presses once)",
     )
+    r.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="resolved calls of the past 60 days, then ANALYZE (0: empty tables, as before)",
+    )
     r.add_argument("--env", type=_env, action="append", default=[], help="server KEY=VALUE")
     r.add_argument("--out", default="bench-results/run")
     r.add_argument("--admin-url", default=None)

@@ -124,6 +124,19 @@ class BenchDatabase:
             raise RuntimeError(f"python -m app {' '.join(args)} failed:\n{out.stderr[-3000:]}")
         return time.monotonic() - start
 
+    async def history(self, calls: int) -> float:
+        """`calls` resolved calls of the past (`_HISTORY`), then ANALYZE."""
+        start = time.monotonic()
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            if calls > 0:
+                await conn.execute(_HISTORY, calls)
+                await conn.execute(_HISTORY_LAST_EVENTS)
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+        return time.monotonic() - start
+
     def migrate(self) -> float:
         return self._app("migrate")
 
@@ -139,6 +152,67 @@ class BenchDatabase:
             "--on-duty",
             str(on_duty),
         )
+
+
+# A district's past, so that the bench's tables look like a deployed
+# service's: `calls` resolved calls spread over the 60 days before the run,
+# each at a team's base, taken by one of its members, with its accepted offer
+# and three events, released and anonymised as retention would have left
+# them; then ANALYZE. Without it every table of calls starts empty, and a
+# statement prepared early keeps a plan made for empty tables (the live
+# hub's read joined `call` by a sequential scan through a whole run:
+# docs/benchmarks.md, "Plans and round trips per event").
+_HISTORY = """
+WITH teams AS (
+    SELECT t.id, t.base, t.grid_id, b.parent_id AS community_id, c.parent_id AS street_id,
+           (SELECT m.person_id FROM team_member m WHERE m.team_id = t.id
+            ORDER BY m.person_id LIMIT 1) AS member,
+           row_number() OVER (ORDER BY t.id) - 1 AS n
+    FROM team t JOIN area g ON g.id = t.grid_id JOIN area b ON b.id = g.parent_id
+    JOIN area c ON c.id = b.parent_id
+),
+people AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM person),
+sizes AS (SELECT (SELECT count(*) FROM teams) AS teams, (SELECT count(*) FROM people) AS people),
+past AS (
+    SELECT gen_random_uuid() AS id, k,
+           now() - interval '60 days' + (k * interval '60 days') / $1 AS at
+    FROM generate_series(0, $1 - 1) AS k
+),
+calls AS (
+    INSERT INTO call (id, resident_id, status, category, location, grid_id, community_id,
+                      street_id, team_id, responder_id, escalation_level, rounds, created_at,
+                      updated_at, closed_at, responder_released_at, anonymised_at)
+    SELECT past.id, p.id, 'resolved', 'urgent', t.base, t.grid_id, t.community_id,
+           t.street_id, t.id, t.member, 'grid', 1, past.at, past.at + interval '30 minutes',
+           past.at + interval '30 minutes', past.at + interval '1 day',
+           past.at + interval '31 days'
+    FROM past CROSS JOIN sizes
+    JOIN teams t ON t.n = past.k % sizes.teams
+    JOIN people p ON p.n = (past.k * 7919) % sizes.people
+    WHERE t.member IS NOT NULL
+    RETURNING id, team_id, responder_id, created_at
+),
+offers AS (
+    INSERT INTO offer (id, call_id, team_id, status, round, distance_m, accepted_by,
+                       created_at, expires_at, closed_at)
+    SELECT gen_random_uuid(), id, team_id, 'accepted', 1, 10, responder_id, created_at,
+           created_at + interval '1 minute', created_at + interval '20 seconds'
+    FROM calls
+    RETURNING id, call_id, created_at
+)
+INSERT INTO event (call_id, offer_id, type, at, data)
+SELECT o.call_id, step.offer_id, step.type, o.created_at + step.after, '{}'::jsonb
+FROM offers o CROSS JOIN LATERAL (
+    VALUES (o.id, 'offer.created', interval '0 seconds'),
+           (CAST(NULL AS uuid), 'call.updated', interval '20 seconds'),
+           (CAST(NULL AS uuid), 'call.updated', interval '30 minutes')
+) AS step(offer_id, type, after)
+"""
+_HISTORY_LAST_EVENTS = """
+UPDATE call SET last_event_id = e.last
+FROM (SELECT call_id, max(id) AS last FROM event GROUP BY call_id) e
+WHERE call.id = e.call_id AND call.last_event_id IS NULL
+"""
 
 
 def server_env(database_url: str, extra: Mapping[str, object] | None = None) -> dict[str, str]:

@@ -47,6 +47,8 @@ async def run(args: Any) -> dict[str, Any]:
             "migrate_s": round(db.migrate(), 1),
             "seed_s": round(db.seed(args.teams, 0.0), 1),
         }
+        if args.history:
+            result["setup"]["history_s"] = round(await db.history(args.history), 1)
         residents_n = args.residents or max(20, int(args.rate * 5))
         sat_n = args.saturation_calls if args.saturation_seconds > 0 else 0
         t = time.perf_counter()

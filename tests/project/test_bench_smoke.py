@@ -72,6 +72,9 @@ def test_a_tiny_bench_run_reports_sane_figures(tmp_path: Path) -> None:
         # statement that gains a parameter must not break it unseen.
         "--saturation-seconds",
         "1",
+        # A district's past first: its rows must satisfy the schema's rules.
+        "--history",
+        "200",
         "--out",
         str(out),
     ]
@@ -92,6 +95,7 @@ def test_a_tiny_bench_run_reports_sane_figures(tmp_path: Path) -> None:
     for key in ("post_calls", "press_to_offer", "accept_to_call_updated"):
         assert load[key]["count"] > 0, key
         assert 0 < load[key]["p50_ms"] <= load[key]["p99_ms"] < 30_000, key
+    assert result["setup"]["history_s"] >= 0
     assert result["resources"]["server_peak_rss_mib"] > 0
     assert result["floors"]["healthz"]["rps"] > 0
     assert result["floors"]["nearest_sql"]["qps"] > 0
