@@ -141,9 +141,10 @@ def _pyjwt(settings: Settings, token: str) -> dict[str, Any]:
     return claims
 
 
-# The fast path. PyJWT took 85 µs of CPU to verify a token in a loop, 280 µs
-# in place, about 3 % of a press whose resident's token is new to the
-# process (a surge of first presses); this takes about a sixth of that. It
+# The fast path. PyJWT took 55-85 µs of CPU to verify a token in a loop
+# (280 µs in place), about 3 % of a press whose resident's token is new to
+# the process (a surge of first presses); this takes 21-24 µs with the
+# claims built (bench/results/token-fast/). It
 # accepts only what PyJWT accepts, and only in the exact form `encode`
 # writes: the header PyJWT writes for HS256, the signature in its canonical
 # base64url, a payload of exactly our claims with their types, issued in

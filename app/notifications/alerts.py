@@ -480,13 +480,14 @@ async def team_incomplete(session: AsyncSession, team_id: uuid.UUID) -> None:
 
 # People named by the caller, as `who` of `_send`.
 _LISTED = "SELECT DISTINCT unnest(CAST(:people AS uuid[])) AS person_id"
-# One person, as `who` of `_send`: a plain value. PostgreSQL estimates
-# `unnest` of an array from the array itself, so a statement with
-# `_LISTED` is planned anew on every execution (its plan for the values
-# beats the generic one), 0.4-0.6 ms of PostgreSQL's CPU each time; with
-# a plain value the estimate is the same either way and the prepared
-# statement keeps its generic plan. Every status change of a call alerts
-# its one caller this way.
+# One person, as `who` of `_alert_write`: a plain value. PostgreSQL
+# estimates `unnest` of an array from the array itself, so a statement with
+# `_LISTED` was planned anew on every execution (its plan for the values
+# beat the generic one); with a plain value the estimate is the same either
+# way and the prepared statement keeps its generic plan (the event's
+# statement with the alert: 1.42 -> 0.78 ms of the backend's CPU,
+# bench/results/alert-plans/; tests/calls/test_generic_plans.py). Every
+# status change of a call alerts its one caller this way.
 _ONE = "SELECT CAST(:person AS uuid) AS person_id"
 
 # The people `who` selects (a query with a `person_id` column), a
