@@ -128,7 +128,9 @@ async def test_a_begin_on_a_lost_connection_is_sqlalchemy_s_error(database_url: 
 async def _terminate(database_url: str, backend: int) -> None:
     """End that backend from another connection, and wait until it is gone."""
     gone = text("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = :pid)")
-    watcher = create_async_engine(database_url, poolclass=NullPool)
+    # Autocommit: a transaction reads pg_stat_activity once and keeps what it
+    # read, so a check in the same transaction would never see the exit.
+    watcher = create_async_engine(database_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         async with watcher.connect() as conn:
             await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
