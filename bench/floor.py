@@ -52,7 +52,11 @@ class PressStatements:
         self.offered = compiled(state.move_statement(CallStatus.offered, ("rounds", "team_id")))
         # An event with its alerts, one statement, as `events.append` sends it.
         self.event_alert_team, self.event_alert_people = (
-            compiled(with_writes(events._INSERT, [Write(alerts._SEND, (("who", who),), {})])[0])
+            compiled(
+                with_writes(
+                    events._INSERT, [Write(alerts._SEND, (("who", who), ("devices", "true")), {})]
+                )[0]
+            )
             for who in (alerts._FREE_MEMBERS, alerts._ONE)
         )
         self.lock_namespace = int(locks.Lock.resident_calls)
@@ -183,7 +187,6 @@ async def _event(
         "collapse": f"call-{v['call_id']}",
         "expires_at": None,
         "ttl": timedelta(minutes=15),
-        "only": None,
     }
     values = {
         **v,

@@ -283,19 +283,23 @@ _WITHDRAW = text(
     WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'pending'
     """
 )
-# Who was alerted of the offer, and the devices it may have reached: sent,
-# or tried at least once (it may be in flight right now).
-_ALERTED = text(
-    """
-    SELECT n.person_id,
-           coalesce(array_agg(pd.device_token) FILTER (
-               WHERE pd.status = 'sent' OR pd.attempts > 0), '{}') AS tokens
-    FROM notification n LEFT JOIN push_delivery pd ON pd.notification_id = n.id
-    WHERE n.offer_id = :offer AND n.kind = 'offer'
-    GROUP BY n.person_id
-    ORDER BY n.person_id
-    """
-)
+# Those alerted of the offer but the member who took it, as `who` of
+# `_alert_write`; of their devices, only those the offer may have reached:
+# sent, or tried at least once (it may be in flight right now). In SQL, not
+# as lists of people and tokens: nothing to read first, and a plan that does
+# not depend on how many there are.
+_OFFER_OTHERS = """
+    SELECT n.person_id FROM notification n
+    WHERE n.offer_id = CAST(:closed_offer AS uuid) AND n.kind = 'offer'
+      AND n.person_id IS DISTINCT FROM CAST(:taker AS uuid)
+"""
+_OFFER_REACHED = """
+    d.token IN (SELECT pd.device_token FROM push_delivery pd
+                JOIN notification n ON n.id = pd.notification_id
+                WHERE n.offer_id = CAST(:closed_offer AS uuid) AND n.kind = 'offer'
+                  AND n.person_id = d.person_id
+                  AND (pd.status = 'sent' OR pd.attempts > 0))
+"""
 
 
 async def _offer_closed(
@@ -305,14 +309,12 @@ async def _offer_closed(
     unsent = [row.id for row in await sql.fetch(session, _LOCK_UNSENT, {"offer": offer_id})]
     if unsent:
         await sql.execute(session, _WITHDRAW, {"ids": unsent})
-    alerted = await sql.fetch(session, _ALERTED, {"offer": offer_id})
-    others = [row for row in alerted if row.person_id != offer.accepted_by]
     status = (
         offer.status if f"offer_closed.{offer.status}" in _TEXTS[DEFAULT_LOCALE] else "withdrawn"
     )
     return _alert_write(
-        _LISTED,
-        {"people": [row.person_id for row in others]},
+        _OFFER_OTHERS,
+        {"closed_offer": offer_id, "taker": offer.accepted_by},
         Alert(
             NotificationKind.offer_closed,
             f"offer_closed.{status}",
@@ -322,7 +324,7 @@ async def _offer_closed(
             expires_at=None,
             ttl=CLOSE_TTL,
         ),
-        only_tokens=sorted({token for row in others for token in row.tokens}),
+        devices=_OFFER_REACHED,
     )
 
 
@@ -492,8 +494,8 @@ _ONE = "SELECT CAST(:person AS uuid) AS person_id"
 
 # The people `who` selects (a query with a `person_id` column), a
 # notification each in their locale (`_TEXTS`, zh-CN when theirs has no
-# texts), and a pending push delivery per device of theirs (only those of
-# `:only` when given): a `sql.Write`, sent in the statement of the event
+# texts), and a pending push delivery per device of theirs (those `devices`
+# keeps, a condition on `d`): a `sql.Write`, sent in the statement of the event
 # that brings the alert, or on its own (`_send`). `clock_timestamp()`, not
 # `now()`: alerts written in one transaction still sort in the order they
 # were made.
@@ -519,7 +521,7 @@ _SEND = """
         SELECT gen_random_uuid(), w.id, d.token, d.platform, 'pending', 0, now(), :collapse,
                coalesce(CAST(:expires_at AS timestamptz), now() + CAST(:ttl AS interval))
         FROM {p}written w JOIN device d ON d.person_id = w.person_id
-        WHERE CAST(:only AS varchar[]) IS NULL OR d.token = ANY(CAST(:only AS varchar[]))
+        WHERE {devices}
     )
 """
 
@@ -529,11 +531,11 @@ def _alert_write(
     params: dict[str, Any],
     alert: Alert,
     *,
-    only_tokens: list[str] | None = None,
+    devices: str = "true",
 ) -> list[sql.Write]:
     """One notification per person `who` selects (with `params`), and a
-    pending push delivery per device of theirs (restricted to `only_tokens`
-    when given); nothing for nobody."""
+    pending push delivery per device of theirs that `devices` keeps;
+    nothing for nobody."""
     if "people" in params and not params["people"]:
         return []
     locales = sorted(_TEXTS)
@@ -553,9 +555,8 @@ def _alert_write(
         "collapse": alert.collapse_key,
         "expires_at": alert.expires_at,
         "ttl": alert.ttl,
-        "only": only_tokens,
     }
-    return [sql.Write(_SEND, (("who", who),), values)]
+    return [sql.Write(_SEND, (("who", who), ("devices", devices)), values)]
 
 
 async def _send(
@@ -563,11 +564,9 @@ async def _send(
     who: str,
     params: dict[str, Any],
     alert: Alert,
-    *,
-    only_tokens: list[str] | None = None,
 ) -> None:
     """`_alert_write`, on its own: one round trip."""
-    await sql.execute_writes(session, _alert_write(who, params, alert, only_tokens=only_tokens))
+    await sql.execute_writes(session, _alert_write(who, params, alert))
 
 
 async def notify_people(session: AsyncSession, people: list[uuid.UUID], alert: Alert) -> None:
