@@ -53,9 +53,7 @@ class PressStatements:
         # An event with its alerts, one statement, as `events.append` sends it.
         self.event_alert_team, self.event_alert_people = (
             compiled(
-                with_writes(
-                    events._INSERT, [Write(alerts._SEND, (("who", who), ("devices", "true")), {})]
-                )[0]
+                with_writes(events._INSERT, [Write(alerts._SEND, alerts.send_fills(who), {})])[0]
             )
             for who in (alerts._FREE_MEMBERS, alerts._ONE)
         )

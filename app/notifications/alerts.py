@@ -556,7 +556,13 @@ def _alert_write(
         "expires_at": alert.expires_at,
         "ttl": alert.ttl,
     }
-    return [sql.Write(_SEND, (("who", who), ("devices", devices)), values)]
+    return [sql.Write(_SEND, send_fills(who, devices), values)]
+
+
+def send_fills(who: str, devices: str = "true") -> tuple[tuple[str, str], ...]:
+    """`_SEND`'s fills: who is alerted, which of their devices are pushed
+    (the floor, bench/floor.py, composes the same statement)."""
+    return (("who", who), ("devices", devices))
 
 
 async def _send(
