@@ -309,6 +309,20 @@ def cpu_pressure_us() -> float | None:
     return float(line.rsplit("total=", 1)[1])
 
 
+async def db_backends(conn: asyncpg.Connection) -> list[psutil.Process]:
+    """The backends serving `conn`'s database, but `conn`'s own (PostgreSQL
+    runs on this machine, so psutil reads their CPU)."""
+    rows = await conn.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid()"
+    )
+    found = []
+    for row in rows:
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(row["pid"]))
+    return found
+
+
 @dataclass
 class Sampler:
     """CPU seconds and RSS of the server tree(s) (and of PostgreSQL) over a phase.
@@ -375,13 +389,8 @@ class Sampler:
         return total
 
     async def _db_backends(self, conn: Any) -> None:
-        pids = await conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid()"
-        )
-        for row in pids:
+        for proc in await db_backends(conn):
             with contextlib.suppress(psutil.Error):
-                proc = psutil.Process(row["pid"])
                 t = proc.cpu_times()
                 cpu = t.user + t.system
                 if proc.pid not in self._db_first:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import resource
 import sys
@@ -32,12 +31,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
-import psutil
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
-from bench.infra import BENCH_SECRET, BenchDatabase, admin_url_from_env
+from bench.infra import BENCH_SECRET, BenchDatabase, Sampler, admin_url_from_env, db_backends
 
 WARMUP = 20
 
@@ -47,20 +46,14 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-_BACKENDS = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-
-
-async def _backends_cpu(sessionmaker: Any) -> dict[int, float]:
-    """CPU seconds so far of each PostgreSQL backend of the database (they
-    run on this machine): what the presses cost PostgreSQL."""
-    async with sessionmaker() as session:
-        pids = [row.pid for row in await session.execute(_BACKENDS)]
-    seconds: dict[int, float] = {}
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            times = psutil.Process(pid).cpu_times()
-            seconds[pid] = times.user + times.system
-    return seconds
+async def _backends_cpu(dsn: str) -> dict[int, float]:
+    """CPU seconds so far of each backend of the database: what the presses
+    cost PostgreSQL."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return Sampler._cpu(await db_backends(conn))
+    finally:
+        await conn.close()
 
 
 _PLANS = text(
@@ -129,14 +122,13 @@ async def measure(presses: int, teams: int, plans: bool = False) -> dict[str, An
 
                 for n in range(WARMUP):
                     await press(n)
-                pg = await _backends_cpu(app.state.sessionmaker)
+                pg = await _backends_cpu(db.dsn)
                 cpu, wall = _cpu(), time.perf_counter()
                 for n in range(WARMUP, WARMUP + presses):
                     await press(n)
                 cpu, wall = _cpu() - cpu, time.perf_counter() - wall
                 pg_cpu = sum(
-                    spent - pg.get(pid, 0.0)
-                    for pid, spent in (await _backends_cpu(app.state.sessionmaker)).items()
+                    spent - pg.get(pid, 0.0) for pid, spent in (await _backends_cpu(db.dsn)).items()
                 )
                 if plans:
                     async with app.state.sessionmaker() as session:
