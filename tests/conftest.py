@@ -13,7 +13,7 @@ from app.core.config import AppEnv, Settings
 from app.core.db import unit_of_work
 from app.http.deps import get_session
 from app.main import create_app
-from tests.dbutil import migrated_database, run_app_command
+from tests.dbutil import migrated_database, restore_statistics, run_app_command, table_sizes
 from tests.live import Ledger
 from tests.principals import bearer, make_person, token_for
 from tests.spec_check import UndeclaredProblems
@@ -53,10 +53,13 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection inside a transaction that is rolled back after the test."""
     async with engine.connect() as conn:
         transaction = await conn.begin()
+        sizes = await table_sizes(conn)
         try:
             yield conn
         finally:
             await transaction.rollback()
+            # A test that ran ANALYZE leaves its rows counted (tests/dbutil.py).
+            await restore_statistics(conn, sizes)
 
 
 @pytest.fixture

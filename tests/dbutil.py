@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEST_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/hulian_test"
@@ -94,3 +96,37 @@ def migrated_database(suffix: str = "") -> str:
     recreate_database(url)
     run_app_command(url, "migrate")
     return url
+
+
+# ---- statistics a rolled-back test leaves behind ------------------------------------
+
+# ANALYZE inside a test's transaction writes the table's size (pg_class's
+# reltuples and relpages) in place, and a rollback does not undo it: the
+# test's own uncommitted rows stay counted, so later tests are planned for
+# a table that is not there (docs/benchmarks.md, "Plans and round trips
+# per event"). Its pg_statistic rows are rolled back with the rest.
+_TABLE_SIZES = text(
+    """
+    SELECT c.relname, c.reltuples FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind = 'r'
+    """
+)
+
+
+async def table_sizes(connection: AsyncConnection) -> dict[str, float]:
+    """What the planner believes of each table's size."""
+    rows = await connection.execute(_TABLE_SIZES)
+    return {row.relname: row.reltuples for row in rows}
+
+
+async def restore_statistics(connection: AsyncConnection, before: dict[str, float]) -> list[str]:
+    """After a rollback: ANALYZE (committed) every table whose size the
+    planner believes changed since `before`, so its statistics describe the
+    rows that are there. The tables analysed, by name."""
+    after = await table_sizes(connection)
+    changed = sorted(name for name, size in after.items() if before.get(name) != size)
+    for name in changed:
+        await connection.execute(text(f'ANALYZE "{name}"'))
+    await connection.commit()
+    return changed
