@@ -227,14 +227,6 @@ async def on_event(
 
 # ---- the rules ---------------------------------------------------------------------------
 
-_OFFER = text(
-    """
-    SELECT o.team_id, o.status, o.accepted_by, o.expires_at, c.category
-    FROM offer o JOIN call c ON c.id = o.call_id
-    WHERE o.id = :offer
-    """
-)
-
 # The team's available members (`app.duty.availability`), as `who` of `_send`.
 _FREE_MEMBERS = f"""
     SELECT m.person_id
@@ -267,20 +259,25 @@ def _offer_created(
     )
 
 
-# Rows are locked in id order, as the push worker's `record` does: the two
-# never deadlock on one offer's deliveries.
-_LOCK_UNSENT = text(
+# A closed offer: what its alert says, read while its pushes not yet sent
+# are withdrawn, in one statement. The deliveries are locked in id order
+# (the lock is taken above the sort), as the push worker's `record` does:
+# the two never deadlock on one offer's deliveries. One the worker sent
+# meanwhile is no longer pending when its lock is granted, and is left.
+_CLOSED_OFFER = text(
     """
-    SELECT pd.id FROM push_delivery pd JOIN notification n ON n.id = pd.notification_id
-    WHERE n.offer_id = :offer AND n.kind = 'offer' AND pd.status = 'pending'
-    ORDER BY pd.id
-    FOR UPDATE OF pd
-    """
-)
-_WITHDRAW = text(
-    """
-    UPDATE push_delivery SET status = 'withdrawn'
-    WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'pending'
+    WITH unsent AS MATERIALIZED (
+        SELECT pd.id FROM push_delivery pd JOIN notification n ON n.id = pd.notification_id
+        WHERE n.offer_id = :offer AND n.kind = 'offer' AND pd.status = 'pending'
+        ORDER BY pd.id
+        FOR UPDATE OF pd
+    ), withdrawn AS (
+        UPDATE push_delivery pd SET status = 'withdrawn'
+        FROM unsent u WHERE pd.id = u.id AND pd.status = 'pending'
+    )
+    SELECT o.team_id, o.status, o.accepted_by, o.expires_at, c.category
+    FROM offer o JOIN call c ON c.id = o.call_id
+    WHERE o.id = :offer
     """
 )
 # Those alerted of the offer but the member who took it, as `who` of
@@ -305,10 +302,7 @@ _OFFER_REACHED = """
 async def _offer_closed(
     session: AsyncSession, call_id: uuid.UUID, offer_id: uuid.UUID
 ) -> list[sql.Write]:
-    offer = await sql.one(session, _OFFER, {"offer": offer_id})
-    unsent = [row.id for row in await sql.fetch(session, _LOCK_UNSENT, {"offer": offer_id})]
-    if unsent:
-        await sql.execute(session, _WITHDRAW, {"ids": unsent})
+    offer = await sql.one(session, _CLOSED_OFFER, {"offer": offer_id})
     status = (
         offer.status if f"offer_closed.{offer.status}" in _TEXTS[DEFAULT_LOCALE] else "withdrawn"
     )
@@ -365,9 +359,13 @@ def previous_update(call: str) -> str:
     """  # noqa: S608 - a constant fragment
 
 
+# The dispatchers of the call's community, and of its street when the call
+# went up to the street (`street` null otherwise). Two values, not an
+# array: the plan does not depend on how many (see `_ONE`).
 _DISPATCHERS = """
     SELECT x.person_id FROM dispatcher x JOIN person p ON p.id = x.person_id
-    WHERE x.area_id = ANY(CAST(:areas AS uuid[])) AND p.disabled_at IS NULL
+    WHERE x.area_id IN (CAST(:community AS uuid), CAST(:street AS uuid))
+      AND p.disabled_at IS NULL
 """
 
 
@@ -398,16 +396,13 @@ def _call_updated(
         )
     rose = call.previous_status != CallStatus.escalated.value or call.previous_level != level
     if status == CallStatus.escalated.value and rose:
-        areas = [call.community_id]
-        if level == EscalationLevel.street.value:
-            areas.append(call.street_id)
         street = level == EscalationLevel.street.value
         # A resolved call back at the dispatchers: the caller disputed it.
         disputed = call.previous_status == CallStatus.resolved.value
         key = "escalation.street" if street else "escalation.community"
         writes += _alert_write(
             _DISPATCHERS,
-            {"areas": areas},
+            {"community": call.community_id, "street": call.street_id if street else None},
             Alert(
                 NotificationKind.escalation,
                 "escalation.disputed" if disputed else key,
