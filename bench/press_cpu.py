@@ -15,7 +15,14 @@ machine runs, so a before/after on a shared machine is read from it; wall
 time there is mostly waiting for a core. The statements a press sends are
 bounded by tests/calls/test_press_round_trips.py.
 
-    python -m bench.press_cpu [--presses 300] [--teams 300] [--plans] [--out FILE]
+With `--accept`, each press is followed by its accept (by an available
+member of the team offered the call, found by the bench's own query) and
+the resident's cancel, which frees the member again: the figures are per
+loop of the three (`..._per_loop`), and a before/after of the accept's
+path is read from them. The statements an accept sends are bounded by
+tests/offers/test_accept_round_trips.py.
+
+    python -m bench.press_cpu [--presses 300] [--teams 300] [--plans] [--accept] [--out FILE]
 """
 
 from __future__ import annotations
@@ -62,7 +69,19 @@ _PLANS = text(
 )
 
 
-async def measure(presses: int, teams: int, plans: bool = False) -> dict[str, Any]:
+# The open offer of a call and an available member of its team: who accepts.
+_OFFERED = """
+    SELECT o.id, m.person_id FROM offer o
+    JOIN team_member m ON m.team_id = o.team_id
+    JOIN duty d ON d.person_id = m.person_id AND d.on_duty
+    WHERE o.call_id = $1 AND o.status = 'open'
+    LIMIT 1
+"""
+
+
+async def measure(
+    presses: int, teams: int, plans: bool = False, accept: bool = False
+) -> dict[str, Any]:
     from app.core.config import Settings
     from app.core.db import make_engine, make_sessionmaker
     from app.identity import auth
@@ -70,6 +89,7 @@ async def measure(presses: int, teams: int, plans: bool = False) -> dict[str, An
 
     planned: list[dict[str, Any]] = []
     db = BenchDatabase(admin_url_from_env())
+    finder: asyncpg.Connection | None = None
     await db.create()
     try:
         db.migrate()
@@ -102,10 +122,23 @@ async def measure(presses: int, teams: int, plans: bool = False) -> dict[str, An
                     {"id": person, "p": f"+8613{n:09d}"},
                 )
                 tokens.append((await auth.start_session(session, settings, person)).access_token)
+            members: dict[uuid.UUID, str] = {}
+            if accept:
+                on_duty = await session.execute(
+                    text(
+                        "SELECT DISTINCT m.person_id FROM team_member m"
+                        " JOIN duty d ON d.person_id = m.person_id AND d.on_duty"
+                    )
+                )
+                for (member,) in on_duty:
+                    minted = await auth.start_session(session, settings, member)
+                    members[member] = minted.access_token
             await session.commit()
         await engine.dispose()
 
         app = create_app(settings)
+        if accept:
+            finder = await asyncpg.connect(db.dsn)
         async with LifespanManager(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
@@ -119,6 +152,23 @@ async def measure(presses: int, teams: int, plans: bool = False) -> dict[str, An
                     )
                     if answer.status_code != 201 or answer.json()["status"] != "offered":
                         raise RuntimeError(f"press {n}: {answer.status_code} {answer.text[:200]}")
+                    if finder is None:
+                        return
+                    call_id = answer.json()["id"]
+                    offered = await finder.fetchrow(_OFFERED, uuid.UUID(call_id))
+                    taken = await http.post(
+                        f"/api/v1/offers/{offered['id']}/accept",
+                        headers={"Authorization": f"Bearer {members[offered['person_id']]}"},
+                    )
+                    if taken.status_code != 200:
+                        raise RuntimeError(f"accept {n}: {taken.status_code} {taken.text[:200]}")
+                    cancelled = await http.post(
+                        f"/api/v1/calls/{call_id}/cancel",
+                        json={},
+                        headers={"Authorization": f"Bearer {tokens[n]}"},
+                    )
+                    if cancelled.status_code != 200:
+                        raise RuntimeError(f"cancel {n}: {cancelled.status_code}")
 
                 for n in range(WARMUP):
                     await press(n)
@@ -141,13 +191,16 @@ async def measure(presses: int, teams: int, plans: bool = False) -> dict[str, An
                             for row in await session.execute(_PLANS)
                         ]
     finally:
+        if finder is not None:
+            await finder.close()
         await db.drop()
+    each = "loop" if accept else "press"
     result: dict[str, Any] = {
         "presses": presses,
         "teams": teams,
-        "cpu_ms_per_press": round(cpu / presses * 1000, 2),
-        "wall_ms_per_press": round(wall / presses * 1000, 2),
-        "postgres_cpu_ms_per_press": round(pg_cpu / presses * 1000, 2),
+        f"cpu_ms_per_{each}": round(cpu / presses * 1000, 2),
+        f"wall_ms_per_{each}": round(wall / presses * 1000, 2),
+        f"postgres_cpu_ms_per_{each}": round(pg_cpu / presses * 1000, 2),
     }
     if plans:
         result["plans"] = planned
@@ -159,9 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--presses", type=int, default=300)
     parser.add_argument("--teams", type=int, default=300)
     parser.add_argument("--plans", action="store_true")
+    parser.add_argument("--accept", action="store_true", help="each press accepted, then cancelled")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    result = asyncio.run(measure(args.presses, args.teams, args.plans))
+    result = asyncio.run(measure(args.presses, args.teams, args.plans, args.accept))
     print(json.dumps(result))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
