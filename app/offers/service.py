@@ -176,21 +176,19 @@ async def accept(
     if call is None:
         raise NotFound("No such offer.")
     await _check_may_take(session, settings, person, offer)
+    taken = await sql.fetchrow(session, _TAKE, {"id": offer_id, "me": person.person_id})
+    if taken is None:
+        raise OfferClosed("This offer has been taken, has expired or was withdrawn.")
     try:
-        # Both changes stand or fall together: a busy responder leaves the
-        # offer open for the rest of the team.
-        async with session.begin_nested():
-            taken = await sql.fetchrow(session, _TAKE, {"id": offer_id, "me": person.person_id})
-            if taken is None:
-                raise OfferClosed("This offer has been taken, has expired or was withdrawn.")
-            await state.transition(
-                session,
-                call,
-                CallStatus.accepted,
-                responder_id=person.person_id,
-                team_id=offer.team_id,
-            )
+        await state.transition(
+            session, call, CallStatus.accepted, responder_id=person.person_id, team_id=offer.team_id
+        )
     except IntegrityError as exc:
+        # Made the responder of another call by a transaction that committed
+        # after the checks above (one call in progress per responder, an
+        # index of `call`). Neither error keeps changes: the unit of work
+        # rolls back the taken offer too, which stays open for the rest of
+        # the team (no savepoint needed, and none sent).
         raise ResponderBusy("You are already responding to another call.") from exc
     await lifecycle.publish_offer(session, offer_id, EventType.offer_closed)
     await lifecycle.withdraw_open_offers(session, offer.call_id)

@@ -212,6 +212,59 @@ async def test_one_member_accepting_two_offers_at_once_gets_one(
                 await finish(engine, call_id)
 
 
+async def test_an_accept_that_finds_the_member_busy_at_the_last_moment_changes_nothing(
+    engine: AsyncEngine, database_url: str, ledger: Ledger
+) -> None:
+    """The member passes the accept's checks, then another transaction that
+    made them the responder of another call commits while the accept waits
+    on the index that allows one call in progress per responder: the accept
+    answers 409 `responder_busy` (the index's refusal, not a 500), and
+    nothing of it stands: the offer stays open for the rest of the team."""
+    settings = race_settings(database_url)
+    lat, lng = await spot(engine, ledger, 2)
+    team = await committed_team(engine, settings, ledger, *offset(lat, lng, 30, 20), members=2)
+    member = team.members[0]
+    resident = await committed_person(engine, settings, ledger)
+    async with live_app(settings) as (_, http):
+        elsewhere = await offered(http, resident, lat, lng)
+        call_id = await offered(http, resident, *offset(lat, lng, 60, 0))
+        offer = await open_offer(engine, call_id)
+        async with engine.connect() as other:
+            busy = await other.begin()
+            await other.execute(
+                text(
+                    "UPDATE call SET status = 'accepted', responder_id = :p, team_id = :t "
+                    "WHERE id = :c"
+                ),
+                {"p": member.person_id, "t": team.id, "c": elsewhere},
+            )
+            accepting = asyncio.create_task(
+                http.post(f"/api/v1/offers/{offer.id}/accept", headers=member.headers)
+            )
+
+            async def waits_on_the_index() -> bool:
+                waiting = await rows(
+                    engine,
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'hulian' "
+                    "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE call SET status%'",
+                )
+                return bool(waiting)
+
+            await eventually(waits_on_the_index, within_s=10)
+            await busy.commit()
+        answer = await accepting
+        assert_problem(answer, 409, "responder_busy")
+        (row,) = await rows(engine, "SELECT status FROM offer WHERE id = :o", o=offer.id)
+        assert row.status == "open"
+        (call,) = await rows(
+            engine, "SELECT status, responder_id FROM call WHERE id = :c", c=call_id
+        )
+        assert (call.status, call.responder_id) == ("offered", None)
+        assert await closed_events(engine, offer.id) == []
+        for done in (elsewhere, call_id):
+            await finish(engine, done)
+
+
 async def test_accept_racing_the_deadline_wins_or_loses_never_both(
     engine: AsyncEngine, database_url: str, ledger: Ledger
 ) -> None:
