@@ -51,9 +51,7 @@ async def test_the_whole_loops_alerts_keep_generic_plans(
     # share the connection: counted from before the loop). Only those: how
     # they name people must not make each execution's plan depend on the
     # values. Other statements' choice depends on the test database's tiny
-    # tables and on statistics other tests leave behind (ANALYZE writes a
-    # table's size in place, kept after a rollback); the bench watches
-    # them (`python -m bench.press_cpu --plans`).
+    # tables; the bench watches them (`python -m bench.press_cpu --plans`).
     ran = {
         name: (generic - before.get(name, (0, 0, ""))[0], custom - before.get(name, (0, 0, ""))[1])
         for name, (generic, custom, _) in after.items()
