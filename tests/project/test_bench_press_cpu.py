@@ -1,0 +1,58 @@
+"""`python -m bench.press_cpu` at tiny scale, so it cannot rot: presses
+alone, and with `--accept` whole loops of a press, its accept and a cancel
+(the accept's before/after figures come from it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.infra import PROJECT_ROOT, admin_url_from_env
+
+pytestmark = pytest.mark.processes
+
+
+def _press_cpu(out: Path, *options: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.press_cpu",
+            "--presses",
+            "5",
+            "--teams",
+            "30",
+            *options,
+            "--out",
+            str(out),
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "BENCH_ADMIN_URL": admin_url_from_env()},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def test_press_cpu_measures_presses_and_whole_loops(tmp_path: Path) -> None:
+    presses = _press_cpu(tmp_path / "presses.json", "--plans")
+    assert presses["presses"] == 5
+    for key in ("cpu_ms_per_press", "wall_ms_per_press", "postgres_cpu_ms_per_press"):
+        assert presses[key] > 0, key
+    assert presses["plans"], "the presses' prepared statements are listed"
+
+    loops = _press_cpu(tmp_path / "loops.json", "--accept")
+    for key in ("cpu_ms_per_loop", "wall_ms_per_loop", "postgres_cpu_ms_per_loop"):
+        assert loops[key] > 0, key
+    # A loop is three requests: it costs more than a press alone.
+    assert loops["cpu_ms_per_loop"] > presses["cpu_ms_per_press"]
