@@ -59,9 +59,6 @@ _SCOPE = f"""
         FROM grids JOIN area g ON g.id = grids.id JOIN area b ON b.id = g.parent_id
     )
 """  # noqa: S608 - a constant
-_IN_AREA = """
-    c.community_id IN (SELECT id FROM communities) AND c.grid_id IN (SELECT id FROM grids)
-"""
 
 _AREA = text("SELECT id, name, level FROM area WHERE id = :area")
 
@@ -92,14 +89,25 @@ _ON_DUTY = text(
     WHERE t.grid_id IN (SELECT id FROM grids) AND d.on_duty = true AND {rules.counted("m")}
     """  # noqa: S608 - constant fragments, values are bound
 )
+# The newest calls of each community, read backwards along its index and
+# stopped at the limit, then the newest of those: a street's screen reads
+# a few rows per community, not every call of the street and a sort
+# (tests/screen_feed/test_screen_feed.py reads the plan).
 _RECENT = text(
     f"""
     {_SCOPE}
     SELECT c.category, c.status, c.grid_id, g.name AS grid_name,
            date_bin(CAST(:grain AS interval), c.created_at, TIMESTAMPTZ '2000-01-01 00:00Z')
              AS at
-    FROM call c JOIN area g ON g.id = c.grid_id
-    WHERE {_IN_AREA} AND c.created_at <= CAST(:until AS timestamptz)
+    FROM communities k
+    CROSS JOIN LATERAL (
+        SELECT c.category, c.status, c.grid_id, c.created_at, c.id FROM call c
+        WHERE c.community_id = k.id AND c.grid_id IN (SELECT id FROM grids)
+          AND c.created_at <= CAST(:until AS timestamptz)
+        ORDER BY c.created_at DESC, c.id DESC
+        LIMIT :limit
+    ) c
+    JOIN area g ON g.id = c.grid_id
     ORDER BY c.created_at DESC, c.id DESC
     LIMIT :limit
     """  # noqa: S608 - constant fragments, values are bound
