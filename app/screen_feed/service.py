@@ -92,7 +92,7 @@ _ON_DUTY = text(
 # The newest calls of each community, read backwards along its index and
 # stopped at the limit, then the newest of those: a street's screen reads
 # a few rows per community, not every call of the street and a sort
-# (tests/screen_feed/test_screen_feed.py reads the plan).
+# (tests/screen_feed/test_recent_calls.py reads the plan).
 _RECENT = text(
     f"""
     {_SCOPE}
