@@ -20,7 +20,9 @@ member of the team offered the call, found by the bench's own query) and
 the resident's cancel, which frees the member again: the figures are per
 loop of the three (`..._per_loop`), and a before/after of the accept's
 path is read from them. The statements an accept sends are bounded by
-tests/offers/test_accept_round_trips.py.
+tests/offers/test_accept_round_trips.py. Also reported: how many updates
+of `call` the measured presses (or loops) made, and how many of them were
+heap-only (they stayed on their page and wrote no index entry).
 
     python -m bench.press_cpu [--presses 300] [--teams 300] [--plans] [--accept] [--out FILE]
 """
@@ -67,6 +69,21 @@ _PLANS = text(
     "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
     " WHERE generic_plans + custom_plans > 1 ORDER BY custom_plans DESC, statement"
 )
+
+
+_CALL_UPDATES = "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'call'"
+
+
+async def _call_updates(dsn: str) -> tuple[int, int]:
+    """The updates of `call` so far, and of those the heap-only ones. The
+    backends report their counts when idle for a second, so this waits."""
+    await asyncio.sleep(2)
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(_CALL_UPDATES)
+        return int(row["n_tup_upd"]), int(row["n_tup_hot_upd"])
+    finally:
+        await conn.close()
 
 
 # The open offer of a call and an available member of its team: who accepts.
@@ -172,6 +189,7 @@ async def measure(
 
                 for n in range(WARMUP):
                     await press(n)
+                updates = await _call_updates(db.dsn)
                 pg = await _backends_cpu(db.dsn)
                 cpu, wall = _cpu(), time.perf_counter()
                 for n in range(WARMUP, WARMUP + presses):
@@ -179,6 +197,10 @@ async def measure(
                 cpu, wall = _cpu() - cpu, time.perf_counter() - wall
                 pg_cpu = sum(
                     spent - pg.get(pid, 0.0) for pid, spent in (await _backends_cpu(db.dsn)).items()
+                )
+                updated, heap_only = (
+                    after - before
+                    for after, before in zip(await _call_updates(db.dsn), updates, strict=True)
                 )
                 if plans:
                     async with app.state.sessionmaker() as session:
@@ -201,6 +223,9 @@ async def measure(
         f"cpu_ms_per_{each}": round(cpu / presses * 1000, 2),
         f"wall_ms_per_{each}": round(wall / presses * 1000, 2),
         f"postgres_cpu_ms_per_{each}": round(pg_cpu / presses * 1000, 2),
+        # Updates of `call` that stayed on their page and wrote no index entry.
+        "call_updates": updated,
+        "call_updates_heap_only": heap_only,
     }
     if plans:
         result["plans"] = planned

@@ -54,5 +54,8 @@ def test_press_cpu_measures_presses_and_whole_loops(tmp_path: Path) -> None:
     loops = _press_cpu(tmp_path / "loops.json", "--accept")
     for key in ("cpu_ms_per_loop", "wall_ms_per_loop", "postgres_cpu_ms_per_loop"):
         assert loops[key] > 0, key
+    # Every press moves its call (to `offered`) and points it at its events.
+    assert loops["call_updates"] > 0
+    assert 0 <= loops["call_updates_heap_only"] <= loops["call_updates"]
     # A loop is three requests: it costs more than a press alone.
     assert loops["cpu_ms_per_loop"] > presses["cpu_ms_per_press"]
