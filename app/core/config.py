@@ -369,8 +369,17 @@ class Settings(BaseSettings):
     nearby_max_limit: int = Field(
         default=100, gt=0, description="largest limit /teams/nearby accepts"
     )
+    # Connections a process keeps, and none beyond them by default. Past
+    # the knee the overflow opened and closed connections all along (a
+    # 30 s run: 178-199 connections against 62-83), each a new backend
+    # with cold caches (the nearest teams' first executions on a new
+    # connection ~12 ms against 0.3), costing PostgreSQL when it had least
+    # to spare; without it the same runs spent less of PostgreSQL and
+    # delivered offers twice as fast (docs/benchmarks.md, "Connections
+    # kept"). A request that finds every connection busy waits
+    # DB_POOL_TIMEOUT_SECONDS, then 503 `overloaded`.
     db_pool_size: int = Field(default=10, gt=0)
-    db_max_overflow: int = Field(default=10, ge=0)
+    db_max_overflow: int = Field(default=0, ge=0)
     # How long a request waits for a free connection before it is answered
     # 503 `overloaded` (with Retry-After) instead of queueing without bound.
     db_pool_timeout_seconds: float = Field(default=3.0, gt=0)
