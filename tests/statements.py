@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -101,3 +103,14 @@ async def on_connection(connection: AsyncConnection) -> Statements:
     assert driver is not None
     seen._watch(driver)
     return seen
+
+
+@asynccontextmanager
+async def watching(connection: AsyncConnection) -> AsyncIterator[Statements]:
+    """`on_connection` for the block, stopped after it (read it with
+    `taken()` inside the block)."""
+    seen = await on_connection(connection)
+    try:
+        yield seen
+    finally:
+        seen.stop()

@@ -45,16 +45,13 @@ async def test_a_press_stays_within_its_round_trip_budget(
     assert first.status_code == 201, first.text
     # Through the session and below it (app.core.sql): both are round trips.
     # The test's own transaction wraps the request in a savepoint: not the press's.
-    sent = await statements.on_connection(connection)
-    try:
+    async with statements.watching(connection) as sent:
         pressed = await anon_client.post(
             "/api/v1/calls",
             json={"location": {"lat": LAT, "lng": LNG, "accuracy_m": 8}},
             headers=resident.headers,
         )
         press = await sent.taken()
-    finally:
-        sent.stop()
     assert pressed.status_code == 201, pressed.text
     assert pressed.json()["status"] == "offered"
     assert len(press) <= PRESS_BUDGET, "\n".join(press)

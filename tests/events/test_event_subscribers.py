@@ -49,8 +49,7 @@ async def test_offer_alerts_come_from_the_registered_subscriber_in_the_events_st
     view = await lifecycle.offer_view(session, offer_id)
     call_id = uuid.UUID(call["id"])
     event_id = await events.next_event_id(session)
-    sent = await statements.on_connection(connection)
-    try:
+    async with statements.watching(connection) as sent:
         await events.append(
             session,
             EventType.offer_created,
@@ -61,8 +60,6 @@ async def test_offer_alerts_come_from_the_registered_subscriber_in_the_events_st
             event_id=event_id,
         )
         appended = await sent.taken()
-    finally:
-        sent.stop()
     assert len(appended) == 1, appended
     assert "INSERT INTO event" in appended[0]
     assert "INSERT INTO notification" in appended[0]

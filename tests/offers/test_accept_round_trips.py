@@ -46,14 +46,11 @@ async def test_an_accept_stays_within_its_round_trip_budget(
         call = await press(anon_client, resident, {"lat": LAT, "lng": LNG, "accuracy_m": 8})
         offer = await offer_of(anon_client, team.members[0], call["id"])
         taker = team.members[0]
-        sent = await statements.on_connection(connection)
-        try:
+        async with statements.watching(connection) as sent:
             accepted = await anon_client.post(
                 f"/api/v1/offers/{offer['id']}/accept", headers=taker.headers
             )
             accept = await sent.taken()
-        finally:
-            sent.stop()
         assert accepted.status_code == 200, accepted.text
         cancelled = await anon_client.post(
             f"/api/v1/calls/{call['id']}/cancel", headers=resident.headers

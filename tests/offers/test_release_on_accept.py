@@ -67,12 +67,9 @@ async def test_the_last_free_members_accept_releases_the_rest_asking_once(
     # the three other offers stay open; whether they have takers is one
     # statement, not three.
     offer = await _offer_of(anon_client, first, calls[0])
-    sent = await statements.on_connection(connection)
-    try:
+    async with statements.watching(connection) as sent:
         taken = await anon_client.post(f"/api/v1/offers/{offer}/accept", headers=first.headers)
         accept = await sent.taken()
-    finally:
-        sent.stop()
     assert taken.status_code == 200, taken.text
     asking = [s for s in accept if TAKERS in s]
     assert len(asking) == 1, "\n".join(asking)
