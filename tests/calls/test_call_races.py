@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.areas import service as areas
 from app.core.config import Settings
-from app.core.db import make_sessionmaker
+from app.core.db import make_sessionmaker, session_scope
 from app.dispatch.sweeper import sweep_once
+from app.notifications.push.message import Outcome, PushMessage, PushResult
+from app.notifications.push.worker import claim, record
 from tests.conftest import make_settings
 from tests.live import (
     Ledger,
@@ -263,6 +265,75 @@ async def test_an_accept_that_finds_the_member_busy_at_the_last_moment_changes_n
         assert await closed_events(engine, offer.id) == []
         for done in (elsewhere, call_id):
             await finish(engine, done)
+
+
+async def test_a_closing_offer_and_the_push_worker_never_deadlock(
+    engine: AsyncEngine, database_url: str, ledger: Ledger
+) -> None:
+    """The push worker records what it sent of an offer's pushes, locking
+    the deliveries in id order, while the accept closes the offer and
+    withdraws those still pending, locking them in id order too. The
+    worker is caught halfway through its locks (it holds the lower half
+    of the ids a moment before recording): the accept waits on the first
+    it needs and holds none the worker wants, so neither fails (locked in
+    the opposite order, the two deadlock), and each delivery ends sent or
+    withdrawn, never both."""
+    settings = race_settings(database_url)
+    lat, lng = await spot(engine, ledger, 3)
+    team = await committed_team(engine, settings, ledger, *offset(lat, lng, 30, 20), members=3)
+    resident = await committed_person(engine, settings, ledger)
+    factory = make_sessionmaker(engine)
+    async with live_app(settings) as (_, http):
+        for member in team.members:
+            for k in range(4):
+                registered = await http.put(
+                    f"/api/v1/me/devices/race-{member.person_id.hex}-{k}",
+                    json={"platform": "android"},
+                    headers=member.headers,
+                )
+                assert registered.status_code == 204, registered.text
+        for _ in range(10):
+            call_id = await offered(http, resident, lat, lng)
+            offer = await open_offer(engine, call_id)
+            async with session_scope(factory) as session:
+                batch = await claim(session, "race")
+            ours = [push for push in batch if push.data.get("offer_id") == str(offer.id)]
+            assert len(ours) == 12, "every member's devices were pushed the offer"
+
+            async def recorded(batch: list[PushMessage]) -> None:
+                async with session_scope(factory) as session:
+                    ids = sorted(push.delivery_id for push in batch)
+                    await session.execute(
+                        text(
+                            "SELECT id FROM push_delivery WHERE id = ANY(:ids) "
+                            "ORDER BY id FOR UPDATE"
+                        ),
+                        {"ids": ids[: len(ids) // 2]},
+                    )
+                    await asyncio.sleep(0.2)
+                    await record(
+                        session,
+                        settings,
+                        batch,
+                        [PushResult(push.delivery_id, Outcome.sent) for push in batch],
+                    )
+
+            answers = await asyncio.gather(
+                recorded(batch),
+                http.post(f"/api/v1/offers/{offer.id}/accept", headers=team.members[0].headers),
+            )
+            assert answers[1].status_code == 200, answers[1].text
+            ends = await rows(
+                engine,
+                "SELECT pd.status, pd.sent_at FROM push_delivery pd "
+                "JOIN notification n ON n.id = pd.notification_id "
+                "WHERE n.offer_id = :o AND n.kind = 'offer'",
+                o=offer.id,
+            )
+            assert len(ends) == 12
+            assert {end.status for end in ends} <= {"sent", "withdrawn"}, ends
+            assert all((end.status == "sent") == (end.sent_at is not None) for end in ends)
+            await finish(engine, call_id)
 
 
 async def test_accept_racing_the_deadline_wins_or_loses_never_both(
