@@ -90,8 +90,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--history",
         type=int,
-        default=0,
-        help="resolved calls of the past 60 days, then ANALYZE (0: empty tables, as before)",
+        default=20_000,
+        help=(
+            "resolved calls of the past 60 days, then ANALYZE (0: empty tables, as runs"
+            " before 2026-12-04 were)"
+        ),
     )
     r.add_argument("--env", type=_env, action="append", default=[], help="server KEY=VALUE")
     r.add_argument("--out", default="bench-results/run")

@@ -235,14 +235,17 @@ async def press_floor(
                         continue
                     latencies.append(time.perf_counter() - t)
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         await pool.close()
     return {
         "concurrency": concurrency,
         "presses_per_s": round(len(latencies) / elapsed, 1),
+        # This process's CPU (asyncpg's client side of each press), to set
+        # beside the server's CPU per press in the closed loops.
+        "client_cpu_ms_per_press": round(cpu / max(len(latencies), 1) * 1000, 2),
         "offered_fraction": round(offered / max(len(latencies), 1), 3),
         "errors": errors,
         **summary(latencies),

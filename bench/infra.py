@@ -350,7 +350,7 @@ class Sampler:
     _epoch0: float = 0.0
 
     @staticmethod
-    def _cpu(procs: list[psutil.Process]) -> dict[int, float]:
+    def cpu(procs: list[psutil.Process]) -> dict[int, float]:
         """CPU seconds by pid (a process that ends in the phase loses its
         share: an undercount, never a negative)."""
         out: dict[int, float] = {}
@@ -361,7 +361,7 @@ class Sampler:
         return out
 
     @staticmethod
-    def _delta(before: dict[int, float], after: dict[int, float]) -> float:
+    def delta(before: dict[int, float], after: dict[int, float]) -> float:
         return sum(max(0.0, v - before.get(pid, 0.0)) for pid, v in after.items())
 
     @staticmethod
@@ -414,8 +414,8 @@ class Sampler:
 
     def start(self) -> None:
         self._t0, self._epoch0 = time.monotonic(), time.time()
-        self._cpu0 = self._cpu(self.tree())
-        self._pg0 = self._cpu(self._postgres())
+        self._cpu0 = self.cpu(self.tree())
+        self._pg0 = self.cpu(self._postgres())
         self._db_first, self._db_last = {}, {}
         self._bench0 = self._own_cpu()
         self._pressure0 = cpu_pressure_us()
@@ -428,8 +428,8 @@ class Sampler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         elapsed = max(time.monotonic() - self._t0, 1e-9)
-        cpu = self._delta(self._cpu0, self._cpu(self.tree()))
-        pg = self._delta(self._pg0, self._cpu(self._postgres()))
+        cpu = self.delta(self._cpu0, self.cpu(self.tree()))
+        pg = self.delta(self._pg0, self.cpu(self._postgres()))
         out = {
             "server_cpu_percent": round(100 * cpu / elapsed, 1),
             "postgres_cpu_percent": round(100 * pg / elapsed, 1),
@@ -437,7 +437,7 @@ class Sampler:
             "bench_cpu_percent": round(100 * (self._own_cpu() - self._bench0) / elapsed, 1),
         }
         if self.dsn:
-            db = self._delta(self._db_first, self._db_last)
+            db = self.delta(self._db_first, self._db_last)
             out["postgres_db_cpu_percent"] = round(100 * db / elapsed, 1)
         # How contended the (shared) machine was: the share of the phase in
         # which some task waited for a CPU, and the load average at its end.

@@ -24,7 +24,18 @@ tests/offers/test_accept_round_trips.py. Also reported: how many updates
 of `call` the measured presses (or loops) made, and how many of them were
 heap-only (they stayed on their page and wrote no index entry).
 
-    python -m bench.press_cpu [--presses 300] [--teams 300] [--plans] [--accept] [--out FILE]
+With `--direct`, the same presses skip HTTP and FastAPI: each is the work a
+press route cannot do without, called straight in one unit of work (the
+body parsed by `CallCreate`, the token's principal, `open_call`, the answer
+serialised by `CallPublic`). The difference from a run without it is what
+the framework, the middleware and httpx's client cost a press, the most a
+leaner press route could take off. Every run also reports httpx's client
+alone (`client_cpu_ms_per_request`: the same client posting the same body
+to a bare ASGI app that answers a fixed 201), so the framework's share can
+be read without it.
+
+    python -m bench.press_cpu [--presses 300] [--teams 300] [--plans] [--accept]
+        [--direct] [--out FILE]
 """
 
 from __future__ import annotations
@@ -43,7 +54,9 @@ from typing import Any
 import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
+from pydantic import TypeAdapter
 from sqlalchemy import text
+from starlette.types import Receive, Scope, Send
 
 from bench.infra import BENCH_SECRET, BenchDatabase, Sampler, admin_url_from_env, db_backends
 
@@ -60,7 +73,7 @@ async def _backends_cpu(dsn: str) -> dict[int, float]:
     cost PostgreSQL."""
     conn = await asyncpg.connect(dsn)
     try:
-        return Sampler._cpu(await db_backends(conn))
+        return Sampler.cpu(await db_backends(conn))
     finally:
         await conn.close()
 
@@ -96,13 +109,50 @@ _OFFERED = """
 """
 
 
+async def _client_cpu(requests: int, headers: dict[str, str], body: dict[str, Any]) -> float:
+    """CPU seconds per request of httpx's client alone: the same posts to a
+    bare ASGI app that reads the body and answers a fixed 201."""
+    answer = json.dumps({"id": str(uuid.uuid4()), "status": "offered"}).encode()
+
+    async def bare(scope: Scope, receive: Receive, send: Send) -> None:
+        more = scope["type"] == "http"
+        while more:
+            more = (await receive()).get("more_body", False)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 201,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
+
+    transport = httpx.ASGITransport(app=bare)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+        for _ in range(WARMUP):
+            await http.post("/api/v1/calls", json=body, headers=headers)
+        cpu = _cpu()
+        for _ in range(requests):
+            if (await http.post("/api/v1/calls", json=body, headers=headers)).json()["status"] != (
+                "offered"
+            ):
+                raise RuntimeError("the bare app's answer changed")
+        return (_cpu() - cpu) / requests
+
+
 async def measure(
-    presses: int, teams: int, plans: bool = False, accept: bool = False
+    presses: int, teams: int, plans: bool = False, accept: bool = False, direct: bool = False
 ) -> dict[str, Any]:
+    from app.calls import service as calls
     from app.core.config import Settings
-    from app.core.db import make_engine, make_sessionmaker
-    from app.identity import auth
+    from app.core.db import make_engine, make_sessionmaker, session_scope
+    from app.identity import auth, principals
     from app.main import create_app
+    from app.models.call import CallCreate, CallPublic
+
+    if direct and accept:
+        raise ValueError("--direct measures presses alone")
+    public = TypeAdapter(CallPublic)  # as FastAPI serialises a response model
 
     planned: list[dict[str, Any]] = []
     db = BenchDatabase(admin_url_from_env())
@@ -160,7 +210,28 @@ async def measure(
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
 
+                async def press_direct(n: int) -> None:
+                    # What any press route must do, without HTTP or FastAPI.
+                    lat, lng = bases[n % len(bases)]
+                    raw = json.dumps({"location": {"lat": lat, "lng": lng, "accuracy_m": 10}})
+                    async with session_scope(app.state.sessionmaker) as session:
+                        user = await principals.person(
+                            app.state.principals, session, settings, tokens[n]
+                        )
+                        opened = await calls.open_call(
+                            session,
+                            settings,
+                            calls.Origin.of_resident(user),
+                            CallCreate.model_validate_json(raw),
+                        )
+                    answer = public.dump_json(opened.call)
+                    if not opened.created or b'"status":"offered"' not in answer:
+                        raise RuntimeError(f"press {n}: {answer[:200]!r}")
+
                 async def press(n: int) -> None:
+                    if direct:
+                        await press_direct(n)
+                        return
                     lat, lng = bases[n % len(bases)]
                     answer = await http.post(
                         "/api/v1/calls",
@@ -212,6 +283,11 @@ async def measure(
                             }
                             for row in await session.execute(_PLANS)
                         ]
+        client = await _client_cpu(
+            presses,
+            {"Authorization": f"Bearer {tokens[-1]}"},
+            {"location": {"lat": bases[0][0], "lng": bases[0][1], "accuracy_m": 10}},
+        )
     finally:
         if finder is not None:
             await finder.close()
@@ -226,7 +302,10 @@ async def measure(
         # Updates of `call` that stayed on their page and wrote no index entry.
         "call_updates": updated,
         "call_updates_heap_only": heap_only,
+        "client_cpu_ms_per_request": round(client * 1000, 3),
     }
+    if direct:
+        result["direct"] = True
     if plans:
         result["plans"] = planned
     return result
@@ -238,9 +317,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--teams", type=int, default=300)
     parser.add_argument("--plans", action="store_true")
     parser.add_argument("--accept", action="store_true", help="each press accepted, then cancelled")
+    parser.add_argument(
+        "--direct", action="store_true", help="the press's work without HTTP or FastAPI"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    result = asyncio.run(measure(args.presses, args.teams, args.plans, args.accept))
+    if args.direct and args.accept:
+        parser.error("--direct measures presses alone, not with --accept")
+    result = asyncio.run(measure(args.presses, args.teams, args.plans, args.accept, args.direct))
     print(json.dumps(result))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

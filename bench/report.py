@@ -101,6 +101,11 @@ def markdown(result: dict[str, Any]) -> str:
                 f"p50 / p99 ms) | {press['presses_per_s']} "
                 f"({_ms(press, 'p50_ms')} / {_ms(press, 'p99_ms')}) |"
             )
+            if "client_cpu_ms_per_press" in press:
+                out.append(
+                    "| floor: the bench's CPU per press (ms; asyncpg's client side) "
+                    f"| {press['client_cpu_ms_per_press']} |"
+                )
     for key, what in (
         ("calls_saturation", "whole loop: the volunteers accept and resolve"),
         ("calls_saturation_presses", "presses alone: the volunteers accept nothing"),
@@ -118,6 +123,11 @@ def markdown(result: dict[str, Any]) -> str:
             f"| POST /calls closed-loop max (calls/s, {s['concurrency']} clients; {what}; "
             f"answered: {states or 'none'}) | {s['rps']}{bound} |"
         )
+        if "server_cpu_ms_per_call" in s:
+            out.append(
+                f"| server CPU per answered press, closed loop ({what.split(':')[0]}; ms) "
+                f"| {s['server_cpu_ms_per_call']} |"
+            )
     for k, v in ratios.items():
         out.append(f"| ratio: {k} | {v} |")
     return "\n".join(out) + "\n"

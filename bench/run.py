@@ -127,9 +127,16 @@ async def run(args: Any) -> dict[str, Any]:
                     spy = None
                     if args.profile:
                         spy = await _spy(server, args, out / stem, args.saturation_seconds)
+                    cpu0 = Sampler.cpu(server.tree())
                     result[key] = await gens.closed_loop(
                         args.saturation_seconds, 16, part=int(hold), parts=2, hold=hold
                     )
+                    # The server's CPU per answered press: unlike calls/s, it
+                    # holds on a machine whose other load varies.
+                    spent = Sampler.delta(cpu0, Sampler.cpu(server.tree()))
+                    answered = result[key].get("latency", {}).get("count") or 0
+                    if answered:
+                        result[key]["server_cpu_ms_per_call"] = round(spent / answered * 1000, 2)
                     if spy is not None:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(spy.wait(), 30)

@@ -1,6 +1,7 @@
 """`python -m bench.press_cpu` at tiny scale, so it cannot rot: presses
-alone, and with `--accept` whole loops of a press, its accept and a cancel
-(the accept's before/after figures come from it)."""
+alone, with `--accept` whole loops of a press, its accept and a cancel
+(the accept's before/after figures come from it), and with `--direct` the
+press's work without HTTP or FastAPI."""
 
 from __future__ import annotations
 
@@ -50,6 +51,14 @@ def test_press_cpu_measures_presses_and_whole_loops(tmp_path: Path) -> None:
     for key in ("cpu_ms_per_press", "wall_ms_per_press", "postgres_cpu_ms_per_press"):
         assert presses[key] > 0, key
     assert presses["plans"], "the presses' prepared statements are listed"
+    assert presses["client_cpu_ms_per_request"] > 0
+
+    direct = _press_cpu(tmp_path / "direct.json", "--direct")
+    assert direct["direct"] is True
+    for key in ("cpu_ms_per_press", "postgres_cpu_ms_per_press"):
+        assert direct[key] > 0, key
+    # Each press moved its call to `offered`, so it did its whole work.
+    assert direct["call_updates"] > 0
 
     loops = _press_cpu(tmp_path / "loops.json", "--accept")
     for key in ("cpu_ms_per_loop", "wall_ms_per_loop", "postgres_cpu_ms_per_loop"):

@@ -105,6 +105,10 @@ def test_a_tiny_bench_run_reports_sane_figures(tmp_path: Path) -> None:
     # The presses were offered, not turned away cheaper (no team found).
     assert result["calls_saturation_presses"]["answered_states"].get("offered", 0) > 0
     assert result["floors"]["press_sql"]["presses_per_s"] > 0
+    # CPU per press on both sides of target 2's ratio: a press costs the
+    # server more than the floor's asyncpg client, and both cost something.
+    server_cpu = result["calls_saturation_presses"]["server_cpu_ms_per_call"]
+    assert server_cpu > result["floors"]["press_sql"]["client_cpu_ms_per_press"] > 0
     ratios = result["ratios"]
     assert ratios["POST /calls closed-loop, presses alone ÷ press SQL floor (16 each)"] > 0
     assert ratios["POST /calls closed-loop, whole loop ÷ press SQL floor (16 each)"] > 0
