@@ -16,7 +16,7 @@ from app import __version__
 from app.activities.reminders import QuotaReminders
 from app.api.router import ROUTERS
 from app.core.config import Settings, get_settings
-from app.core.db import make_engine, make_sessionmaker
+from app.core.db import make_engine, make_sessionmaker, session_scope
 from app.core.metrics import Metrics
 from app.dispatch.sweeper import Sweeper
 from app.events.hub import EventHub
@@ -145,6 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = None
     app.state.principals = None
+    # A request's unit of work (`app.http.deps.request_session`), on the
+    # sessionmaker the lifespan makes; a test joins its own transaction here.
+    app.state.unit_of_work = lambda: session_scope(app.state.sessionmaker)
     metrics = Metrics()
     metrics.watch_pool(lambda: getattr(app.state.engine, "pool", None))
     app.state.metrics = metrics

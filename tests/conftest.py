@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -11,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 
 from app.core.config import AppEnv, Settings
 from app.core.db import unit_of_work
-from app.http.deps import get_session
 from app.main import create_app
 from tests.dbutil import migrated_database, restore_statistics, run_app_command, table_sizes
 from tests.live import Ledger
@@ -100,11 +100,12 @@ def join_test_transaction(application: FastAPI, session: AsyncSession) -> None:
     settings: Settings = application.state.settings
     application.state.settings = settings.model_copy(update={"principal_cache_seconds": 0})
 
+    @asynccontextmanager
     async def test_session() -> AsyncIterator[AsyncSession]:
         async with unit_of_work(await session.begin_nested()):
             yield session
 
-    application.dependency_overrides[get_session] = test_session
+    application.state.unit_of_work = test_session
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ call it, so a new route cannot slip in unlisted.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -16,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import RequestOrigin
 from app.core.config import Settings
-from app.core.db import session_scope
 from app.core.errors import Forbidden, Unauthorized
 from app.identity import api_keys, principals
 from app.identity.auth import ApiKeyPrincipal, PersonPrincipal, Principal
@@ -30,9 +30,18 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+def request_session(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
+    """The request's unit of work, the only place that commits: the app's
+    `state.unit_of_work` (`session_scope` on its sessionmaker; a test's
+    joins the test's transaction). The press's own handler
+    (app/calls/press_route.py) opens it here too."""
+    unit: Callable[[], AbstractAsyncContextManager[AsyncSession]] = request.app.state.unit_of_work
+    return unit()
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: the only place that commits."""
-    async with session_scope(request.app.state.sessionmaker) as session:
+    """The request's unit of work (`request_session`)."""
+    async with request_session(request) as session:
         yield session
 
 
@@ -71,7 +80,7 @@ _api_key = APIKeyHeader(
 )
 
 
-async def _authenticate(
+async def authenticate(
     session: AsyncSession, settings: Settings, request: Request, bearer: str | None
 ) -> Principal | None:
     # Each process's principals, kept until a NOTIFY says they changed
@@ -98,7 +107,7 @@ async def get_principal(
     request: Request,
 ) -> Principal | None:
     token = bearer.credentials if bearer is not None else None
-    return await _authenticate(session, settings, request, token)
+    return await authenticate(session, settings, request, token)
 
 
 async def require_principal(
