@@ -7,6 +7,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from app.calls import service as calls
 from app.calls.deps import CurrentCall
+from app.calls.press_route import PressRoute
 from app.core.cursors import PAGE_LIMIT, Cursor, PageLimit
 from app.core.errors import Unprocessable
 from app.http.deps import CurrentUser, SessionDep, SettingsDep
@@ -42,14 +43,6 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=CallPublic,
-    responses={
-        200: {"model": CallPublic, "description": "a double tap: the call opened moments ago"}
-    },
-)
 async def create_call(
     body: CallCreate,
     user: CurrentUser,
@@ -71,6 +64,21 @@ async def create_call(
     if not opened.created:
         response.status_code = status.HTTP_200_OK
     return opened.call
+
+
+# The press: a plain one is answered without the dependency solver
+# (app/calls/press_route.py); the declaration is the route's, as any other.
+router.add_api_route(
+    "",
+    create_call,
+    methods=["POST"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=CallPublic,
+    responses={
+        200: {"model": CallPublic, "description": "a double tap: the call opened moments ago"}
+    },
+    route_class_override=PressRoute,
+)
 
 
 @router.get("")
