@@ -92,8 +92,8 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=20_000,
         help=(
-            "resolved calls of the past 60 days, then ANALYZE (0: empty tables, as runs"
-            " before 2026-12-04 were)"
+            "resolved calls of the past 60 days, then ANALYZE (0: empty tables, as every"
+            " run without --history had before 20000 became the default)"
         ),
     )
     r.add_argument("--env", type=_env, action="append", default=[], help="server KEY=VALUE")
