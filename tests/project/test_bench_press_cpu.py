@@ -55,8 +55,9 @@ def test_press_cpu_measures_presses_and_whole_loops(tmp_path: Path) -> None:
 
     direct = _press_cpu(tmp_path / "direct.json", "--direct")
     assert direct["direct"] is True
-    for key in ("cpu_ms_per_press", "postgres_cpu_ms_per_press"):
-        assert direct[key] > 0, key
+    # (Not PostgreSQL's CPU: its backends' are read in clock ticks of 10 ms,
+    # and five direct presses may fall within one.)
+    assert direct["cpu_ms_per_press"] > 0
     # Each press moved its call to `offered`, so it did its whole work.
     assert direct["call_updates"] > 0
 
