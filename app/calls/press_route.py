@@ -25,6 +25,7 @@ the same answers.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -101,12 +102,24 @@ async def plain_press(request: Request, endpoint: Endpoint, status_code: int) ->
     return answer
 
 
+# What `plain_press` passes the endpoint (an Idempotency-Key is FastAPI's).
+_PASSED = frozenset({"body", "user", "session", "settings", "response", "idempotency_key"})
+
+
 class PressRoute(APIRoute):
     """`POST /api/v1/calls`: the declared route, with `plain_press` first."""
 
     def get_route_handler(self) -> Handler:
         declared = super().get_route_handler()
         endpoint: Endpoint = self.endpoint
+        # An input added to the route that `plain_press` does not give would
+        # be missed on every plain press: refuse it when the app is built.
+        declares = set(inspect.signature(endpoint).parameters)
+        if declares != _PASSED:
+            raise TypeError(
+                f"{endpoint.__name__} declares {sorted(declares)}; app/calls/press_route.py"
+                f" passes {sorted(_PASSED)}: change both"
+            )
         status_code = self.status_code or 200
 
         async def handler(request: Request) -> Response:

@@ -12,10 +12,13 @@ import fastapi.dependencies.utils
 import fastapi.routing
 import httpx
 import pytest
+from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import press_route
+from app.calls.press_route import PressRoute
 from app.core.config import Settings
+from app.models.call import CallCreate
 from tests.problems import assert_problem
 from tests.scene import SceneTeam, clear_duty_near, make_resident, make_team, offset
 
@@ -46,8 +49,6 @@ def _shape(value: Any) -> Any:
             return "<id>"
         if _TIME.match(value):
             return "<time>"
-        if value.startswith("/api/v1/calls/"):
-            return "<path>"
     return value
 
 
@@ -256,3 +257,14 @@ async def test_an_idempotent_press_is_fastapis_and_replays(
     assert first.json() == again.json()
     assert len(solved) == 2
     assert taken == [False, False]
+
+
+def test_a_press_route_whose_endpoint_takes_other_inputs_is_refused() -> None:
+    """`plain_press` passes the endpoint a fixed set of inputs: an endpoint
+    that declares another cannot be built into the app."""
+
+    async def widened(body: CallCreate, origin: str | None = None) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="origin"):
+        APIRouter().add_api_route("/x", widened, methods=["POST"], route_class_override=PressRoute)
