@@ -145,7 +145,7 @@ async def measure(
 ) -> dict[str, Any]:
     from app.calls import service as calls
     from app.core.config import Settings
-    from app.core.db import make_engine, make_sessionmaker, session_scope
+    from app.core.db import make_engine, make_sessionmaker
     from app.identity import auth, principals
     from app.main import create_app
     from app.models.call import CallCreate, CallPublic
@@ -214,7 +214,7 @@ async def measure(
                     # What any press route must do, without HTTP or FastAPI.
                     lat, lng = bases[n % len(bases)]
                     raw = json.dumps({"location": {"lat": lat, "lng": lng, "accuracy_m": 10}})
-                    async with session_scope(app.state.sessionmaker) as session:
+                    async with app.state.unit_of_work() as session:
                         user = await principals.person(
                             app.state.principals, session, settings, tokens[n]
                         )
