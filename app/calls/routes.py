@@ -7,7 +7,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from app.calls import service as calls
 from app.calls.deps import CurrentCall
-from app.calls.press_route import PressRoute
+from app.calls.plain_routes import PressRoute, ProgressRoute
 from app.core.cursors import PAGE_LIMIT, Cursor, PageLimit
 from app.core.errors import Unprocessable
 from app.http.deps import CurrentUser, SessionDep, SettingsDep
@@ -67,7 +67,7 @@ async def create_call(
 
 
 # The press: a plain one is answered without the dependency solver
-# (app/calls/press_route.py); the declaration is the route's, as any other.
+# (app/calls/plain_routes.py); the declaration is the route's, as any other.
 router.add_api_route(
     "",
     create_call,
@@ -112,11 +112,16 @@ async def cancel_call(
     return await calls.cancel(session, call, body or CallCancel())
 
 
-@router.post("/{call_id}/progress")
 async def report_progress(call: CurrentCall, body: CallProgress, session: SessionDep) -> CallPublic:
     """en_route, on_site, resolved (the responder or a dispatcher); out of
     order → 409 `invalid_transition`. A `note` stays on the step's event."""
     return await calls.progress(session, call, body)
+
+
+# A plain step skips the dependency solver (app/calls/plain_routes.py).
+router.add_api_route(
+    "/{call_id}/progress", report_progress, methods=["POST"], route_class_override=ProgressRoute
+)
 
 
 @router.post(

@@ -33,8 +33,8 @@ async def get_settings_dep(request: Request) -> Settings:
 def request_session(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
     """The request's unit of work, the only place that commits: the app's
     `state.unit_of_work` (`session_scope` on its sessionmaker; a test's
-    joins the test's transaction). The press's own handler
-    (app/calls/press_route.py) opens it here too."""
+    joins the test's transaction). The plain routes' handlers
+    (app/http/plain_route.py) open it here too."""
     unit: Callable[[], AbstractAsyncContextManager[AsyncSession]] = request.app.state.unit_of_work
     return unit()
 

@@ -10,6 +10,7 @@ from app.http.deps import CurrentUser, SessionDep, SettingsDep
 from app.http.prefix import API_PREFIX
 from app.models.call import CallPublic, OfferDeclineBody, OfferList, OfferPublic, OfferStatus
 from app.offers import service as offers
+from app.offers.plain_routes import AcceptRoute
 
 OfferId = Annotated[uuid.UUID, Path(description="the offer's id")]
 
@@ -30,7 +31,6 @@ async def list_offers(
     return OfferList(data=data, next_cursor=next_cursor)
 
 
-@router.post("/{offer_id}/accept")
 async def accept_offer(
     offer_id: OfferId, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> CallPublic:
@@ -38,6 +38,12 @@ async def accept_offer(
     or withdrawn → 409 `offer_closed`; already responding to an open call →
     409 `responder_busy`."""
     return await offers.accept(session, settings, user, offer_id)
+
+
+# A plain accept skips the dependency solver (app/offers/plain_routes.py).
+router.add_api_route(
+    "/{offer_id}/accept", accept_offer, methods=["POST"], route_class_override=AcceptRoute
+)
 
 
 @router.post("/{offer_id}/decline")
