@@ -34,7 +34,7 @@ alone (`client_cpu_ms_per_request`: the same client posting the same body
 to a bare ASGI app that answers a fixed 201), so the framework's share can
 be read without it.
 
-    python -m bench.press_cpu [--presses 300] [--teams 300] [--plans] [--accept]
+    python -m bench.press_cpu [--presses 300] [--teams 300] [--plans] [--accept | --resolve]
         [--direct] [--out FILE]
 """
 
@@ -141,7 +141,12 @@ async def _client_cpu(requests: int, headers: dict[str, str], body: dict[str, An
 
 
 async def measure(
-    presses: int, teams: int, plans: bool = False, accept: bool = False, direct: bool = False
+    presses: int,
+    teams: int,
+    plans: bool = False,
+    accept: bool = False,
+    direct: bool = False,
+    resolve: bool = False,
 ) -> dict[str, Any]:
     from app.calls import service as calls
     from app.core.config import Settings
@@ -150,6 +155,7 @@ async def measure(
     from app.main import create_app
     from app.models.call import CallCreate, CallPublic
 
+    accept = accept or resolve
     if direct and accept:
         raise ValueError("--direct measures presses alone")
     public = TypeAdapter(CallPublic)  # as FastAPI serialises a response model
@@ -250,6 +256,19 @@ async def measure(
                     )
                     if taken.status_code != 200:
                         raise RuntimeError(f"accept {n}: {taken.status_code} {taken.text[:200]}")
+                    if resolve:
+                        # The responder's two steps, as `bench run`'s volunteers.
+                        for step in ("on_site", "resolved"):
+                            stepped = await http.post(
+                                f"/api/v1/calls/{call_id}/progress",
+                                json={"status": step},
+                                headers={
+                                    "Authorization": f"Bearer {members[offered['person_id']]}"
+                                },
+                            )
+                            if stepped.status_code != 200:
+                                raise RuntimeError(f"{step} {n}: {stepped.status_code}")
+                        return
                     cancelled = await http.post(
                         f"/api/v1/calls/{call_id}/cancel",
                         json={},
@@ -306,6 +325,8 @@ async def measure(
     }
     if direct:
         result["direct"] = True
+    if resolve:
+        result["resolve"] = True
     if plans:
         result["plans"] = planned
     return result
@@ -318,13 +339,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plans", action="store_true")
     parser.add_argument("--accept", action="store_true", help="each press accepted, then cancelled")
     parser.add_argument(
+        "--resolve",
+        action="store_true",
+        help="each press accepted, then on_site and resolved by its responder",
+    )
+    parser.add_argument(
         "--direct", action="store_true", help="the press's work without HTTP or FastAPI"
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    if args.direct and args.accept:
-        parser.error("--direct measures presses alone, not with --accept")
-    result = asyncio.run(measure(args.presses, args.teams, args.plans, args.accept, args.direct))
+    if args.direct and (args.accept or args.resolve):
+        parser.error("--direct measures presses alone, not with --accept or --resolve")
+    result = asyncio.run(
+        measure(args.presses, args.teams, args.plans, args.accept, args.direct, args.resolve)
+    )
     print(json.dumps(result))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,6 +1,7 @@
 """`python -m bench.press_cpu` at tiny scale, so it cannot rot: presses
-alone, with `--accept` whole loops of a press, its accept and a cancel
-(the accept's before/after figures come from it), and with `--direct` the
+alone, with `--accept` loops of a press, its accept and a cancel (the
+accept's before/after figures come from it), with `--resolve` a call's
+whole loop (the press, the accept, two steps), and with `--direct` the
 press's work without HTTP or FastAPI."""
 
 from __future__ import annotations
@@ -69,3 +70,10 @@ def test_press_cpu_measures_presses_and_whole_loops(tmp_path: Path) -> None:
     assert 0 <= loops["call_updates_heap_only"] <= loops["call_updates"]
     # A loop is three requests: it costs more than a press alone.
     assert loops["cpu_ms_per_loop"] > presses["cpu_ms_per_press"]
+
+    resolved = _press_cpu(tmp_path / "resolved.json", "--resolve")
+    assert resolved["resolve"] is True
+    # Four requests a loop, each step a move of the call: more updates of
+    # `call` than the cancelled loops made (a cancel is one move).
+    assert resolved["cpu_ms_per_loop"] > presses["cpu_ms_per_press"]
+    assert resolved["call_updates"] > loops["call_updates"]
