@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import sql
 from app.models.activity import ActivityKind, ActivitySource
 from app.models.call import CallCategory
 from app.models.enums import sql_values
@@ -28,21 +29,31 @@ _KIND_SQL = (
     f"ELSE '{kind_of_call(None).value}' END"
 )
 
-_RECORD = text(
-    f"""
-    INSERT INTO activity (id, person_id, team_id, call_id, kind, source, at)
-    SELECT :aid, c.responder_id, c.team_id, c.id, {_KIND_SQL}, '{ActivitySource.call.value}', now()
-    FROM call c WHERE c.id = :id AND c.responder_id IS NOT NULL AND c.team_id IS NOT NULL
-    ON CONFLICT (call_id, person_id) DO NOTHING
-    """  # noqa: S608 - constant fragments, values are bound
-)
+# The responder's activity, as a write sent inside another statement
+# (`sql.Write`): a resolve step sends it with the track's erasure.
+_RECORD = f"""
+    {{p}}activity AS (
+        INSERT INTO activity (id, person_id, team_id, call_id, kind, source, at)
+        SELECT :aid, c.responder_id, c.team_id, c.id, {_KIND_SQL},
+               '{ActivitySource.call.value}', now()
+        FROM call c WHERE c.id = :id AND c.responder_id IS NOT NULL AND c.team_id IS NOT NULL
+        ON CONFLICT (call_id, person_id) DO NOTHING
+    )
+"""  # noqa: S608 - constant fragments, values are bound
+
+
+def resolved(call_id: uuid.UUID) -> sql.Write:
+    """The responder's activity for a call just resolved (once per member: a
+    call disputed and resolved again by someone else is theirs too; resolved
+    again by the same member, their disputed activity stays). It reads the
+    call's responder and team, so it goes in a statement after the one that
+    set them."""
+    return sql.Write(_RECORD, (), {"aid": uuid.uuid4(), "id": call_id})
 
 
 async def record_resolved(session: AsyncSession, call_id: uuid.UUID) -> None:
-    """Write the responder's activity for a call just resolved (once per
-    member: a call disputed and resolved again by someone else is theirs too;
-    resolved again by the same member, their disputed activity stays)."""
-    await session.execute(_RECORD, {"aid": uuid.uuid4(), "id": call_id})
+    """`resolved`, on its own."""
+    await sql.execute_writes(session, [resolved(call_id)])
 
 
 async def mark_disputed(session: AsyncSession, call_id: uuid.UUID) -> None:

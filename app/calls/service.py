@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activities.calls import mark_disputed as dispute_call_activity
-from app.activities.calls import record_resolved as resolved_call_activity
+from app.activities.calls import resolved as resolved_call_activity
 from app.areas import service as areas
 from app.calls import idempotency, state
 from app.calls import visibility as call_view
@@ -321,24 +321,22 @@ async def _locked(session: AsyncSession, call_id: uuid.UUID) -> LockedCall:
     return call
 
 
-async def forget_track(session: AsyncSession, call_id: uuid.UUID) -> None:
-    """The call has ended: its record of where the responder was goes (the
-    `responder.location` events, and the positions inside earlier snapshots).
+# A call's record of where its responder was, erased (`forget_track`): the
+# `responder.location` events, and the positions inside earlier snapshots.
+_FORGET_TRACK = """
+    {p}moves AS (DELETE FROM event WHERE call_id = :id AND type = 'responder.location'),
+    {p}seen AS (
+        UPDATE event SET data = jsonb_set(data, '{{responder,location}}', 'null'::jsonb)
+        WHERE call_id = :id AND type = 'call.updated'
+          AND jsonb_typeof(data -> 'responder' -> 'location') = 'object'
+    )
+"""
+
+
+def forget_track(call_id: uuid.UUID) -> sql.Write:
+    """The call has ended: its record of where the responder was goes.
     Exact positions are kept only while someone needs them."""
-    await session.execute(
-        text("DELETE FROM event WHERE call_id = :id AND type = 'responder.location'"),
-        {"id": call_id},
-    )
-    await session.execute(
-        text(
-            """
-            UPDATE event SET data = jsonb_set(data, '{responder,location}', 'null'::jsonb)
-            WHERE call_id = :id AND type = 'call.updated'
-              AND jsonb_typeof(data -> 'responder' -> 'location') = 'object'
-            """
-        ),
-        {"id": call_id},
-    )
+    return sql.Write(_FORGET_TRACK, (), {"id": call_id})
 
 
 async def cancel(session: AsyncSession, visible: VisibleCall, body: CallCancel) -> CallPublic:
@@ -348,7 +346,7 @@ async def cancel(session: AsyncSession, visible: VisibleCall, body: CallCancel) 
     state.check_transition(call.status, S.cancelled)
     await lifecycle.withdraw_open_offers(session, call.id)
     await state.transition(session, call, S.cancelled, cancel_reason=body.reason)
-    await forget_track(session, call.id)
+    await sql.execute_writes(session, [forget_track(call.id)])
     full = await state.publish_call(session, call.id, note=body.reason)
     return call_view.redacted(full, visible.viewer)
 
@@ -363,8 +361,8 @@ async def progress(session: AsyncSession, visible: VisibleCall, body: CallProgre
     target = CallStatus(body.status)
     await state.transition(session, call, target)
     if target is S.resolved:
-        await resolved_call_activity(session, call_id)
-        await forget_track(session, call_id)
+        # The responder's activity and the track's erasure: one statement.
+        await sql.execute_writes(session, [resolved_call_activity(call_id), forget_track(call_id)])
     # What the responder or dispatcher said of the step stays on its event.
     full = await state.publish_call(session, call_id, note=body.note)
     return call_view.redacted(full, visible.viewer)

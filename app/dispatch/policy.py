@@ -139,6 +139,11 @@ async def nearest_teams(
         k *= 8
 
 
+# The teams a call was offered to in its earlier rounds (a paired offer was
+# made to one member, not to the team).
+_OFFERED_TEAMS = text("SELECT DISTINCT team_id FROM offer WHERE call_id = :c AND person_id IS NULL")
+
+
 async def run_round(
     session: AsyncSession, settings: Settings, call: LockedCall, *, paired: bool | None = None
 ) -> CallPublic:
@@ -156,18 +161,7 @@ async def run_round(
     # one too), so a call in round 0 was never offered: no need to ask.
     offered: list[uuid.UUID] = []
     if call.rounds > 0:
-        offered = list(
-            (
-                await session.execute(
-                    # A paired offer was made to one member, not to the team.
-                    text(
-                        "SELECT DISTINCT team_id FROM offer"
-                        " WHERE call_id = :c AND person_id IS NULL"
-                    ),
-                    {"c": call.id},
-                )
-            ).scalars()
-        )
+        offered = [row.team_id for row in await sql.fetch(session, _OFFERED_TEAMS, {"c": call.id})]
     candidates = await nearest_teams(
         session, settings, call.lat, call.lng, skip=offered, want=settings.offer_fanout
     )
@@ -323,6 +317,9 @@ async def offers_without_takers(
     )
 
 
+_ASSIGNED = text("SELECT assigned_by IS NOT NULL AS assigned FROM offer WHERE id = :id")
+
+
 async def move_on(
     session: AsyncSession, settings: Settings, call_id: uuid.UUID, lapsed_offer: uuid.UUID
 ) -> None:
@@ -333,11 +330,7 @@ async def move_on(
         return
     if await lifecycle.open_offers_of(session, call_id):
         return
-    assigned = (
-        await session.execute(
-            text("SELECT assigned_by IS NOT NULL FROM offer WHERE id = :id"), {"id": lapsed_offer}
-        )
-    ).scalar_one()
+    assigned = (await sql.one(session, _ASSIGNED, {"id": lapsed_offer})).assigned
     if assigned:
         # A dispatcher chose this team; the call goes back to the dispatchers.
         level = call.escalation_level
