@@ -138,8 +138,9 @@ async def open_call(
     `Opened.created` tells which. The one path of every door: a resident's
     press, a screen's button, an Open311 request. An Idempotency-Key is a
     resident's (keyed by the person)."""
-    digest = idempotency.request_hash(body)
+    digest = ""  # the body's hash, which only a keyed press needs
     if idempotency_key is not None:
+        digest = idempotency.request_hash(body)
         if origin.kind is not OriginKind.resident:
             raise ValueError("an Idempotency-Key belongs to a resident's press")
         await idempotency.claim(session, origin.key, idempotency_key)
