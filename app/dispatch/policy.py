@@ -317,6 +317,7 @@ async def offers_without_takers(
     )
 
 
+# Whether a dispatcher chose the team of an offer (`move_on`'s lapsed one).
 _ASSIGNED = text("SELECT assigned_by IS NOT NULL AS assigned FROM offer WHERE id = :id")
 
 
