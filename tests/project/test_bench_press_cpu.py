@@ -71,9 +71,10 @@ def test_press_cpu_measures_presses_and_whole_loops(tmp_path: Path) -> None:
     # A loop is three requests: it costs more than a press alone.
     assert loops["cpu_ms_per_loop"] > presses["cpu_ms_per_press"]
 
+    # Each loop's steps answered 200 (the bench stops on anything else), and
+    # four requests cost more than a press alone. (Not the updates of `call`:
+    # PostgreSQL's table statistics reach the view when a backend flushes
+    # them, and five loops may be counted partly.)
     resolved = _press_cpu(tmp_path / "resolved.json", "--resolve")
     assert resolved["resolve"] is True
-    # Four requests a loop, each step a move of the call: more updates of
-    # `call` than the cancelled loops made (a cancel is one move).
     assert resolved["cpu_ms_per_loop"] > presses["cpu_ms_per_press"]
-    assert resolved["call_updates"] > loops["call_updates"]
