@@ -44,6 +44,7 @@ class ProgressRoute(PlainRoute):
     accepts, a bearer token; the call as `CurrentCall` gives it."""
 
     passes = frozenset({"call", "body", "session"})
+    resolves = frozenset({visible_call})
 
     async def plain(
         self, request: Request, token: str, endpoint: Endpoint, response: Response

@@ -17,9 +17,16 @@ handlers are the same. Only the handler differs:
 - anything else goes to FastAPI's handler, unchanged, before any work, so
   every refusal of a request's shape is the one the declaration gives.
 
-A subclass names what its `plain` passes the endpoint (`passes`); a route
-whose endpoint takes anything else is refused when the app is built, so an
-input added to a route cannot be silently missing on its plain requests.
+A subclass names what its `plain` passes the endpoint (`passes`) and which
+dependency functions it calls besides the person's chain (`resolves`); a
+route whose endpoint takes anything else, or whose declaration (with what
+its router's inclusion adds) depends on any other function, is refused
+when the app is built. So an input or a rule added to a route (a stricter
+`VolunteerUser` for `CurrentUser`, a router-wide dependency) cannot be
+silently skipped on its plain requests. (A route is checked when it is
+declared; what an inclusion adds, when FastAPI builds the included route:
+for the OpenAPI document, which CI builds from the app, or the first
+request.)
 tests/http/test_plain_routes.py holds both handlers to the same answers.
 """
 
@@ -34,7 +41,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from fastapi import Response
-from fastapi.routing import APIRoute
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_dependant
+from fastapi.routing import APIRoute, _effective_route_context_var
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,6 +118,26 @@ async def person(request: Request, token: str) -> AsyncIterator[Person]:
         yield Person(session, settings, await deps.require_person(principal))
 
 
+def _calls(dependant: Dependant) -> set[Any]:
+    """Every dependency function a declaration's solver would call."""
+    found: set[Any] = set()
+    for sub in dependant.dependencies:
+        found.add(sub.call)
+        found |= _calls(sub)
+    return found
+
+
+# What `person` resolves: `CurrentUser`'s own chain (the token's principal,
+# the unit of work and the settings it is read with).
+_PERSON_CHAIN = frozenset(
+    {deps.require_person} | _calls(get_dependant(path="", call=deps.require_person))
+)
+
+
+def _named(calls: set[Any] | frozenset[Any]) -> list[str]:
+    return sorted(getattr(call, "__name__", type(call).__name__) for call in calls)
+
+
 class NotPlain:
     """`plain`'s answer for a request the declared handler should take."""
 
@@ -119,8 +148,11 @@ NOT_PLAIN = NotPlain()
 class PlainRoute(APIRoute):
     """A declared route with the subclass's `plain` tried first."""
 
-    # The endpoint's inputs `plain` passes (by name).
+    # The endpoint's inputs by name: what `plain` passes, and an input with
+    # a default that a plain request never has (the press's Idempotency-Key).
     passes: ClassVar[frozenset[str]]
+    # The dependency functions `plain` calls besides `_PERSON_CHAIN`.
+    resolves: ClassVar[frozenset[Any]] = frozenset()
 
     async def plain(
         self, request: Request, token: str, endpoint: Endpoint, response: Response
@@ -133,6 +165,11 @@ class PlainRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         declared = super().get_route_handler()
+        # The route as its inclusion made it, as FastAPI's own handler reads
+        # it (with the router's dependencies, if its inclusion adds any).
+        route: Any = _effective_route_context_var.get()
+        if route is None or route.original_route is not self:
+            route = self
         endpoint: Endpoint = self.endpoint
         declares = set(inspect.signature(endpoint).parameters)
         if declares != self.passes:
@@ -140,9 +177,15 @@ class PlainRoute(APIRoute):
                 f"{endpoint.__name__} declares {sorted(declares)}; {type(self).__name__}"
                 f" passes {sorted(self.passes)}: change both"
             )
+        depends, resolved = _calls(route.dependant), _PERSON_CHAIN | self.resolves
+        if depends != resolved:
+            raise TypeError(
+                f"{endpoint.__name__} depends on {_named(depends)}; {type(self).__name__}"
+                f" resolves {_named(resolved)}: change both"
+            )
         # As FastAPI serialises the route's response model (pydantic's dump_json).
         answer_type = TypeAdapter(self.response_model)
-        status_code = self.status_code or 200
+        status_code = route.status_code or 200
 
         async def handler(request: Request) -> Response:
             token = bearer(request)

@@ -14,14 +14,23 @@ import fastapi.dependencies.utils
 import fastapi.routing
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls.plain_routes import PressRoute, ProgressRoute
 from app.core.config import Settings
+from app.http.deps import (
+    CurrentUser,
+    OriginDep,
+    SessionDep,
+    SettingsDep,
+    VolunteerUser,
+    get_origin,
+)
 from app.http.plain_route import NOT_PLAIN, PlainRoute
 from app.models.call import CallCreate
 from app.offers.plain_routes import AcceptRoute
+from app.offers.routes import OfferId, accept_offer
 from tests.problems import assert_problem
 from tests.scene import Member, SceneTeam, clear_duty_near, make_resident, make_team, offset
 
@@ -253,6 +262,49 @@ def test_a_plain_route_whose_endpoint_takes_other_inputs_is_refused(
 
     with pytest.raises(TypeError, match="origin"):
         APIRouter().add_api_route("/x", widened, methods=["POST"], route_class_override=route)
+
+
+async def _stricter_accept(
+    offer_id: OfferId, user: VolunteerUser, session: SessionDep, settings: SettingsDep
+) -> None:
+    """The accept's inputs by name, but a volunteer's rule for `user`."""
+
+
+async def _accept_with_origin(
+    offer_id: OfferId, user: CurrentUser, session: SessionDep, settings: OriginDep
+) -> None:
+    """The accept's inputs by name, but a dependency the plain path never calls."""
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "missing"),
+    [(_stricter_accept, "require_volunteer"), (_accept_with_origin, "get_origin")],
+)
+def test_a_plain_route_whose_declaration_depends_on_another_rule_is_refused(
+    endpoint: Callable[..., Awaitable[None]], missing: str
+) -> None:
+    """Right names are not enough: a declaration that asks for a rule the
+    plain path does not apply (a volunteer, not any person) is refused, so
+    no plain request can skip it."""
+    with pytest.raises(TypeError, match=missing):
+        APIRouter().add_api_route(
+            "/{offer_id}/accept", endpoint, methods=["POST"], route_class_override=AcceptRoute
+        )
+
+
+def test_a_router_wide_dependency_on_a_plain_route_is_refused() -> None:
+    """What a router's inclusion adds is solved by FastAPI's handler too: a
+    plain route whose inclusion adds a dependency is refused when FastAPI
+    builds the included route (for the OpenAPI document, which CI builds
+    from the app, or the first request)."""
+    inner = APIRouter()
+    inner.add_api_route(
+        "/{offer_id}/accept", accept_offer, methods=["POST"], route_class_override=AcceptRoute
+    )
+    application = FastAPI()
+    application.include_router(inner, dependencies=[Depends(get_origin)])
+    with pytest.raises(TypeError, match="get_origin"):
+        application.openapi()
 
 
 async def _offer_of(http: httpx.AsyncClient, member: Member, call_id: str) -> str:
