@@ -77,8 +77,10 @@ async def json_body(request: Request, model: type[Body]) -> Body | None:
     """The body as FastAPI would validate it, or None when FastAPI should
     answer it (another media type, no body, broken JSON, invalid)."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        return None
     raw = await request.body()
-    if media != "application/json" or not raw:
+    if not raw:
         return None
     try:
         return model.model_validate(json.loads(raw))
