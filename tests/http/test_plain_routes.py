@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls.plain_routes import PressRoute, ProgressRoute
 from app.core.config import Settings
+from app.core.errors import Forbidden
 from app.http.deps import (
     CurrentUser,
     OriginDep,
@@ -26,6 +27,7 @@ from app.http.deps import (
     SettingsDep,
     VolunteerUser,
     get_origin,
+    require_person,
 )
 from app.http.plain_route import NOT_PLAIN, PlainRoute
 from app.models.call import CallCreate
@@ -305,6 +307,33 @@ def test_a_router_wide_dependency_on_a_plain_route_is_refused() -> None:
     application.include_router(inner, dependencies=[Depends(get_origin)])
     with pytest.raises(TypeError, match="get_origin"):
         application.openapi()
+
+
+async def test_a_dependency_override_is_applied_to_plain_requests_too(
+    app: FastAPI,
+    anon_client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    team: SceneTeam,
+    taken: list[bool],
+) -> None:
+    """An override is the solver's to apply: with one in place, a plain
+    press goes to FastAPI's handler, which applies it."""
+
+    async def nobody() -> None:
+        # A refusal the route declares (require_person's own), overridden in.
+        raise Forbidden("Overridden.", code="api_key_not_allowed")
+
+    resident = await make_resident(session, settings)
+    app.dependency_overrides[require_person] = nobody
+    try:
+        answer = await _press(anon_client)(resident.headers)
+    finally:
+        app.dependency_overrides.clear()
+    assert_problem(answer, 403, "api_key_not_allowed")
+    assert taken == [], "the press's own handler was not asked"
+    assert (await _press(anon_client)(resident.headers)).status_code == 201
+    assert taken == [True]
 
 
 async def _offer_of(http: httpx.AsyncClient, member: Member, call_id: str) -> str:
