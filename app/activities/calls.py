@@ -51,11 +51,6 @@ def resolved(call_id: uuid.UUID) -> sql.Write:
     return sql.Write(_RECORD, (), {"aid": uuid.uuid4(), "id": call_id})
 
 
-async def record_resolved(session: AsyncSession, call_id: uuid.UUID) -> None:
-    """`resolved`, on its own."""
-    await sql.execute_writes(session, [resolved(call_id)])
-
-
 async def mark_disputed(session: AsyncSession, call_id: uuid.UUID) -> None:
     """The caller disputed the call: its activity (the responder's) is
     marked disputed (the monthly stars subtract it). A call is disputed once,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.activities import calls as call_activities
 from app.activities.service import earliest_loggable
 from app.areas import service as areas
+from app.core import sql
 from app.core.config import Settings
 from tests.principals import Cast, bearer, make_cast, make_person, token_for
 from tests.problems import assert_problem
@@ -92,7 +93,7 @@ async def test_a_resolved_call_is_one_activity_of_its_responder(
         f"/api/v1/calls/{call_id}/progress", json={"status": "resolved"}, headers=member.headers
     )
     assert_problem(again, 409, "invalid_transition")
-    await call_activities.record_resolved(session, uuid.UUID(call_id))
+    await sql.execute_writes(session, [call_activities.resolved(uuid.UUID(call_id))])
     assert len(await activities()) == 1
 
     # The team's list shows it, as the API writes an Activity.
