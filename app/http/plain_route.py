@@ -112,7 +112,7 @@ async def person(request: Request, token: str) -> AsyncIterator[Person]:
     is built, rolled back on any error, which the app's problem handlers
     answer as they would the declared route's) and the person of the token,
     through the solver's own functions in its order."""
-    settings: Settings = request.app.state.settings
+    settings = await deps.get_settings_dep(request)
     async with deps.request_session(request) as session:
         principal = await deps.require_principal(
             await deps.authenticate(session, settings, request, token)
