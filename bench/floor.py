@@ -5,8 +5,8 @@ The statements a press sends (`tests/calls/test_press_round_trips.py`
 lists and bounds them), taken from the app's own modules, compiled once
 for asyncpg and run as prepared statements in one transaction per press
 from a pool, closed loop: the resident's lock, the checks with the
-locate, the call and its `searching` event, the nearest teams, the offer,
-its event with its alerts, the move to `offered`, its event with the
+locate, the call and its `searching` event, the nearest teams, the offer
+with its event and its alerts, the move to `offered`, its event with the
 caller's alert; NOTIFY by the trigger on `event`. No HTTP, no
 authentication, no pydantic: JSON of the rows as they come. Closed-loop
 POST /calls against this floor is the ratio target 2 asks for.
@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from app.core.sql import Compiled, Write, compiled, with_writes
+from app.core.sql import Write, compiled, with_writes
 from bench.stats import summary
 
 
@@ -48,14 +48,15 @@ class PressStatements:
         self.checks = compiled(calls._PRESS_CHECKS[calls.OriginKind.resident])
         self.insert = compiled(state._INSERT)
         self.nearest = compiled(policy._NEAREST_TEAMS)
-        self.offer = compiled(lifecycle._CREATE)
         self.offered = compiled(state.move_statement(CallStatus.offered, ("rounds", "team_id")))
-        # An event with its alerts, one statement, as `events.append` sends it.
-        self.event_alert_team, self.event_alert_people = (
-            compiled(
-                with_writes(events._INSERT, [Write(alerts._SEND, alerts.send_fills(who), {})])[0]
+        # A row's event with its alerts in one statement, as `events.append`
+        # (and, for the offer with its event, `events.append_with`) sends it.
+        self.offer, self.event_alert_people = (
+            compiled(with_writes(statement, [Write(alerts._SEND, alerts.send_fills(who), {})])[0])
+            for statement, who in (
+                (lifecycle._CREATE, alerts._FREE_MEMBERS),
+                (events._INSERT, alerts._ONE),
             )
-            for who in (alerts._FREE_MEMBERS, alerts._ONE)
         )
         self.lock_namespace = int(locks.Lock.resident_calls)
         self.alert_texts = {
@@ -134,42 +135,35 @@ async def _press(
             return False
         team = teams[0]
         offer_id = uuid.uuid4()
-        v.update(id=offer_id, team_id=uuid.UUID(team["team_id"]), distance=team["distance_m"])
-        offer = await conn.fetchrow(st.offer.sql, *st.offer.args(v))
-        v["offer_id"] = offer_id
-        await _event(
-            conn,
-            st.event_alert_team,
-            st,
-            v,
-            (offer["reserved_event_id"], "offer.created", _row_json(offer)),
-            ("offer", {"team": str(v["team_id"])}),
+        expires_at = checked["tx_now"] + v["timeout"]
+        offer = {"id": offer_id, "call_id": call_id, "team": team, "expires_at": expires_at}
+        v.update(offer_id=offer_id, team_id=uuid.UUID(team["team_id"]), expires_at=expires_at)
+        v.update(distance=team["distance_m"], type="offer.created")
+        v["data"] = json.dumps(offer, default=str)
+        # The offer, its event and its alerts: one statement.
+        await conn.execute(
+            st.offer.sql,
+            *st.offer.args({**v, **_alert_values(st, v, "offer", {"team": str(v["team_id"])})}),
         )
         v.update(id=call_id, offer_id=None, target="offered", current="searching", rounds=1)
         # The move with its snapshot and the previous `call.updated` (the caller's alert's).
         snap = await conn.fetchrow(st.offered.sql, *st.offered.args(v))
-        await _event(
-            conn,
-            st.event_alert_people,
-            st,
-            v,
-            (snap["reserved_event_id"], "call.updated", _row_json(snap)),
-            ("status.offered", {"person": resident}),
-        )
+        values = {
+            **v,
+            "id": snap["reserved_event_id"],
+            "type": "call.updated",
+            "data": _row_json(snap),
+            "touch": True,
+            **_alert_values(st, v, "status.offered", {"person": resident}),
+        }
+        await conn.execute(st.event_alert_people.sql, *st.event_alert_people.args(values))
     return True
 
 
-async def _event(
-    conn: asyncpg.Connection,
-    statement: Compiled,
-    st: PressStatements,
-    v: dict[str, Any],
-    event: tuple[int, str, str],
-    alert: tuple[str, dict[str, Any]],
-) -> None:
-    """An event (id, type, data) with its alert (kind, who), one statement."""
-    event_id, event_type, data = event
-    kind, who = alert
+def _alert_values(
+    st: PressStatements, v: dict[str, Any], kind: str, who: dict[str, Any]
+) -> dict[str, Any]:
+    """The values of an event's alert (`kind`, to `who`), as its write takes them."""
     locales, written, (title, body) = st.alert_texts[kind]
     alert_values = {
         **v,
@@ -177,24 +171,17 @@ async def _event(
         "kind": "offer" if kind == "offer" else "call_status",
         "call": v["call_id"],
         "offer": v["offer_id"],
+        "person": who.get("person"),
         "locales": locales,
         "titles": [t for t, _ in written],
         "bodies": [b for _, b in written],
         "default_title": title,
         "default_body": body,
         "collapse": f"call-{v['call_id']}",
-        "expires_at": None,
+        "expires_at": v["expires_at"] if kind == "offer" else None,
         "ttl": timedelta(minutes=15),
     }
-    values = {
-        **v,
-        "id": event_id,
-        "type": event_type,
-        "data": data,
-        "touch": event_type == "call.updated",
-        **{f"w0_{name}": value for name, value in alert_values.items()},
-    }
-    await conn.execute(statement.sql, *statement.args(values))
+    return {f"w0_{name}": value for name, value in alert_values.items()}
 
 
 async def press_floor(

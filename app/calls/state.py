@@ -95,6 +95,8 @@ class LockedCall:
     escalation_level: EscalationLevel
     lat: float
     lng: float
+    # The transaction's time, `now()`: what an offer made now expires after.
+    tx_now: datetime
 
     @classmethod
     def from_row(cls, row: Any) -> LockedCall:
@@ -106,13 +108,14 @@ class LockedCall:
             escalation_level=EscalationLevel(row.escalation_level),
             lat=row.lat,
             lng=row.lng,
+            tx_now=row.tx_now,
         )
 
 
 _LOCK_CALL = text(
     """
     SELECT id, status, category, rounds, escalation_level,
-           ST_Y(location::geometry) AS lat, ST_X(location::geometry) AS lng
+           ST_Y(location::geometry) AS lat, ST_X(location::geometry) AS lng, now() AS tx_now
     FROM call WHERE id = :id FOR UPDATE
     """
 )
@@ -191,7 +194,7 @@ async def insert(
         "responder_id": None,
     }
     snapshot = visibility.snapshot_from_row(SimpleNamespace(**born))
-    await events.append_born(
+    await events.append_with(
         session,
         _INSERT,
         {
@@ -208,6 +211,8 @@ async def insert(
             "api_key": api_key,
             **values,
         },
+        EventType.call_updated,
+        call_id,
         snapshot.model_dump(mode="json"),
     )
     return LockedCall(
@@ -218,6 +223,7 @@ async def insert(
         escalation_level=EscalationLevel.grid,
         lat=lat,
         lng=lng,
+        tx_now=at,
     )
 
 

@@ -31,7 +31,7 @@ async def assign(
         await session.execute(
             text(
                 f"""
-                SELECT t.id, ST_Distance(t.base, c.location, false) AS base_distance,
+                SELECT t.id, t.name, ST_Distance(t.base, c.location, false) AS base_distance,
                        {tree.chain_sql("t.grid_id")} AS chain,
                        (SELECT min(ST_Distance(d.location, c.location, false))
                           FROM team_member m JOIN duty d ON d.person_id = m.person_id
@@ -68,8 +68,8 @@ async def assign(
     await lifecycle.create_offer(
         session,
         settings,
-        call_id,
-        team_id,
+        call,
+        lifecycle.Team(team_id, team.name),
         float(distance),
         call.rounds + 1,
         assigned_by=person.person_id,

@@ -76,10 +76,11 @@ _NEAREST_TEAMS = text(
         LIMIT :want
     )
     SELECT (SELECT count(*) FROM nearest) AS seen,
-           coalesce((SELECT json_agg(json_build_object('team_id', team_id,
-                                                       'distance_m', distance_m)
-                                     ORDER BY distance_m, team_id)
-                     FROM teams), '[]'::json) AS teams
+           coalesce((SELECT json_agg(json_build_object('team_id', teams.team_id,
+                                                       'name', t.name,
+                                                       'distance_m', teams.distance_m)
+                                     ORDER BY teams.distance_m, teams.team_id)
+                     FROM teams JOIN team t ON t.id = teams.team_id), '[]'::json) AS teams
     """  # noqa: S608 - a constant fragment, values are bound
 )
 MAX_K = 1 << 20
@@ -101,8 +102,12 @@ def first_k(want: int, skipped: int) -> int:
 
 @dataclass(frozen=True)
 class Candidate:
-    team_id: uuid.UUID
+    team: lifecycle.Team
     distance_m: float
+
+    @property
+    def team_id(self) -> uuid.UUID:
+        return self.team.id
 
 
 async def nearest_teams(
@@ -133,7 +138,10 @@ async def nearest_teams(
         )
         if len(row.teams) >= want or row.seen < k or k >= MAX_K:
             return [
-                Candidate(team_id=uuid.UUID(t["team_id"]), distance_m=float(t["distance_m"]))
+                Candidate(
+                    team=lifecycle.Team(uuid.UUID(t["team_id"]), t["name"]),
+                    distance_m=float(t["distance_m"]),
+                )
                 for t in row.teams
             ]
         k *= 8
@@ -170,7 +178,7 @@ async def run_round(
     round_no = call.rounds + 1
     for candidate in candidates:
         await lifecycle.create_offer(
-            session, settings, call.id, candidate.team_id, candidate.distance_m, round_no
+            session, settings, call, candidate.team, candidate.distance_m, round_no
         )
     # With one team per round the call names it; with several, none yet.
     return await state.transition_published(
@@ -203,13 +211,14 @@ def has_paired_members(person_id: str) -> str:
 
 _PAIRED_MEMBERS = text(
     f"""
-    SELECT x.person_id, tm.team_id,
+    SELECT x.person_id, tm.team_id, tm.team_name,
            ST_Distance(d.location, c.location, false) AS distance_m
     FROM call c
     JOIN household_resident r ON r.person_id = c.resident_id
     JOIN household_pairing x ON x.household_id = r.household_id
     JOIN duty d ON d.person_id = x.person_id
-    CROSS JOIN LATERAL (SELECT m.team_id FROM team_member m
+    CROSS JOIN LATERAL (SELECT m.team_id, t.name AS team_name
+                        FROM team_member m JOIN team t ON t.id = m.team_id
                         WHERE m.person_id = x.person_id
                         ORDER BY m.team_id LIMIT 1) tm
     WHERE c.id = :call
@@ -236,8 +245,8 @@ async def paired_round(
         await lifecycle.create_offer(
             session,
             settings,
-            call.id,
-            member.team_id,
+            call,
+            lifecycle.Team(member.team_id, member.team_name),
             float(member.distance_m),
             0,
             person_id=member.person_id,

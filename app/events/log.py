@@ -99,13 +99,22 @@ async def _subscribed(
     offer_id: uuid.UUID | None,
     settings: Settings | None,
     call: CallBefore | None = None,
+    *,
+    offer_to: uuid.UUID | None = None,
 ) -> list[sql.Write]:
     # In the event's transaction, before its statement: what they return is
     # written by that statement, with the event, before the NOTIFY.
     writes: list[sql.Write] = []
     for subscriber in subscribers.SUBSCRIBERS:
         writes += await subscriber(
-            session, event_type, call_id, data, offer_id, settings=settings, call=call
+            session,
+            event_type,
+            call_id,
+            data,
+            offer_id,
+            settings=settings,
+            call=call,
+            offer_to=offer_to,
         )
     return writes
 
@@ -130,13 +139,50 @@ def born(insert_call: str) -> TextClause:
     )
 
 
-async def append_born(
-    session: AsyncSession, statement: TextClause, values: dict[str, Any], data: dict[str, Any]
+def with_offer(insert_offer: str) -> TextClause:
+    """An offer and its `offer.created` in one statement: `insert_offer` is an
+    INSERT INTO offer of one row (no RETURNING); the event (`:type`, `:data`)
+    takes an id reserved here, names the offer, and the call is pointed at
+    it. The subscribers' writes that reference the offer (its alerts) go in
+    the same statement: foreign keys are checked at the statement's end,
+    when the offer's row is there."""
+    return text(
+        f"""
+        WITH reserved AS MATERIALIZED ({_NEXT_ID.text}),
+        offer_row AS ({insert_offer} RETURNING id, call_id),
+        written AS (
+            INSERT INTO event (id, call_id, offer_id, type, data, note)
+            OVERRIDING SYSTEM VALUE
+            SELECT reserved.id, offer_row.call_id, offer_row.id, :type,
+                   CAST(:data AS jsonb), NULL
+            FROM reserved, offer_row
+            RETURNING id, call_id
+        )
+        UPDATE call SET last_event_id = written.id
+        FROM written WHERE call.id = written.call_id
+        """  # noqa: S608 - constant fragments, values are bound
+    )
+
+
+async def append_with(
+    session: AsyncSession,
+    statement: TextClause,
+    values: dict[str, Any],
+    event_type: EventType,
+    call_id: uuid.UUID,
+    data: dict[str, Any],
+    *,
+    offer_id: uuid.UUID | None = None,
+    settings: Settings | None = None,
+    offer_to: uuid.UUID | None = None,
 ) -> None:
-    """Run a `born` statement (`values` for the call's INSERT, `data` the
-    snapshot) and what runs with every event."""
-    event_type = EventType.call_updated
-    writes = await _subscribed(session, event_type, values["id"], data, None, None)
+    """Run a statement that writes a row and its event (`born`, `with_offer`:
+    `values` for the row, `data` the event's), with what runs with every
+    event. `offer_to`: the member a paired offer was made to (its alerts'
+    subscriber cannot read the offer's row, written by the same statement)."""
+    writes = await _subscribed(
+        session, event_type, call_id, data, offer_id, settings, offer_to=offer_to
+    )
     composed, written = sql.with_writes(statement, writes)
     await sql.execute(
         session,

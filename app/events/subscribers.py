@@ -5,7 +5,8 @@ transaction, then sends one statement that writes the event row, points
 `call.last_event_id` at it and writes what the subscribers returned
 (`sql.Write`s: one round trip for the event and its alerts); the NOTIFY
 follows on commit. A subscriber may read and lock (before the event's row
-exists: nothing it reads depends on it); its writes commit or roll back
+exists, and for `offer.created` before the offer's, written by the same
+statement: nothing it reads depends on them); its writes commit or roll back
 with the event, so nothing it decides (a notification, a push) exists for
 a change that did not happen; an error in one fails the change.
 """
@@ -35,6 +36,7 @@ class Subscriber(Protocol):
         *,
         settings: Settings | None = None,
         call: alerts.CallBefore | None = None,
+        offer_to: uuid.UUID | None = None,
     ) -> list[sql.Write]: ...
 
 

@@ -207,17 +207,20 @@ async def on_event(
     *,
     settings: Settings | None = None,
     call: CallBefore | None = None,
+    offer_to: uuid.UUID | None = None,
 ) -> list[sql.Write]:
     """Turn one event into alerts, in the event's transaction: the rows to
     write with the event (a subscriber of every event,
     app/events/subscribers.py). `offer.created` needs the settings (the
-    availability rule depends on DUTY_POSITION_MAX_AGE_SECONDS), a change of
+    availability rule depends on DUTY_POSITION_MAX_AGE_SECONDS) and, for a
+    paired offer, the member it was made to (`offer_to`: the offer's row is
+    written by the event's own statement, which cannot read it); a change of
     a call's status (`call.updated`) the call as it was (`CallBefore`)."""
     kind = EventType(event_type)
     if kind is EventType.offer_created and offer_id is not None:
         if settings is None:
             raise ValueError("offer.created needs the settings to tell who is available")
-        return _offer_created(settings, call_id, offer_id, data)
+        return _offer_created(settings, call_id, offer_id, data, offer_to)
     if kind is EventType.offer_closed and offer_id is not None:
         return await _offer_closed(session, call_id, offer_id)
     if kind is EventType.call_updated:
@@ -227,14 +230,19 @@ async def on_event(
 
 # ---- the rules ---------------------------------------------------------------------------
 
-# The team's available members (`app.duty.availability`), as `who` of `_send`.
+# The team's available members (`app.duty.availability`), as `who` of `_send`;
+# of a paired offer, only the member it was made to: `:person` when the
+# offer's writer names them (the offer's row is written by the same
+# statement, which cannot see it), else the offer's row says.
 _FREE_MEMBERS = f"""
     SELECT m.person_id
     FROM team_member m
     JOIN duty d ON d.person_id = m.person_id
     WHERE m.team_id = CAST(:team AS uuid) AND {available_member("d")}
-      AND m.person_id = coalesce((SELECT o.person_id FROM offer o
-                                  WHERE o.id = CAST(:offer AS uuid)), m.person_id)
+      AND m.person_id = coalesce(CAST(:person AS uuid),
+                                 (SELECT o.person_id FROM offer o
+                                  WHERE o.id = CAST(:offer AS uuid)),
+                                 m.person_id)
 """  # noqa: S608 - a constant fragment, values are bound
 
 
@@ -243,11 +251,17 @@ def _offer_created(
     call_id: uuid.UUID,
     offer_id: uuid.UUID,
     data: dict[str, Any],
+    offer_to: uuid.UUID | None,
 ) -> list[sql.Write]:
     # The offer as the event carries it (`OfferPublic`): nothing to read back.
     return _alert_write(
         _FREE_MEMBERS,
-        {"team": data["team"]["id"], "offer": offer_id, **availability.params(settings)},
+        {
+            "team": data["team"]["id"],
+            "offer": offer_id,
+            "person": offer_to,
+            **availability.params(settings),
+        },
         Alert(
             NotificationKind.offer,
             "offer",

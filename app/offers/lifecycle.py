@@ -6,8 +6,10 @@ row lock (`app.calls.state.lock_call`)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +19,9 @@ from app.core import locks, sql
 from app.core.config import Settings
 from app.events import log as events
 from app.models.call import EventType, OfferPublic, OfferStatus
+
+if TYPE_CHECKING:
+    from app.calls.state import LockedCall
 
 _VIEW_COLUMNS = """
     o.id, o.call_id, o.status, o.distance_m, o.expires_at, o.team_id, t.name AS team_name,
@@ -38,21 +43,25 @@ _VIEW_FOR_EVENT = text(
     WHERE o.id = :id
     """  # noqa: S608 - constant fragments, values are bound
 )
-# A new offer, its view and the id of its `offer.created`, in one round trip.
-_CREATE = text(
-    f"""
-    WITH o AS (
-        INSERT INTO offer (id, call_id, team_id, status, round, distance_m, assigned_by,
-                           person_id, expires_at)
-        VALUES (:id, :call_id, :team_id, 'open', :round, :distance, :assigned_by,
-                :person_id, now() + CAST(:timeout AS interval))
-        RETURNING *
-    ),
-    reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
-    SELECT {_VIEW_COLUMNS}, reserved.id AS reserved_event_id
-    FROM o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id, reserved
-    """  # noqa: S608 - constant fragments, values are bound
+# A new offer and its `offer.created` with its alerts, in one round trip:
+# the event's data is the offer as made, which the maker knows whole (the
+# call's category and place, the team's name, the transaction's time).
+_CREATE = events.with_offer(
+    """
+    INSERT INTO offer (id, call_id, team_id, status, round, distance_m, assigned_by,
+                       person_id, expires_at)
+    VALUES (:offer_id, :call_id, :team_id, 'open', :round, :distance, :assigned_by,
+            :person_id, :expires_at)
+    """
 )
+
+
+@dataclass(frozen=True)
+class Team:
+    """A team as an offer names it."""
+
+    id: uuid.UUID
+    name: str
 
 
 def offer_from_row(row: Any) -> OfferPublic:
@@ -105,33 +114,51 @@ async def publish_offer(
 async def create_offer(
     session: AsyncSession,
     settings: Settings,
-    call_id: uuid.UUID,
-    team_id: uuid.UUID,
+    call: LockedCall,
+    team: Team,
     distance_m: float,
     round_no: int,
     *,
     assigned_by: uuid.UUID | None = None,
     person_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """An open offer of the call to the team; with `person_id`, to that
-    member of it alone (a paired offer: only they are alerted and may take
-    it)."""
+    """An open offer of the call (locked) to the team, expiring
+    OFFER_TIMEOUT_SECONDS from the transaction's time; with `person_id`, to
+    that member of it alone (a paired offer: only they are alerted and may
+    take it)."""
     offer_id = uuid.uuid4()
-    row = await sql.one(
+    made = SimpleNamespace(
+        id=offer_id,
+        call_id=call.id,
+        status=OfferStatus.open.value,
+        distance_m=distance_m,
+        expires_at=call.tx_now + timedelta(seconds=settings.offer_timeout_seconds),
+        team_id=team.id,
+        team_name=team.name,
+        category=call.category.value,
+        lat=call.lat,
+        lng=call.lng,
+    )
+    await events.append_with(
         session,
         _CREATE,
         {
-            "id": offer_id,
-            "call_id": call_id,
-            "team_id": team_id,
+            "offer_id": offer_id,
+            "call_id": call.id,
+            "team_id": team.id,
             "round": round_no,
             "distance": distance_m,
             "assigned_by": assigned_by,
             "person_id": person_id,
-            "timeout": timedelta(seconds=settings.offer_timeout_seconds),
+            "expires_at": made.expires_at,
         },
+        EventType.offer_created,
+        call.id,
+        offer_from_row(made).model_dump(mode="json"),
+        offer_id=offer_id,
+        settings=settings,
+        offer_to=person_id,
     )
-    await _append(session, row, EventType.offer_created, settings)
     return offer_id
 
 

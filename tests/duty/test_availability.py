@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.areas import service as areas
+from app.calls.state import lock_call
 from app.core.config import Settings
 from app.dispatch import policy as dispatch
 from app.offers import lifecycle
@@ -275,10 +276,13 @@ async def test_dispatch_takers_and_alerts_agree_on_who_is_available(
     # Every team is offered a call (as a dispatcher's assign would): the
     # offer's alerts and `team_has_takers` both judge its one member.
     call_id = await insert_call(session, area, resident, LAT, LNG, "offered")
+    call = await lock_call(session, call_id)
+    assert call is not None
     by_takers: set[str] = set()
     by_alerts: set[str] = set()
     for state, team in team_of.items():
-        offer_id = await lifecycle.create_offer(session, settings, call_id, team.id, 100.0, 1)
+        made_to = lifecycle.Team(team.id, state)
+        offer_id = await lifecycle.create_offer(session, settings, call, made_to, 100.0, 1)
         if await dispatch.team_has_takers(session, settings, offer_id):
             by_takers.add(state)
         alerted = (

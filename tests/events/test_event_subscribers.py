@@ -93,6 +93,7 @@ async def test_a_subscriber_runs_in_the_events_transaction_before_its_row(
         *,
         settings: Settings | None = None,
         call: alerts.CallBefore | None = None,
+        offer_to: uuid.UUID | None = None,
     ) -> list[sql.Write]:
         facts = (
             await db.execute(

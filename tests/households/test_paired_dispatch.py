@@ -18,6 +18,7 @@ from app.core.config import Settings
 from app.dispatch import sweeper
 from app.main import create_app
 from tests.conftest import join_test_transaction, make_settings
+from tests.offers.test_offer_event_data import assert_offer_events_are_views
 from tests.scene import Member, SceneTeam, clear_duty_near, make_resident, make_team, offset
 
 LAT, LNG = 22.77, 113.93
@@ -92,7 +93,7 @@ async def _alerted(session: AsyncSession, offer_id: str) -> list[uuid.UUID]:
 
 
 async def test_the_paired_member_is_offered_first_then_the_nearest_team(
-    client: httpx.AsyncClient, session: AsyncSession, scene: Scene
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, scene: Scene
 ) -> None:
     call = await _press(client, scene)
     assert call["status"] == "offered"
@@ -123,6 +124,9 @@ async def test_the_paired_member_is_offered_first_then_the_nearest_team(
         await session.execute(text("SELECT rounds FROM call WHERE id = :c"), {"c": call["id"]})
     ).scalar_one()
     assert rounds == 1  # the paired round spends none of MAX_OFFER_ROUNDS
+    # Both offers' events carry what their rows say (the paired one made by
+    # the press, the next after the call was locked again).
+    assert await assert_offer_events_are_views(session, settings, call["id"]) == 2
 
 
 async def test_a_lapsed_paired_offer_moves_on_to_the_nearest_team(
