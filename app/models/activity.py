@@ -25,7 +25,7 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import created_at_field, uuid_pk
 from app.models.call import TeamRef
-from app.models.enums import sql_in
+from app.models.enums import one_of
 from app.models.text import Text
 
 
@@ -49,8 +49,8 @@ class ActivitySource(StrEnum):
 class Activity(SQLModel, table=True):
     __tablename__ = "activity"
     __table_args__ = (
-        CheckConstraint(f"kind IN {sql_in(ActivityKind)}", name="kind"),
-        CheckConstraint(f"source IN {sql_in(ActivitySource)}", name="source"),
+        CheckConstraint(one_of("kind", ActivityKind), name="kind"),
+        CheckConstraint(one_of("source", ActivitySource), name="source"),
         # A call's activity names its call; a logged one never does.
         CheckConstraint("(source = 'call') = (call_id IS NOT NULL)", name="source_call"),
         CheckConstraint("duration_min BETWEEN 0 AND 1440", name="duration_min"),

@@ -13,14 +13,14 @@ from sqlalchemy import CheckConstraint, Column, Index, String
 from sqlmodel import Field, SQLModel
 
 from app.models.base import SRID, created_at_field, uuid_pk
-from app.models.enums import AreaLevel, sql_in
+from app.models.enums import AreaLevel, one_of
 from app.models.geojson import MultiPolygon
 
 
 class Area(SQLModel, table=True):
     __tablename__ = "area"
     __table_args__ = (
-        CheckConstraint(f"level IN {sql_in(AreaLevel)}", name="level"),
+        CheckConstraint(one_of("level", AreaLevel), name="level"),
         # Only the street (the root) has no parent.
         CheckConstraint("(level = 'street') = (parent_id IS NULL)", name="root_is_street"),
         # And every parent is of the level above: the `area_parent_level`

@@ -131,7 +131,9 @@ class Device(SQLModel, table=True):
     """A phone's push token (FCM registration token)."""
 
     __tablename__ = "device"
-    __table_args__ = (CheckConstraint("platform IN ('android', 'ios', 'web')", name="platform"),)
+    __table_args__ = (
+        CheckConstraint("platform::text = ANY ('{android,ios,web}'::text[])", name="platform"),
+    )
 
     token: str = Field(primary_key=True, max_length=4096)
     person_id: uuid.UUID = Field(foreign_key="person.id", ondelete="CASCADE", index=True)

@@ -28,7 +28,7 @@ from sqlmodel import Field, SQLModel
 from app.core.config import Settings
 from app.models.area import AreaRef
 from app.models.base import SRID, created_at_field, uuid_pk
-from app.models.enums import sql_in, sql_values
+from app.models.enums import none_of, one_of, sql_values
 from app.models.geo import Point
 from app.models.text import Text
 
@@ -95,11 +95,11 @@ OPEN_CALL = (
 class Call(SQLModel, table=True):
     __tablename__ = "call"
     __table_args__ = (
-        CheckConstraint(f"status IN {sql_in(CallStatus)}", name="status"),
-        CheckConstraint(f"category IN {sql_in(CallCategory)}", name="category"),
-        CheckConstraint(f"escalation_level IN {sql_in(EscalationLevel)}", name="escalation_level"),
+        CheckConstraint(one_of("status", CallStatus), name="status"),
+        CheckConstraint(one_of("category", CallCategory), name="category"),
+        CheckConstraint(one_of("escalation_level", EscalationLevel), name="escalation_level"),
         CheckConstraint(
-            f"responder_id IS NOT NULL OR status NOT IN {sql_values(ACTIVE_RESPONSE)}",
+            f"responder_id IS NOT NULL OR {none_of('status', ACTIVE_RESPONSE)}",
             name="active_has_responder",
         ),
         Index("ix_call_resident_id_created_at", "resident_id", "created_at"),
@@ -208,7 +208,7 @@ class Call(SQLModel, table=True):
 class Offer(SQLModel, table=True):
     __tablename__ = "offer"
     __table_args__ = (
-        CheckConstraint(f"status IN {sql_in(OfferStatus)}", name="status"),
+        CheckConstraint(one_of("status", OfferStatus), name="status"),
         # The sweeper's work: open offers by deadline.
         Index("ix_offer_open_expires_at", "expires_at", postgresql_where=text("status = 'open'")),
         Index("ix_offer_team_id_status", "team_id", "status"),
@@ -252,7 +252,7 @@ class Event(SQLModel, table=True):
 
     __tablename__ = "event"
     __table_args__ = (
-        CheckConstraint(f"type IN {sql_in(EventType)}", name="type"),
+        CheckConstraint(one_of("type", EventType), name="type"),
         Index("ix_event_call_id_id", "call_id", "id"),
     )
 

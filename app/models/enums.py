@@ -58,9 +58,30 @@ class Vulnerability(StrEnum):
     mental_health = "mental_health"
 
 
-def sql_in(values: type[StrEnum]) -> str:
-    """`('a', 'b')` for a CHECK constraint."""
-    return sql_values(tuple(values))
+def one_of(column: str, values: type[StrEnum] | Iterable[StrEnum]) -> str:
+    """A CHECK that `column` holds one of `values`: `column::text = ANY
+    ('{a,b}'::text[])`. One constant, not `IN ('a', 'b')`: PostgreSQL keeps
+    a CHECK as the text of its expression and reads and compiles it again on
+    every statement that writes the table, and an IN list is stored as an
+    array of constants, each cast (a single-row UPDATE of a table with four
+    of `call`'s checks: 33-35 µs as IN lists, 21-23 as array literals;
+    docs/benchmarks.md, "The checks as array literals")."""
+    return f"{column}::text = ANY ({_text_array(values)})"
+
+
+def none_of(column: str, values: type[StrEnum] | Iterable[StrEnum]) -> str:
+    """A CHECK that `column` holds none of `values` (as `one_of`)."""
+    return f"{column}::text <> ALL ({_text_array(values)})"
+
+
+def _text_array(values: type[StrEnum] | Iterable[StrEnum]) -> str:
+    members = values if isinstance(values, tuple | list | type) else sorted(values, key=str)
+    words = [str(v.value) for v in members]
+    for word in words:
+        # Our enums' values: nothing an array literal would need quoted.
+        if not word or any(ch in word for ch in "{},\"'\\ "):
+            raise ValueError(f"{word!r} needs quoting in an array literal")
+    return "'{" + ",".join(words) + "}'::text[]"
 
 
 def sql_values(values: Iterable[StrEnum]) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import CheckConstraint, DateTime, Index, SmallInteger, UniqueCon
 from sqlmodel import Field, SQLModel
 
 from app.models.base import created_at_field, uuid_pk
-from app.models.enums import sql_in
+from app.models.enums import one_of
 
 
 class NotificationKind(StrEnum):
@@ -40,7 +40,7 @@ class Notification(SQLModel, table=True):
 
     __tablename__ = "notification"
     __table_args__ = (
-        CheckConstraint(f"kind IN {sql_in(NotificationKind)}", name="kind"),
+        CheckConstraint(one_of("kind", NotificationKind), name="kind"),
         Index("ix_notification_person_id_created_at", "person_id", "created_at"),
         # Closing an offer finds who was alerted of it.
         Index(
@@ -76,7 +76,7 @@ class PushDelivery(SQLModel, table=True):
 
     __tablename__ = "push_delivery"
     __table_args__ = (
-        CheckConstraint(f"status IN {sql_in(DeliveryStatus)}", name="status"),
+        CheckConstraint(one_of("status", DeliveryStatus), name="status"),
         CheckConstraint("attempts >= 0", name="attempts_non_negative"),
         # The push worker's queue.
         Index(
@@ -129,8 +129,8 @@ class SmsOutbox(SQLModel, table=True):
 
     __tablename__ = "sms_outbox"
     __table_args__ = (
-        CheckConstraint(f"kind IN {sql_in(SmsKind)}", name="kind"),
-        CheckConstraint(f"status IN {sql_in(SmsStatus)}", name="status"),
+        CheckConstraint(one_of("kind", SmsKind), name="kind"),
+        CheckConstraint(one_of("status", SmsStatus), name="status"),
         CheckConstraint("attempts >= 0", name="attempts_non_negative"),
         UniqueConstraint("call_id", "kind"),
         # The SMS worker's queue.

@@ -15,7 +15,7 @@ class Person(SQLModel, table=True):
     __tablename__ = "person"
     __table_args__ = (
         CheckConstraint(r"phone ~ '^\+[1-9][0-9]{6,14}$'", name="phone_e164"),
-        CheckConstraint("locale IN ('zh-CN', 'en')", name="locale"),
+        CheckConstraint("locale::text = ANY ('{zh-CN,en}'::text[])", name="locale"),
         # The disabled people: what the availability rule probes for each
         # member it reads (`app.duty.availability`), an index small enough
         # to stay in memory however many people there are.

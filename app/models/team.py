@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel
 
 from app.models.area import AreaRef
 from app.models.base import SRID, created_at_field, uuid_pk
-from app.models.enums import Affiliation, MemberKind, MemberRole, sql_array, sql_in
+from app.models.enums import Affiliation, MemberKind, MemberRole, one_of, sql_array
 from app.models.geo import Point
 from app.models.phone import PHONE_DESCRIPTION, Phone
 from app.models.text import Text
@@ -39,10 +39,10 @@ class Team(SQLModel, table=True):
 class TeamMember(SQLModel, table=True):
     __tablename__ = "team_member"
     __table_args__ = (
-        CheckConstraint(f"kind IN {sql_in(MemberKind)}", name="kind"),
+        CheckConstraint(one_of("kind", MemberKind), name="kind"),
         CheckConstraint(f"roles <@ {sql_array(MemberRole)}", name="roles"),
         CheckConstraint(
-            f"affiliation IS NULL OR affiliation IN {sql_in(Affiliation)}", name="affiliation"
+            f"affiliation IS NULL OR {one_of('affiliation', Affiliation)}", name="affiliation"
         ),
         # Dispatch asks the teams of the members its KNN scan found: with the
         # team in the index that is an index-only lookup, never a heap page

@@ -198,7 +198,7 @@ def _call_status_without_last() -> str:
         if isinstance(c, CheckConstraint) and c.name == "ck_call_status"
     )
     body = str(check.sqltext)
-    fewer = re.sub(r", '[^']*'\)$", ")", body)
+    fewer = re.sub(r",[^,{}']*\}'", "}'", body)
     assert fewer != body, body
     return fewer
 
@@ -270,9 +270,8 @@ async def test_drift_is_reported(scratch_url: str, model_catalogue: Catalogue, d
         by_name = {d.name: d for d in differences}
         status = by_name["ck_call_status"].migrated
         assert status is not None
-        assert clean[("check", "call", "ck_call_status")].count("::character varying") == (
-            status.count("::character varying") + 1
-        )
+        assert "escalated" in clean[("check", "call", "ck_call_status")]
+        assert "escalated" not in status
         on_duty = by_name["ix_duty_location_on_duty"].migrated
         assert on_duty is not None
         assert on_duty.endswith("WHERE (NOT on_duty)")
