@@ -6,10 +6,10 @@ lists and bounds them), taken from the app's own modules, compiled once
 for asyncpg and run as prepared statements in one transaction per press
 from a pool, closed loop: the resident's lock, the checks with the
 locate, the call and its `searching` event, the nearest teams, the offer
-with its event and its alerts, the move to `offered`, its event with the
+with its event and its alerts, the move to `offered` with its event and the
 caller's alert; NOTIFY by the trigger on `event`. No HTTP, no
-authentication, no pydantic: JSON of the rows as they come. Closed-loop
-POST /calls against this floor is the ratio target 2 asks for.
+authentication, no pydantic: the events' JSON from what the press knows.
+Closed-loop POST /calls against this floor is the ratio target 2 asks for.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ class PressStatements:
         from app.calls import state
         from app.core import locks
         from app.dispatch import policy
-        from app.events import log as events
         from app.models.call import CallStatus
         from app.notifications import alerts
         from app.offers import lifecycle
@@ -48,14 +47,17 @@ class PressStatements:
         self.checks = compiled(calls._PRESS_CHECKS[calls.OriginKind.resident])
         self.insert = compiled(state._INSERT)
         self.nearest = compiled(policy._NEAREST_TEAMS)
-        self.offered = compiled(state.move_statement(CallStatus.offered, ("rounds", "team_id")))
-        # A row's event with its alerts in one statement, as `events.append`
-        # (and, for the offer with its event, `events.append_with`) sends it.
-        self.offer, self.event_alert_people = (
+        # A row's event with its alerts in one statement, as
+        # `events.append_with` sends it: the offer with its `offer.created`,
+        # the born call's move to `offered` with its `call.updated`.
+        self.offer, self.offered = (
             compiled(with_writes(statement, [Write(alerts._SEND, alerts.send_fills(who), {})])[0])
             for statement, who in (
                 (lifecycle._CREATE, alerts._FREE_MEMBERS),
-                (events._INSERT, alerts._ONE),
+                (
+                    state.born_move_statement(CallStatus.offered, ("rounds", "team_id")),
+                    alerts._ONE,
+                ),
             )
         )
         self.lock_namespace = int(locks.Lock.resident_calls)
@@ -67,10 +69,6 @@ class PressStatements:
             )
             for kind in ("offer", "status.offered")
         }
-
-
-def _row_json(row: asyncpg.Record) -> str:
-    return json.dumps(dict(row.items()), default=str)
 
 
 async def _press(
@@ -146,17 +144,12 @@ async def _press(
             *st.offer.args({**v, **_alert_values(st, v, "offer", {"team": str(v["team_id"])})}),
         )
         v.update(id=call_id, offer_id=None, target="offered", current="searching", rounds=1)
-        # The move with its snapshot and the previous `call.updated` (the caller's alert's).
-        snap = await conn.fetchrow(st.offered.sql, *st.offered.args(v))
-        values = {
-            **v,
-            "id": snap["reserved_event_id"],
-            "type": "call.updated",
-            "data": _row_json(snap),
-            "touch": True,
-            **_alert_values(st, v, "status.offered", {"person": resident}),
-        }
-        await conn.execute(st.event_alert_people.sql, *st.event_alert_people.args(values))
+        # The move with its `call.updated` (the call as the press knows it)
+        # and the caller's alert.
+        born.update(status="offered", team=team, last_event_id=None)
+        v.update(type="call.updated", data=json.dumps(born, default=str))
+        values = {**v, **_alert_values(st, v, "status.offered", {"person": resident})}
+        await conn.execute(st.offered.sql, *st.offered.args(values))
     return True
 
 

@@ -85,6 +85,17 @@ def check_transition(current: str, target: CallStatus) -> None:
 
 
 @dataclass(frozen=True)
+class Born:
+    """A call this transaction made (`insert`), known whole: the row its
+    snapshot is made of (`visibility.snapshot_from_row`) and what the alerts
+    of its next `call.updated` need. Its first move is published from them
+    with no snapshot read back (`transition_published`)."""
+
+    row: dict[str, Any]
+    before: alerts.CallBefore
+
+
+@dataclass(frozen=True)
 class LockedCall:
     """A call's row as its lock holder read it."""
 
@@ -97,6 +108,8 @@ class LockedCall:
     lng: float
     # The transaction's time, `now()`: what an offer made now expires after.
     tx_now: datetime
+    # Set on a call made by this transaction and not yet moved.
+    born: Born | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> LockedCall:
@@ -224,20 +237,34 @@ async def insert(
         lat=lat,
         lng=lng,
         tx_now=at,
+        born=Born(
+            born,
+            alerts.CallBefore(
+                resident_id=values.get("resident"),
+                screen_id=screen,
+                community_id=values["community"],
+                street_id=values["street"],
+                previous_status=INITIAL.value,
+                previous_level=EscalationLevel.grid.value,
+            ),
+        ),
     )
 
 
-def _update(target: CallStatus, columns: tuple[str, ...]) -> str:
+def _update(
+    target: CallStatus, columns: tuple[str, ...], *, also: tuple[str, ...] = (), using: str = ""
+) -> str:
     """The UPDATE of a move to `target` that also changes `columns` (of
-    `_CHANGES`)."""
-    assignments = ["status = :target", *(_CHANGES[column] for column in columns)]
+    `_CHANGES`); `also`: more assignments, over `using` (a FROM list)."""
+    assignments = ["status = :target", *(_CHANGES[column] for column in columns), *also]
     if target in CLOSED:
         assignments.append("closed_at = now()")
     if target is S.escalated:
         assignments.append("escalated_at = now()")
+    source = f" FROM {using}" if using else ""
     return (
-        f"UPDATE call SET {', '.join(assignments)} "  # noqa: S608 - fixed fragments only
-        "WHERE id = :id AND status = :current"
+        f"UPDATE call SET {', '.join(assignments)}{source} "  # noqa: S608 - fixed fragments only
+        "WHERE call.id = :id AND call.status = :current"
     )
 
 
@@ -289,12 +316,22 @@ async def transition(
 
 
 async def transition_published(
-    session: AsyncSession, call: LockedCall, target: CallStatus, **changes: Any
+    session: AsyncSession,
+    call: LockedCall,
+    target: CallStatus,
+    *,
+    team_name: str | None = None,
+    **changes: Any,
 ) -> CallPublic:
     """`transition`, then `publish_call`, with one round trip fewer: for a
     move whose `call.updated` follows it at once (dispatch's rounds and
-    escalations, a dispatcher's assignment)."""
+    escalations, a dispatcher's assignment). `team_name`: the name of the
+    team `team_id` names, when the caller knows it; with it, a call made by
+    this transaction (`LockedCall.born`) moves and publishes in one round
+    trip."""
     values = _checked(call, target, changes)
+    if call.born is not None and _known_whole(changes, team_name):
+        return await _born_moved(session, call, call.born, target, changes, team_name, values)
     row = await sql.fetchrow(session, move_statement(target, tuple(changes)), values)
     if row is None:
         # The row lock makes this unreachable; say so loudly if it is not.
@@ -302,9 +339,66 @@ async def transition_published(
     return await _publish(session, call.id, row, None)
 
 
+# What a born call's first move may change and still be known whole: the
+# snapshot shows the team (with its name) and the level; `rounds` it does
+# not show.
+_KNOWN_WHOLE = frozenset({"team_id", "escalation_level", "rounds"})
+
+
+def _known_whole(changes: dict[str, Any], team_name: str | None) -> bool:
+    return set(changes) <= _KNOWN_WHOLE and (changes.get("team_id") is None or bool(team_name))
+
+
+# A born call's move and its `call.updated` (with its alerts), one statement
+# per kind of move.
+@functools.cache
+def born_move_statement(target: CallStatus, columns: tuple[str, ...]) -> TextClause:
+    update = _update(
+        target,
+        columns,
+        also=("last_event_id = reserved.id", "updated_at = now()"),
+        using="reserved",
+    )
+    return events.with_move(f"{update} RETURNING call.id, reserved.id AS event_id")
+
+
+async def _born_moved(
+    session: AsyncSession,
+    call: LockedCall,
+    born: Born,
+    target: CallStatus,
+    changes: dict[str, Any],
+    team_name: str | None,
+    values: dict[str, Any],
+) -> CallPublic:
+    """The snapshot of a born call as its move leaves it, from what the
+    press knows (the row `insert` built, and the move's changes), published
+    by the move's own statement."""
+    row = {**born.row, "status": target.value, "updated_at": call.tx_now}
+    if "team_id" in changes:
+        row["team_id"] = changes["team_id"]
+        row["team_name"] = team_name if changes["team_id"] is not None else None
+    if "escalation_level" in changes:
+        row["escalation_level"] = changes["escalation_level"]
+    full = visibility.snapshot_from_row(SimpleNamespace(**row))
+    written = await events.append_with(
+        session,
+        born_move_statement(target, tuple(changes)),
+        values,
+        EventType.call_updated,
+        call.id,
+        full.model_dump(mode="json"),
+        call=born.before,
+    )
+    if written is None:
+        # The row lock makes this unreachable; say so loudly if it is not.
+        raise InvalidTransition(f"The call is no longer {call.status.value}.")
+    return full.model_copy(update={"last_event_id": written.id})
+
+
 def _after(call: LockedCall, target: CallStatus, changes: dict[str, Any]) -> LockedCall:
     """The locked call as a move leaves it."""
-    fields: dict[str, Any] = {"status": target}
+    fields: dict[str, Any] = {"status": target, "born": None}
     if "rounds" in changes:
         fields["rounds"] = changes["rounds"]
     if "escalation_level" in changes:

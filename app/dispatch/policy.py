@@ -181,12 +181,14 @@ async def run_round(
             session, settings, call, candidate.team, candidate.distance_m, round_no
         )
     # With one team per round the call names it; with several, none yet.
+    named = candidates[0].team if len(candidates) == 1 else None
     return await state.transition_published(
         session,
         call,
         CallStatus.offered,
         rounds=round_no,
-        team_id=candidates[0].team_id if len(candidates) == 1 else None,
+        team_id=named.id if named else None,
+        team_name=named.name if named else None,
     )
 
 
@@ -252,11 +254,13 @@ async def paired_round(
             person_id=member.person_id,
         )
     teams = {member.team_id for member in members}
+    one_team = len(teams) == 1
     return await state.transition_published(
         session,
         call,
         CallStatus.offered,
-        team_id=members[0].team_id if len(teams) == 1 else None,
+        team_id=members[0].team_id if one_team else None,
+        team_name=members[0].team_name if one_team else None,
     )
 
 

@@ -164,6 +164,29 @@ def with_offer(insert_offer: str) -> TextClause:
     )
 
 
+def with_move(update_call: str) -> TextClause:
+    """A call's move and its `call.updated` in one statement, for a caller
+    that knows the whole snapshot the move leaves (`:data`): `update_call`
+    is an UPDATE of the call's row that takes its `last_event_id` from
+    `reserved.id` (`FROM reserved`) and returns `call.id` and `reserved.id
+    AS event_id`. The snapshot's `last_event_id` is the reserved id, written
+    into `:data` here; the statement returns the event's id, or no row when
+    the UPDATE matched none."""
+    return text(
+        f"""
+        WITH reserved AS MATERIALIZED ({_NEXT_ID.text}),
+        moved AS ({update_call})
+        INSERT INTO event (id, call_id, offer_id, type, data, note)
+        OVERRIDING SYSTEM VALUE
+        SELECT moved.event_id, moved.id, NULL, :type,
+               jsonb_set(CAST(:data AS jsonb), '{{last_event_id}}', to_jsonb(moved.event_id)),
+               NULL
+        FROM moved
+        RETURNING id
+        """  # noqa: S608 - constant fragments, values are bound
+    )
+
+
 async def append_with(
     session: AsyncSession,
     statement: TextClause,
@@ -175,16 +198,19 @@ async def append_with(
     offer_id: uuid.UUID | None = None,
     settings: Settings | None = None,
     offer_to: uuid.UUID | None = None,
-) -> None:
-    """Run a statement that writes a row and its event (`born`, `with_offer`:
-    `values` for the row, `data` the event's), with what runs with every
-    event. `offer_to`: the member a paired offer was made to (its alerts'
-    subscriber cannot read the offer's row, written by the same statement)."""
+    call: CallBefore | None = None,
+) -> sql.Row | None:
+    """Run a statement that writes a row and its event (`born`, `with_offer`,
+    `with_move`: `values` for the row, `data` the event's), with what runs
+    with every event; the statement's row, if it returns one. `offer_to`:
+    the member a paired offer was made to (its alerts' subscriber cannot
+    read the offer's row, written by the same statement); `call`: for a
+    `call.updated`, the call as it was before."""
     writes = await _subscribed(
-        session, event_type, call_id, data, offer_id, settings, offer_to=offer_to
+        session, event_type, call_id, data, offer_id, settings, call, offer_to=offer_to
     )
     composed, written = sql.with_writes(statement, writes)
-    await sql.execute(
+    return await sql.fetchrow(
         session,
         composed,
         {**values, "type": event_type.value, "data": jsontext.dumps(data), **written},

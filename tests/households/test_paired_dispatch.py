@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.dispatch import sweeper
 from app.main import create_app
+from tests.calls.test_press_event_data import assert_last_update_is_the_snapshot
 from tests.conftest import join_test_transaction, make_settings
 from tests.offers.test_offer_event_data import assert_offer_events_are_views
 from tests.scene import Member, SceneTeam, clear_duty_near, make_resident, make_team, offset
@@ -97,6 +98,8 @@ async def test_the_paired_member_is_offered_first_then_the_nearest_team(
 ) -> None:
     call = await _press(client, scene)
     assert call["status"] == "offered"
+    # The paired round's move, published from what the press knew.
+    await assert_last_update_is_the_snapshot(session, call["id"], call)
     assert call["team"]["id"] == str(scene.far.id)
     [offer] = await _open_offers(client, scene.paired)
     assert offer["call_id"] == call["id"]
