@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.offers import lifecycle
-from tests.principals import make_cast
+from tests.offers.test_who_may_accept import assigned_to_a_team_off_duty
 from tests.scene import clear_duty_near, make_resident, make_team, offset
 
 LAT, LNG = 22.771, 113.931
@@ -76,18 +76,5 @@ async def test_the_nearest_teams_offers_carry_what_their_rows_say(
 async def test_an_assigned_offer_carries_what_its_row_says(
     anon_client: httpx.AsyncClient, session: AsyncSession, settings: Settings
 ) -> None:
-    await clear_duty_near(session, LAT, LNG, 5000)
-    team = await make_team(session, settings, *offset(LAT, LNG, 40, 30), members=3, on_duty=0)
-    resident = await make_resident(session, settings)
-    call = (
-        await anon_client.post("/api/v1/calls", json={"location": POINT}, headers=resident.headers)
-    ).json()
-    assert call["status"] == "escalated"
-    cast = await make_cast(session, settings)
-    assigned = await anon_client.post(
-        f"/api/v1/dispatch/calls/{call['id']}/assign",
-        json={"team_id": str(team.id)},
-        headers=cast.headers["admin"],
-    )
-    assert assigned.status_code == 200, assigned.text
+    _, call = await assigned_to_a_team_off_duty(anon_client, session, settings, LAT, LNG)
     assert await assert_offer_events_are_views(session, settings, call["id"]) == 1

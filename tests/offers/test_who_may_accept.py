@@ -34,6 +34,29 @@ async def _offered(
     return team, next(o for o in offers if o["call_id"] == call["id"])
 
 
+async def assigned_to_a_team_off_duty(
+    http: httpx.AsyncClient, session: AsyncSession, settings: Settings, lat: float, lng: float
+) -> tuple[SceneTeam, dict[str, Any]]:
+    """A press near a team with nobody on duty (escalated), then assigned to
+    that team by an admin: the team and the call."""
+    await clear_duty_near(session, lat, lng, 5000)
+    team = await make_team(session, settings, *offset(lat, lng, 40, 30), members=3, on_duty=0)
+    resident = await make_resident(session, settings)
+    point = {"lat": lat, "lng": lng, "accuracy_m": 8}
+    call: dict[str, Any] = (
+        await http.post("/api/v1/calls", json={"location": point}, headers=resident.headers)
+    ).json()
+    assert call["status"] == "escalated"
+    cast = await make_cast(session, settings)
+    assigned = await http.post(
+        f"/api/v1/dispatch/calls/{call['id']}/assign",
+        json={"team_id": str(team.id)},
+        headers=cast.headers["admin"],
+    )
+    assert assigned.status_code == 200, assigned.text
+    return team, call
+
+
 async def _accept(http: httpx.AsyncClient, offer: dict[str, Any], who: Member) -> httpx.Response:
     return await http.post(f"/api/v1/offers/{offer['id']}/accept", headers=who.headers)
 
@@ -92,20 +115,7 @@ async def test_an_off_duty_member_may_take_what_a_dispatcher_assigned(
     have phoned them): its members may take it. (A decline from such a team
     sends the call back to the dispatchers at once: nobody available is
     left to wait for.)"""
-    await clear_duty_near(session, LAT, LNG, 5000)
-    team = await make_team(session, settings, *offset(LAT, LNG, 40, 30), members=3, on_duty=0)
-    resident = await make_resident(session, settings)
-    call = (
-        await anon_client.post("/api/v1/calls", json={"location": POINT}, headers=resident.headers)
-    ).json()
-    assert call["status"] == "escalated"
-    cast = await make_cast(session, settings)
-    assigned = await anon_client.post(
-        f"/api/v1/dispatch/calls/{call['id']}/assign",
-        json={"team_id": str(team.id)},
-        headers=cast.headers["admin"],
-    )
-    assert assigned.status_code == 200, assigned.text
+    team, call = await assigned_to_a_team_off_duty(anon_client, session, settings, LAT, LNG)
     offers = (await anon_client.get("/api/v1/offers", headers=team.members[0].headers)).json()
     offer = next(o for o in offers["data"] if o["call_id"] == call["id"])
     await _still_open(anon_client, offer, team.members[1])
