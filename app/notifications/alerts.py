@@ -213,8 +213,9 @@ async def on_event(
     write with the event (a subscriber of every event,
     app/events/subscribers.py). `offer.created` needs the settings (the
     availability rule depends on DUTY_POSITION_MAX_AGE_SECONDS) and, for a
-    paired offer, the member it was made to (`offer_to`: the offer's row is
-    written by the event's own statement, which cannot read it); a change of
+    paired offer, the member it was made to (`offer_to`, which the offer's
+    maker must pass: the offer's row is written by the event's own
+    statement, which cannot read it); a change of
     a call's status (`call.updated`) the call as it was (`CallBefore`)."""
     kind = EventType(event_type)
     if kind is EventType.offer_created and offer_id is not None:
@@ -231,18 +232,15 @@ async def on_event(
 # ---- the rules ---------------------------------------------------------------------------
 
 # The team's available members (`app.duty.availability`), as `who` of `_send`;
-# of a paired offer, only the member it was made to: `:person` when the
-# offer's writer names them (the offer's row is written by the same
-# statement, which cannot see it), else the offer's row says.
+# of a paired offer, only the member it was made to, `:person`, as the
+# offer's maker names them (`offer_to`): the offer's row is written by the
+# same statement, which cannot read it.
 _FREE_MEMBERS = f"""
     SELECT m.person_id
     FROM team_member m
     JOIN duty d ON d.person_id = m.person_id
     WHERE m.team_id = CAST(:team AS uuid) AND {available_member("d")}
-      AND m.person_id = coalesce(CAST(:person AS uuid),
-                                 (SELECT o.person_id FROM offer o
-                                  WHERE o.id = CAST(:offer AS uuid)),
-                                 m.person_id)
+      AND m.person_id = coalesce(CAST(:person AS uuid), m.person_id)
 """  # noqa: S608 - a constant fragment, values are bound
 
 
@@ -256,12 +254,7 @@ def _offer_created(
     # The offer as the event carries it (`OfferPublic`): nothing to read back.
     return _alert_write(
         _FREE_MEMBERS,
-        {
-            "team": data["team"]["id"],
-            "offer": offer_id,
-            "person": offer_to,
-            **availability.params(settings),
-        },
+        {"team": data["team"]["id"], "person": offer_to, **availability.params(settings)},
         Alert(
             NotificationKind.offer,
             "offer",
