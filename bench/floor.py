@@ -44,7 +44,9 @@ class PressStatements:
         from app.offers import lifecycle
 
         self.lock = compiled(locks._XACT_LOCK)
-        self.checks = compiled(calls._PRESS_CHECKS[calls.OriginKind.resident])
+        self.checks = compiled(
+            calls.press_checks(calls.OriginKind.resident, tap=False, resident=True)
+        )
         self.insert = compiled(state._INSERT)
         self.nearest = compiled(policy._NEAREST_TEAMS)
         # A row's event with its alerts in one statement, as
@@ -89,7 +91,6 @@ async def _press(
         "ns": st.lock_namespace,
         "key": str(resident),
         "p": resident,
-        "tap": False,
         "window": timedelta(seconds=0),
         "lat": lat,
         "lng": lng,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,22 +108,50 @@ class Origin:
 # skipped for everyone else), and the transaction's time (a new call's
 # `created_at`, which its first event carries). One statement per origin
 # column (of OriginKind, never of input).
+#
+# A check that does not apply (no double-tap guard; no resident to have
+# paired members) is left out of the statement, not switched off by a
+# value: PostgreSQL plans a prepared statement for its values five times,
+# then keeps one generic plan only while that plan costs no more than the
+# plans for values did. A check switched off by a value (`CAST(:tap AS
+# boolean) AND …`, `person_id = NULL`) made every plan for values cheaper
+# than the generic one, so every press was planned anew (about 1.5 ms of
+# PostgreSQL's CPU; docs/benchmarks.md, "A plan per press").
 _PRESS_CHECKS_SQL = f"""
     SELECT
-        (SELECT id FROM call
-         WHERE CAST(:tap AS boolean) AND {{who}} = :p
+        {{duplicate}} AS duplicate,
+        (SELECT count(*) FROM call WHERE {{who}} = :p AND status NOT IN {_CLOSED})
+            AS open_calls,
+        here.grid_id, here.grid_name, here.community_id, here.street_id, now() AS tx_now,
+        {{paired}} AS paired
+    FROM (SELECT 1) AS one LEFT JOIN LATERAL ({areas.LOCATE_SQL}) AS here ON true
+    """  # noqa: S608 - constant literals, values are bound
+_DUPLICATE_SQL = f"""(SELECT id FROM call
+         WHERE {{who}} = :p
            AND created_at > clock_timestamp() - CAST(:window AS interval)
            AND status NOT IN {_CLOSED}
            AND ST_DWithin(location, ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography,
                           :meters, false)
-         ORDER BY created_at DESC LIMIT 1) AS duplicate,
-        (SELECT count(*) FROM call WHERE {{who}} = :p AND status NOT IN {_CLOSED})
-            AS open_calls,
-        here.grid_id, here.grid_name, here.community_id, here.street_id, now() AS tx_now,
-        {dispatch.has_paired_members("CAST(:resident AS uuid)")} AS paired
-    FROM (SELECT 1) AS one LEFT JOIN LATERAL ({areas.LOCATE_SQL}) AS here ON true
-    """  # noqa: S608 - constant literals, values are bound
-_PRESS_CHECKS = {kind: text(_PRESS_CHECKS_SQL.format(who=kind.value)) for kind in OriginKind}
+         ORDER BY created_at DESC LIMIT 1)"""  # noqa: S608 - constant literals, values are bound
+_PRESS_CHECKS = {
+    (kind, tap, resident): text(
+        _PRESS_CHECKS_SQL.format(
+            who=kind.value,
+            duplicate=_DUPLICATE_SQL.format(who=kind.value) if tap else "CAST(NULL AS uuid)",
+            paired=dispatch.has_paired_members("CAST(:resident AS uuid)") if resident else "false",
+        )
+    )
+    for kind in OriginKind
+    for tap in (False, True)
+    for resident in (False, True)
+}
+
+
+def press_checks(kind: OriginKind, *, tap: bool, resident: bool) -> TextClause:
+    """The press's checks for an origin of `kind`: with the double-tap
+    guard when `tap`, with the paired-members check when the origin names a
+    `resident`."""
+    return _PRESS_CHECKS[kind, tap, resident]
 
 
 async def open_call(
@@ -165,11 +193,10 @@ async def open_call(
     )
     checked = await sql.one(
         session,
-        _PRESS_CHECKS[origin.kind],
+        press_checks(origin.kind, tap=double_tap, resident=origin.resident_id is not None),
         {
             "p": origin.key,
             "resident": origin.resident_id,
-            "tap": double_tap,
             "window": timedelta(seconds=settings.double_tap_seconds),
             "lat": body.location.lat,
             "lng": body.location.lng,

@@ -429,7 +429,20 @@ class EventHub:
 
     async def _connect(self) -> asyncpg.Connection:
         conn: asyncpg.Connection = await asyncpg.connect(
-            self._dsn, timeout=5, server_settings={"application_name": LISTENER_NAME, "jit": "off"}
+            self._dsn,
+            timeout=5,
+            server_settings={
+                "application_name": LISTENER_NAME,
+                "jit": "off",
+                # This connection runs only the pump's statements, which read
+                # the newest few events by primary key. For the values of
+                # `_FOLLOWING` (ids near the newest) a plan costs far less
+                # than PostgreSQL's generic estimate for any id, so it kept
+                # planning every read anew (0.7 ms of its CPU each, about
+                # two reads a call), to choose the same index walk
+                # (docs/benchmarks.md, "A plan per press").
+                "plan_cache_mode": "force_generic_plan",
+            },
         )
         await conn.add_listener(events.CHANNEL, self._notified)
         await conn.add_listener(duty_feed.CHANNEL, self._duty_notified)

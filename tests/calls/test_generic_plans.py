@@ -9,10 +9,16 @@ docs/benchmarks.md, "Plans and round trips per event")."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.calls import service as calls
+from app.calls.service import OriginKind
+from app.core import sql
 from app.core.config import Settings
 from tests.notifications.test_notifications import offer_of, press
 from tests.scene import clear_duty_near, make_resident, make_team, offset
@@ -82,3 +88,49 @@ async def _plans(connection: AsyncConnection) -> dict[str, tuple[int, int, str]]
         row.name: (row.generic_plans, row.custom_plans, " ".join(row.statement.split()))
         for row in rows
     }
+
+
+async def test_the_press_checks_keep_generic_plans_whatever_checks_apply(
+    connection: AsyncConnection,
+) -> None:
+    """A check that does not apply (no double-tap guard: a key's request, or
+    DOUBLE_TAP_SECONDS=0; no resident to have paired members: a screen) is
+    left out of the statement. Switched off by a value, it made each plan
+    for the values cheaper than the generic one, and PostgreSQL planned the
+    press's first statement anew on every press (about 1.5 ms of its CPU:
+    docs/benchmarks.md, "A plan per press")."""
+    values = {
+        "p": uuid.uuid4(),
+        "resident": uuid.uuid4(),
+        "window": timedelta(seconds=20),
+        "lat": LAT,
+        "lng": LNG,
+        "meters": 150.0,
+    }
+    variants = [
+        (kind, tap, resident)
+        for kind in OriginKind
+        for tap in (False, True)
+        for resident in (False, True)
+    ]
+    for kind, tap, resident in variants:
+        statement = calls.press_checks(kind, tap=tap, resident=resident)
+        # What it binds is what it checks: no value turns a check off.
+        bound = set(sql.compiled(statement).names)
+        assert bound == {"p", "lat", "lng"} | ({"window", "meters"} if tap else set()) | (
+            {"resident"} if resident else set()
+        ), (kind, tap, resident)
+        before = await _plans(connection)
+        for _ in range(LOOPS):
+            row = await sql.one(connection, statement, values)
+            assert (row.duplicate, row.open_calls, row.paired) == (None, 0, False)
+            assert row.grid_id is not None
+        after = await _plans(connection)
+        text_sent = sql.compiled(statement).sql.split()
+        ran = [
+            (generic - before.get(name, (0, 0, ""))[0], custom)
+            for name, (generic, custom, sent) in after.items()
+            if sent.split() == text_sent
+        ]
+        assert len(ran) == 1, (kind, tap, resident)
+        assert ran[0][0] >= LOOPS - 5, (kind, tap, resident, ran)
