@@ -109,6 +109,12 @@ def parser() -> argparse.ArgumentParser:
         help="py-spy the server in the load phase and in each closed loop",
     )
     r.add_argument(
+        "--statements",
+        action="store_true",
+        help="PostgreSQL's time by statement in the load phase (pg_stat_statements, "
+        "which must be in shared_preload_libraries: bench/statements.py)",
+    )
+    r.add_argument(
         "--profile-rate",
         type=int,
         default=250,

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import statements
+
 
 def _ms(d: dict[str, Any], key: str) -> str:
     v = d.get(key)
@@ -130,6 +132,8 @@ def markdown(result: dict[str, Any]) -> str:
             )
     for k, v in ratios.items():
         out.append(f"| ratio: {k} | {v} |")
+    if "statements" in result:
+        out += ["", *statements.markdown(result["statements"])]
     return "\n".join(out) + "\n"
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import report, statements
 from bench.floor import floor_settings, person_ids, press_floor
 from bench.generator import Generators
 from bench.infra import (
@@ -43,6 +43,8 @@ async def run(args: Any) -> dict[str, Any]:
     try:
         _log(f"database {db.name}")
         await db.create()
+        if args.statements:
+            await statements.check(db.dsn)
         result["setup"] = {
             "migrate_s": round(db.migrate(), 1),
             "seed_s": round(db.seed(args.teams, 0.0), 1),
@@ -95,7 +97,11 @@ async def run(args: Any) -> dict[str, Any]:
                 f"pressing at {args.rate}/s for {args.duration} s "
                 f"from {max(1, args.generators)} generator(s)"
             )
+            if args.statements:
+                await statements.reset(db.dsn)
             pressed = await gens.press(args.rate, args.duration, args.drain)
+            if args.statements:
+                result["statements"] = await statements.top(db.dsn)
             if spy is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(spy.wait(), 30)
