@@ -373,9 +373,12 @@ async def cancel(session: AsyncSession, visible: VisibleCall, body: CallCancel) 
     call = await _locked(session, visible.id)
     state.check_transition(call.status, S.cancelled)
     await lifecycle.withdraw_open_offers(session, call.id)
-    await state.transition(session, call, S.cancelled, cancel_reason=body.reason)
     await sql.execute_writes(session, [forget_track(call.id)])
-    full = await state.publish_call(session, call.id, note=body.reason)
+    # The move and its snapshot in one statement, after the withdrawals it
+    # shows; the reason stays on its event.
+    full = await state.transition_published(
+        session, call, S.cancelled, cancel_reason=body.reason, note=body.reason
+    )
     return call_view.redacted(full, visible.viewer)
 
 
@@ -387,12 +390,15 @@ async def progress(session: AsyncSession, visible: VisibleCall, body: CallProgre
     call_id = visible.id
     call = await _locked(session, call_id)
     target = CallStatus(body.status)
-    await state.transition(session, call, target)
+    state.check_transition(call.status, target)
     if target is S.resolved:
-        # The responder's activity and the track's erasure: one statement.
+        # The responder's activity and the track's erasure: one statement,
+        # before the move (the activity reads the responder and team the
+        # accept set, which the move leaves as they are).
         await sql.execute_writes(session, [resolved_call_activity(call_id), forget_track(call_id)])
-    # What the responder or dispatcher said of the step stays on its event.
-    full = await state.publish_call(session, call_id, note=body.note)
+    # The move and its snapshot in one statement; what the responder or
+    # dispatcher said of the step stays on its event.
+    full = await state.transition_published(session, call, target, note=body.note)
     return call_view.redacted(full, visible.viewer)
 
 

@@ -321,22 +321,24 @@ async def transition_published(
     target: CallStatus,
     *,
     team_name: str | None = None,
+    note: str | None = None,
     **changes: Any,
 ) -> CallPublic:
     """`transition`, then `publish_call`, with one round trip fewer: for a
     move whose `call.updated` follows it at once (dispatch's rounds and
-    escalations, a dispatcher's assignment). `team_name`: the name of the
-    team `team_id` names, when the caller knows it; with it, a call made by
-    this transaction (`LockedCall.born`) moves and publishes in one round
-    trip."""
+    escalations, a dispatcher's assignment, a progress step, a cancel).
+    `note`: what was said of the move, kept on its event. `team_name`: the
+    name of the team `team_id` names, when the caller knows it; with it, a
+    call made by this transaction (`LockedCall.born`) moves and publishes in
+    one round trip."""
     values = _checked(call, target, changes)
-    if call.born is not None and _known_whole(changes, team_name):
+    if call.born is not None and note is None and _known_whole(changes, team_name):
         return await _born_moved(session, call, call.born, target, changes, team_name, values)
     row = await sql.fetchrow(session, move_statement(target, tuple(changes)), values)
     if row is None:
         # The row lock makes this unreachable; say so loudly if it is not.
         raise InvalidTransition(f"The call is no longer {call.status.value}.")
-    return await _publish(session, call.id, row, None)
+    return await _publish(session, call.id, row, note)
 
 
 # What a born call's first move may change and still be known whole: the
