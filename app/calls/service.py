@@ -376,7 +376,7 @@ async def cancel(session: AsyncSession, visible: VisibleCall, body: CallCancel) 
     await sql.execute_writes(session, [forget_track(call.id)])
     # The move and its snapshot in one statement, after the withdrawals it
     # shows; the reason stays on its event.
-    full = await state.transition_published(
+    full = await state.transition(
         session, call, S.cancelled, cancel_reason=body.reason, note=body.reason
     )
     return call_view.redacted(full, visible.viewer)
@@ -398,7 +398,7 @@ async def progress(session: AsyncSession, visible: VisibleCall, body: CallProgre
         await sql.execute_writes(session, [resolved_call_activity(call_id), forget_track(call_id)])
     # The move and its snapshot in one statement; what the responder or
     # dispatcher said of the step stays on its event.
-    full = await state.transition_published(session, call, target, note=body.note)
+    full = await state.transition(session, call, target, note=body.note)
     return call_view.redacted(full, visible.viewer)
 
 

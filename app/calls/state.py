@@ -14,7 +14,8 @@ community's dispatchers, with nobody on it.
 A call is born `searching` (`insert`) and changes status only through
 `transition`, which checks `TRANSITIONS` against the status of the row it
 holds locked, and writes the status with whatever else the move changes in
-one UPDATE. `tests/calls/test_call_state.py` fails when any other module writes
+one UPDATE, in the statement that reads the snapshot the move leaves for
+its `call.updated`. `tests/calls/test_call_state.py` fails when any other module writes
 the column.
 
 Every path that changes a call first takes its row lock (`lock_call`): the
@@ -89,7 +90,7 @@ class Born:
     """A call this transaction made (`insert`), known whole: the row its
     snapshot is made of (`visibility.snapshot_from_row`) and what the alerts
     of its next `call.updated` need. Its first move is published from them
-    with no snapshot read back (`transition_published`)."""
+    with no snapshot read back (`transition`)."""
 
     row: dict[str, Any]
     before: alerts.CallBefore
@@ -268,12 +269,6 @@ def _update(
     )
 
 
-@functools.cache
-def transition_statement(target: CallStatus, columns: tuple[str, ...]) -> TextClause:
-    """The move alone: one statement per kind of move, built once."""
-    return text(_update(target, columns) + " RETURNING id")
-
-
 # The move, the snapshot as it leaves it (read from the UPDATE's own row:
 # the rest of the statement sees the call as it was), the id of the event
 # about to carry it, the transaction's time and the previous `call.updated`
@@ -302,20 +297,6 @@ def _checked(call: LockedCall, target: CallStatus, changes: dict[str, Any]) -> d
 
 
 async def transition(
-    session: AsyncSession, call: LockedCall, target: CallStatus, **changes: Any
-) -> LockedCall:
-    """Move a locked call to `target` (409 `invalid_transition` when the state
-    machine forbids it), with the other columns the move changes. Closing
-    stamps `closed_at`, escalating `escalated_at`. The call as it now is."""
-    values = _checked(call, target, changes)
-    moved = await sql.fetchrow(session, transition_statement(target, tuple(changes)), values)
-    if moved is None:
-        # The row lock makes this unreachable; say so loudly if it is not.
-        raise InvalidTransition(f"The call is no longer {call.status.value}.")
-    return _after(call, target, changes)
-
-
-async def transition_published(
     session: AsyncSession,
     call: LockedCall,
     target: CallStatus,
@@ -324,9 +305,11 @@ async def transition_published(
     note: str | None = None,
     **changes: Any,
 ) -> CallPublic:
-    """`transition`, then `publish_call`, with one round trip fewer: for a
-    move whose `call.updated` follows it at once (dispatch's rounds and
-    escalations, a dispatcher's assignment, a progress step, a cancel).
+    """Move a locked call to `target` (409 `invalid_transition` when the state
+    machine forbids it), with the other columns the move changes (closing
+    stamps `closed_at`, escalating `escalated_at`), and publish its
+    `call.updated`: the move and the snapshot it leaves are one statement.
+    The call as it now is (the full view, for `visibility.redacted`).
     `note`: what was said of the move, kept on its event. `team_name`: the
     name of the team `team_id` names, when the caller knows it; with it, a
     call made by this transaction (`LockedCall.born`) moves and publishes in
@@ -396,16 +379,6 @@ async def _born_moved(
         # The row lock makes this unreachable; say so loudly if it is not.
         raise InvalidTransition(f"The call is no longer {call.status.value}.")
     return full.model_copy(update={"last_event_id": written.id})
-
-
-def _after(call: LockedCall, target: CallStatus, changes: dict[str, Any]) -> LockedCall:
-    """The locked call as a move leaves it."""
-    fields: dict[str, Any] = {"status": target, "born": None}
-    if "rounds" in changes:
-        fields["rounds"] = changes["rounds"]
-    if "escalation_level" in changes:
-        fields["escalation_level"] = EscalationLevel(changes["escalation_level"])
-    return LockedCall(**{**call.__dict__, **fields})
 
 
 class AlreadyDisputed(Conflict):

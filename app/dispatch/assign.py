@@ -74,7 +74,7 @@ async def assign(
         call.rounds + 1,
         assigned_by=person.person_id,
     )
-    full = await state.transition_published(
+    full = await state.transition(
         session, call, CallStatus.offered, team_id=team_id, rounds=call.rounds + 1
     )
     return call_view.redacted(full, Viewer.staff)

@@ -182,7 +182,7 @@ async def run_round(
         )
     # With one team per round the call names it; with several, none yet.
     named = candidates[0].team if len(candidates) == 1 else None
-    return await state.transition_published(
+    return await state.transition(
         session,
         call,
         CallStatus.offered,
@@ -255,7 +255,7 @@ async def paired_round(
         )
     teams = {member.team_id for member in members}
     one_team = len(teams) == 1
-    return await state.transition_published(
+    return await state.transition(
         session,
         call,
         CallStatus.offered,
@@ -267,7 +267,7 @@ async def paired_round(
 async def escalate(
     session: AsyncSession, call: LockedCall, level: EscalationLevel, why: str
 ) -> CallPublic:
-    full = await state.transition_published(
+    full = await state.transition(
         session, call, CallStatus.escalated, escalation_level=level.value, team_id=None
     )
     log.info("call escalated", extra={"call_id": str(call.id), "level": level.value, "why": why})

@@ -179,20 +179,22 @@ async def accept(
     taken = await sql.fetchrow(session, _TAKE, {"id": offer_id, "me": person.person_id})
     if taken is None:
         raise OfferClosed("This offer has been taken, has expired or was withdrawn.")
+    await lifecycle.publish_offer(session, offer_id, EventType.offer_closed)
+    await lifecycle.withdraw_open_offers(session, offer.call_id)
     try:
-        await state.transition(
+        # The move and the snapshot it leaves (after the withdrawals, which
+        # it shows) in one statement.
+        full = await state.transition(
             session, call, CallStatus.accepted, responder_id=person.person_id, team_id=offer.team_id
         )
     except IntegrityError as exc:
         # Made the responder of another call by a transaction that committed
         # after the checks above (one call in progress per responder, an
         # index of `call`). Neither error keeps changes: the unit of work
-        # rolls back the taken offer too, which stays open for the rest of
-        # the team (no savepoint needed, and none sent).
+        # rolls back the taken offer and the withdrawals too, and the offer
+        # stays open for the rest of the team (no savepoint needed, and none
+        # sent).
         raise ResponderBusy("You are already responding to another call.") from exc
-    await lifecycle.publish_offer(session, offer_id, EventType.offer_closed)
-    await lifecycle.withdraw_open_offers(session, offer.call_id)
-    full = await state.publish_call(session, offer.call_id)
     await _release_offers_only_i_could_take(session, settings, person)
     return call_view.redacted(full, Viewer.responder)
 

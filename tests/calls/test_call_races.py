@@ -248,7 +248,8 @@ async def test_an_accept_that_finds_the_member_busy_at_the_last_moment_changes_n
                 waiting = await rows(
                     engine,
                     "SELECT pid FROM pg_stat_activity WHERE application_name = 'hulian' "
-                    "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE call SET status%'",
+                    "AND wait_event_type = 'Lock' "
+                    "AND query LIKE '%moved AS (UPDATE call SET status%'",
                 )
                 return bool(waiting)
 

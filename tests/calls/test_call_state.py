@@ -7,6 +7,7 @@ import itertools
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -101,7 +102,7 @@ async def test_transition_writes_exactly_what_the_table_allows(
         assert refused.value.code == "invalid_transition"
         assert (await _row(session, call.id))[0] == current.value
         return
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if target is CallStatus.escalated:
         changes["escalation_level"] = "community"
     if target is CallStatus.accepted:
@@ -121,8 +122,8 @@ async def test_transition_writes_exactly_what_the_table_allows(
 
 async def test_a_transition_changes_only_what_it_may(session: AsyncSession) -> None:
     call = await _call_in(session, CallStatus.searching)
-    with pytest.raises(ValueError, match="note"):
-        await state.transition(session, call, CallStatus.offered, note="overwritten")
+    with pytest.raises(ValueError, match="category"):
+        await state.transition(session, call, CallStatus.offered, category="other")
     assert (await _row(session, call.id))[0] == "searching"
 
 
@@ -174,11 +175,11 @@ async def test_a_born_call_s_first_event_is_its_snapshot(session: AsyncSession) 
 async def test_a_move_published_with_its_snapshot_is_what_a_read_gives(
     session: AsyncSession,
 ) -> None:
-    """`transition_published` reads the snapshot from the UPDATE's own row in
+    """`transition` reads the snapshot from the UPDATE's own row in
     the statement that moves the call: its event must carry the call as it
     now is, exactly as a read after the move would."""
     call = await _call_in(session, CallStatus.searching)
-    full = await state.transition_published(
+    full = await state.transition(
         session, call, CallStatus.escalated, escalation_level="community", team_id=None
     )
     event = (

@@ -1,5 +1,5 @@
 """A progress step and a cancel move the call and read the snapshot it
-leaves in one statement (`state.transition_published`); their
+leaves in one statement (`state.transition`); their
 `call.updated` must still be what reading the call back gives, carry what
 was said of the step, and the resolve must still record the responder's
 activity and forget the track."""
