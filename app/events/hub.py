@@ -439,7 +439,8 @@ class EventHub:
                 # `_FOLLOWING` (ids near the newest) a plan costs far less
                 # than PostgreSQL's generic estimate for any id, so it kept
                 # planning every read anew (0.7 ms of its CPU each, about
-                # two reads a call), to choose the same index walk
+                # three reads a call in each process), to choose the same
+                # index walk
                 # (docs/benchmarks.md, "A plan per press").
                 "plan_cache_mode": "force_generic_plan",
             },
