@@ -20,7 +20,7 @@ from app.calls import service as calls
 from app.calls.service import OriginKind
 from app.core import sql
 from app.core.config import Settings
-from tests.notifications.test_notifications import offer_of, press
+from tests.notifications.test_notifications import accept, offer_of, press, step
 from tests.scene import clear_duty_near, make_resident, make_team, offset
 
 LAT, LNG = 22.79, 113.95
@@ -40,17 +40,9 @@ async def test_the_whole_loops_alerts_keep_generic_plans(
     for member in team.members:
         call = await press(anon_client, await make_resident(session, settings), point)
         offer = await offer_of(anon_client, member, call["id"])
-        accepted = await anon_client.post(
-            f"/api/v1/offers/{offer['id']}/accept", headers=member.headers
-        )
-        assert accepted.status_code == 200, accepted.text
-        for step in ("en_route", "on_site", "resolved"):
-            moved = await anon_client.post(
-                f"/api/v1/calls/{call['id']}/progress",
-                json={"status": step},
-                headers=member.headers,
-            )
-            assert moved.status_code == 200, moved.text
+        await accept(anon_client, member, offer["id"])
+        for status in ("en_route", "on_site", "resolved"):
+            await step(anon_client, member, call["id"], status)
     after = await _plans(connection)
 
     # The alerts' statements this loop ran at least LOOPS times (other tests

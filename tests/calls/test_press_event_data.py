@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import visibility
 from app.core.config import Settings
+from tests.notifications.test_notifications import alerted
 from tests.scene import clear_duty_near, make_resident, make_team, offset
 
 LAT, LNG = 22.772, 113.932
@@ -65,16 +66,10 @@ async def test_an_offered_press_publishes_what_reading_it_back_gives(
     assert data["status"] == "offered"
     assert data["team"] == {"id": str(team.id), "name": "丙队"}
     # The caller was told, as by any other move (the alert came with it).
-    told = (
-        await session.execute(
-            text(
-                "SELECT count(*) FROM notification WHERE call_id = :c AND person_id = :p "
-                "AND kind = 'call_status'"
-            ),
-            {"c": call["id"], "p": resident.person_id},
-        )
-    ).scalar_one()
-    assert told == 1
+    told = await alerted(
+        session, call_id=uuid.UUID(call["id"]), person_id=resident.person_id, kind="call_status"
+    )
+    assert len(told) == 1
 
 
 async def test_an_escalated_press_publishes_what_reading_it_back_gives(

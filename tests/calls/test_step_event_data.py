@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from tests.calls.test_press_event_data import assert_last_update_is_the_snapshot
-from tests.notifications.test_notifications import offer_of, press
+from tests.notifications.test_notifications import accept, offer_of, press, step
 from tests.scene import clear_duty_near, make_resident, make_team, offset
 
 LAT, LNG = 22.776, 113.936
@@ -40,22 +40,14 @@ async def test_each_step_publishes_what_reading_it_back_gives(
     responder = team.members[0]
     call = await press(anon_client, await make_resident(session, settings), POINT)
     offer = await offer_of(anon_client, responder, call["id"])
-    accepted = await anon_client.post(
-        f"/api/v1/offers/{offer['id']}/accept", headers=responder.headers
-    )
-    assert accepted.status_code == 200, accepted.text
-    for step in ("en_route", "on_site", "resolved"):
-        moved = await anon_client.post(
-            f"/api/v1/calls/{call['id']}/progress",
-            json={"status": step, "note": f"{step} 备注"},
-            headers=responder.headers,
-        )
-        assert moved.status_code == 200, moved.text
+    await accept(anon_client, responder, offer["id"])
+    for status in ("en_route", "on_site", "resolved"):
+        moved = await step(anon_client, responder, call["id"], status, note=f"{status} 备注")
         data = await assert_last_update_is_the_snapshot(session, call["id"])
-        assert data["status"] == step
-        assert moved.json()["status"] == step
-        assert moved.json()["last_event_id"] == data["last_event_id"]
-        assert await _note_of_last_update(session, call["id"]) == f"{step} 备注"
+        assert data["status"] == status
+        assert moved["status"] == status
+        assert moved["last_event_id"] == data["last_event_id"]
+        assert await _note_of_last_update(session, call["id"]) == f"{status} 备注"
     recorded = (
         await session.execute(
             text("SELECT person_id, team_id FROM activity WHERE call_id = :c"), {"c": call["id"]}

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import Settings
 from tests import statements
-from tests.notifications.test_notifications import offer_of, press
+from tests.notifications.test_notifications import accept, offer_of, press, step
 from tests.scene import clear_duty_near, make_resident, make_team, offset
 
 LAT, LNG = 22.78, 113.94
@@ -39,19 +39,11 @@ async def test_the_steps_stay_within_their_round_trip_budget(
         resident = await make_resident(session, settings)
         call = await press(anon_client, resident, {"lat": LAT, "lng": LNG, "accuracy_m": 8})
         offer = await offer_of(anon_client, responder, call["id"])
-        accepted = await anon_client.post(
-            f"/api/v1/offers/{offer['id']}/accept", headers=responder.headers
-        )
-        assert accepted.status_code == 200, accepted.text
+        await accept(anon_client, responder, offer["id"])
         sent_by: dict[str, list[str]] = {}
-        for step in ("on_site", "resolved"):
+        for status in ("on_site", "resolved"):
             async with statements.watching(connection) as sent:
-                stepped = await anon_client.post(
-                    f"/api/v1/calls/{call['id']}/progress",
-                    json={"status": step},
-                    headers=responder.headers,
-                )
-                sent_by[step] = await sent.taken()
-            assert stepped.status_code == 200, stepped.text
+                await step(anon_client, responder, call["id"], status)
+                sent_by[status] = await sent.taken()
     assert len(sent_by["on_site"]) <= STEP_BUDGET, "\n".join(sent_by["on_site"])
     assert len(sent_by["resolved"]) <= RESOLVED_BUDGET, "\n".join(sent_by["resolved"])

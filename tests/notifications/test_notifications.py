@@ -49,6 +49,25 @@ async def offer_of(http: httpx.AsyncClient, member: Member, call_id: str) -> dic
     return offer
 
 
+async def accept(http: httpx.AsyncClient, member: Member, offer_id: str) -> dict[str, Any]:
+    """The member accepts the offer; the call as they now see it."""
+    answer = await http.post(f"/api/v1/offers/{offer_id}/accept", headers=member.headers)
+    assert answer.status_code == 200, answer.text
+    call: dict[str, Any] = answer.json()
+    return call
+
+
+async def step(
+    http: httpx.AsyncClient, who: Member, call_id: str, status: str, note: str | None = None
+) -> dict[str, Any]:
+    """A progress step (with a note, when given); the call as `who` now sees it."""
+    body = {"status": status} if note is None else {"status": status, "note": note}
+    answer = await http.post(f"/api/v1/calls/{call_id}/progress", json=body, headers=who.headers)
+    assert answer.status_code == 200, answer.text
+    call: dict[str, Any] = answer.json()
+    return call
+
+
 async def alerted(session: AsyncSession, **where: Any) -> list[Any]:
     """Notifications matching `where` (columns of `notification`), oldest first."""
     clauses = " AND ".join(f"n.{column} = :{column}" for column in where)
@@ -192,15 +211,9 @@ async def test_the_resident_hears_of_every_status_change(
         assert declined.status_code == 200, declined.text
     responder = farther.members[0]
     again = await offer_of(anon_client, responder, call["id"])
-    accepted = await anon_client.post(
-        f"/api/v1/offers/{again['id']}/accept", headers=responder.headers
-    )
-    assert accepted.status_code == 200, accepted.text
-    for step in ("en_route", "on_site", "resolved"):
-        moved = await anon_client.post(
-            f"/api/v1/calls/{call['id']}/progress", json={"status": step}, headers=responder.headers
-        )
-        assert moved.status_code == 200, moved.text
+    await accept(anon_client, responder, again["id"])
+    for status in ("en_route", "on_site", "resolved"):
+        await step(anon_client, responder, call["id"], status)
 
     seen = (await anon_client.get(NOTIFICATIONS, headers=resident.headers)).json()
     assert seen["next_cursor"] is None
