@@ -8,9 +8,10 @@ statement, from a run that logged every plan with auto_explain:
 
 The statement's total, count and mean (auto_explain's `duration`: the
 executor's time, not parsing or planning), largest total first; a plan that
-scans `--scan` (e.g. `Seq Scan on call`) is counted apart. Without
-pg_stat_statements (it needs a server restart) this is how a run says what
-PostgreSQL spends a call on.
+scans `--scan` (e.g. `Seq Scan on call`) is counted apart. This needs no
+server restart; where PostgreSQL preloads pg_stat_statements, `python -m
+bench run --statements` (bench/statements.py) gives the statements' time
+with their plans and planning, without a log.
 """
 
 from __future__ import annotations
