@@ -57,7 +57,10 @@ class Lock(IntEnum):
     quota_reminders = 7
 
 
-_XACT_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:ns AS integer), hashtext(:key))")
+# `xact_lock` as an expression, for a statement that takes the lock with
+# other work (binds `:ns` and `:key`: `lock_values`).
+XACT_LOCK_SQL = "pg_advisory_xact_lock(CAST(:ns AS integer), hashtext(:key))"
+_XACT_LOCK = text(f"SELECT {XACT_LOCK_SQL}")
 _TRY_XACT_LOCK = text(
     "SELECT pg_try_advisory_xact_lock(CAST(:ns AS integer), hashtext(:key)) AS acquired"
 )
@@ -67,7 +70,12 @@ _XACT_LOCK_ASYNCPG = "SELECT pg_advisory_xact_lock($1::integer, hashtext($2))"
 
 async def xact_lock(db: AsyncSession | AsyncConnection, namespace: Lock, key: str) -> None:
     """Wait for the lock on `key` in `namespace`; held until the transaction ends."""
-    await sql.execute(db, _XACT_LOCK, {"ns": int(namespace), "key": key})
+    await sql.execute(db, _XACT_LOCK, lock_values(namespace, key))
+
+
+def lock_values(namespace: Lock, key: str) -> dict[str, Any]:
+    """The values `XACT_LOCK_SQL` binds."""
+    return {"ns": int(namespace), "key": key}
 
 
 async def try_xact_lock(db: AsyncSession | AsyncConnection, namespace: Lock, key: str) -> bool:

@@ -14,7 +14,8 @@ The rules (docs/live.md, "Push notifications"):
   `call-<call id>`.
 - `offer.closed`: those alerted of the offer (but the member who took it)
   get kind `offer_closed`; their deliveries of the offer that have not left
-  yet are `withdrawn`, and where it may have arrived a silent data message
+  yet are `withdrawn` (by the statement that closes the offer,
+  `withdraw_unsent`), and where it may have arrived a silent data message
   with the same collapse key says the offer is closed.
 - `call.updated`: the resident who called gets kind `call_status` whenever
   the status changes (compared with the call's previous `call.updated`
@@ -44,7 +45,6 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import sql
@@ -223,7 +223,7 @@ async def on_event(
             raise ValueError("offer.created needs the settings to tell who is available")
         return _offer_created(settings, call_id, offer_id, data, offer_to)
     if kind is EventType.offer_closed and offer_id is not None:
-        return await _offer_closed(session, call_id, offer_id)
+        return _offer_closed(call_id, offer_id, data)
     if kind is EventType.call_updated:
         return _call_updated(call_id, data, call)
     return []
@@ -266,36 +266,49 @@ def _offer_created(
     )
 
 
-# A closed offer: what its alert says, read while its pushes not yet sent
-# are withdrawn, in one statement. The deliveries are locked in id order
-# (the lock is taken above the sort), as the push worker's `record` does:
-# the two never deadlock on one offer's deliveries. One the worker sent
-# meanwhile is no longer pending when its lock is granted, and is left.
-_CLOSED_OFFER = text(
-    """
-    WITH unsent AS MATERIALIZED (
+# A closed offer's pushes not yet sent are withdrawn by the statement that
+# closes it (`withdraw_unsent`, composed by app/offers/lifecycle.py), not by
+# the event's: the offer's `offer_closed` alert reads which devices the
+# offer may have reached, and must read them after any wait for the push
+# worker's lock on a delivery (a statement sees the database as it was when
+# it began, however long it then waits). The deliveries are locked in id
+# order (the lock is taken above the sort), as the push worker's `record`
+# does: the two never deadlock on one offer's deliveries. One the worker
+# sent meanwhile is no longer pending when its lock is granted, and is left.
+_WITHDRAW_UNSENT = """
+    unsent AS MATERIALIZED (
         SELECT pd.id FROM push_delivery pd JOIN notification n ON n.id = pd.notification_id
-        WHERE n.offer_id = :offer AND n.kind = 'offer' AND pd.status = 'pending'
+        WHERE n.offer_id IN (SELECT id FROM {closed}) AND n.kind = 'offer'
+          AND pd.status = 'pending'
         ORDER BY pd.id
         FOR UPDATE OF pd
     ), withdrawn AS (
         UPDATE push_delivery pd SET status = 'withdrawn'
         FROM unsent u WHERE pd.id = u.id AND pd.status = 'pending'
     )
-    SELECT o.team_id, o.status, o.accepted_by, o.expires_at, c.category
-    FROM offer o JOIN call c ON c.id = o.call_id
-    WHERE o.id = :offer
-    """
-)
-# Those alerted of the offer but the member who took it, as `who` of
-# `_alert_write`; of their devices, only those the offer may have reached:
-# sent, or tried at least once (it may be in flight right now). In SQL, not
-# as lists of people and tokens: nothing to read first, and a plan that does
-# not depend on how many there are.
+"""
+
+
+def withdraw_unsent(closed: str) -> str:
+    """Common table expressions (`unsent`, `withdrawn`) that withdraw the
+    pushes not yet sent of the offers whose ids the CTE `closed` returns:
+    for the statement that closes them."""
+    if not closed.isidentifier():
+        raise ValueError("a CTE's name is expected")
+    return _WITHDRAW_UNSENT.format(closed=closed)
+
+
+# Those alerted of the offer but the member who took it (the accept wrote
+# `accepted_by` earlier in the transaction), as `who` of `_alert_write`; of
+# their devices, only those the offer may have reached: sent, or tried at
+# least once (it may be in flight right now). In SQL, not as lists of
+# people and tokens: nothing to read first, and a plan that does not
+# depend on how many there are.
 _OFFER_OTHERS = """
     SELECT n.person_id FROM notification n
     WHERE n.offer_id = CAST(:closed_offer AS uuid) AND n.kind = 'offer'
-      AND n.person_id IS DISTINCT FROM CAST(:taker AS uuid)
+      AND n.person_id IS DISTINCT FROM (
+          SELECT o.accepted_by FROM offer o WHERE o.id = CAST(:closed_offer AS uuid))
 """
 _OFFER_REACHED = """
     d.token IN (SELECT pd.device_token FROM push_delivery pd
@@ -306,20 +319,19 @@ _OFFER_REACHED = """
 """
 
 
-async def _offer_closed(
-    session: AsyncSession, call_id: uuid.UUID, offer_id: uuid.UUID
-) -> list[sql.Write]:
-    offer = await sql.one(session, _CLOSED_OFFER, {"offer": offer_id})
-    status = (
-        offer.status if f"offer_closed.{offer.status}" in _TEXTS[DEFAULT_LOCALE] else "withdrawn"
-    )
+def _offer_closed(call_id: uuid.UUID, offer_id: uuid.UUID, data: dict[str, Any]) -> list[sql.Write]:
+    # The offer as the event carries it (`OfferPublic`): how it closed, the
+    # call's category. Nothing to read first.
+    status = data["status"]
+    if f"offer_closed.{status}" not in _TEXTS[DEFAULT_LOCALE]:
+        status = "withdrawn"
     return _alert_write(
         _OFFER_OTHERS,
-        {"closed_offer": offer_id, "taker": offer.accepted_by},
+        {"closed_offer": offer_id},
         Alert(
             NotificationKind.offer_closed,
             f"offer_closed.{status}",
-            offer.category,
+            data["category"],
             call_id,
             offer_id,
             expires_at=None,

@@ -11,7 +11,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import visibility
@@ -19,6 +19,7 @@ from app.core import locks, sql
 from app.core.config import Settings
 from app.events import log as events
 from app.models.call import EventType, OfferPublic, OfferStatus
+from app.notifications import alerts
 
 if TYPE_CHECKING:
     from app.calls.state import LockedCall
@@ -31,15 +32,6 @@ _OFFER_VIEW = text(
     f"""
     SELECT {_VIEW_COLUMNS}
     FROM offer o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id
-    WHERE o.id = :id
-    """  # noqa: S608 - constant fragments, values are bound
-)
-# The view, and the id of the event about to carry it, in one round trip.
-_VIEW_FOR_EVENT = text(
-    f"""
-    WITH reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
-    SELECT {_VIEW_COLUMNS}, reserved.id AS reserved_event_id
-    FROM offer o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id, reserved
     WHERE o.id = :id
     """  # noqa: S608 - constant fragments, values are bound
 )
@@ -81,34 +73,6 @@ def offer_from_row(row: Any) -> OfferPublic:
 
 async def offer_view(session: AsyncSession, offer_id: uuid.UUID) -> OfferPublic:
     return offer_from_row((await session.execute(_OFFER_VIEW, {"id": offer_id})).one())
-
-
-async def _append(
-    session: AsyncSession, row: Any, event: EventType, settings: Settings | None
-) -> None:
-    view = offer_from_row(row)
-    await events.append(
-        session,
-        event,
-        view.call_id,
-        view.model_dump(mode="json"),
-        offer_id=view.id,
-        event_id=row.reserved_event_id,
-        settings=settings,
-    )
-
-
-async def publish_offer(
-    session: AsyncSession,
-    offer_id: uuid.UUID,
-    event: EventType,
-    *,
-    settings: Settings | None = None,
-) -> None:
-    """Append an offer event; `offer.created` needs the settings (who is
-    alerted of it depends on DUTY_POSITION_MAX_AGE_SECONDS)."""
-    row = await sql.one(session, _VIEW_FOR_EVENT, {"id": offer_id})
-    await _append(session, row, event, settings)
 
 
 async def create_offer(
@@ -162,12 +126,42 @@ async def create_offer(
     return offer_id
 
 
-_CLOSE = text(
-    """
-    UPDATE offer SET status = :status, closed_at = now()
-    WHERE id = :id AND status = 'open' RETURNING id
-    """
+def closing(update: str) -> TextClause:
+    """A statement that closes one offer by `update` (an UPDATE of `offer`
+    ending `RETURNING *`), withdraws its pushes not yet sent
+    (`alerts.withdraw_unsent`), reserves the id of the event that announces
+    it, and returns the closed offer's view with that id
+    (`reserved_event_id`): one round trip for what took three. No row when
+    `update` closed nothing."""
+    return text(
+        f"""
+        WITH closed AS ({update}),
+        {alerts.withdraw_unsent("closed")},
+        reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
+        SELECT {_VIEW_COLUMNS}, reserved.id AS reserved_event_id
+        FROM closed o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id, reserved
+        """  # noqa: S608 - constant fragments, values are bound
+    )
+
+
+_CLOSE = closing(
+    "UPDATE offer SET status = :status, closed_at = now() "
+    "WHERE id = :id AND status = 'open' RETURNING *"
 )
+
+
+async def announce_closed(session: AsyncSession, closed: Any) -> None:
+    """Append `offer.closed` for an offer a `closing` statement closed (its
+    row), with its alerts."""
+    view = offer_from_row(closed)
+    await events.append(
+        session,
+        EventType.offer_closed,
+        view.call_id,
+        view.model_dump(mode="json"),
+        offer_id=view.id,
+        event_id=closed.reserved_event_id,
+    )
 
 
 # A call's open offers: its offers read through the call's index, the status
@@ -194,7 +188,7 @@ async def close_offer(session: AsyncSession, offer_id: uuid.UUID, status: OfferS
     closed = await sql.fetchrow(session, _CLOSE, {"id": offer_id, "status": status.value})
     if closed is None:
         return False
-    await publish_offer(session, offer_id, EventType.offer_closed)
+    await announce_closed(session, closed)
     return True
 
 

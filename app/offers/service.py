@@ -29,7 +29,7 @@ from app.dispatch import policy as dispatch
 from app.duty import availability
 from app.duty.service import NotOnDuty
 from app.identity.auth import PersonPrincipal
-from app.models.call import CallPublic, CallStatus, EventType, OfferPublic, OfferStatus
+from app.models.call import CallPublic, CallStatus, OfferPublic, OfferStatus
 from app.offers import lifecycle
 
 
@@ -48,49 +48,50 @@ class OfferDeclined(Conflict):
     title = "Offer declined"
 
 
-# What decides whether the person may take the offer, in one round trip: the
-# availability rule and its "busy" part (app/duty/availability.py), and
-# whether they declined this offer.
-_MAY_TAKE = text(
-    f"""
-    SELECT EXISTS (SELECT 1 FROM offer_decline WHERE offer_id = :offer AND person_id = :person)
-             AS declined,
-           EXISTS (SELECT 1 FROM duty d WHERE d.person_id = :person
-                   AND {availability.available_member("d")}) AS available,
-           {availability.busy(":person")} AS busy
-    """  # noqa: S608 - constant fragments, values are bound
-)
+# Why the person (`:person`) may not take the offer (the row aliased `o`),
+# or NULL when they may: the rules below, in the order a refusal names
+# them. One expression, asked by the statement that takes the offer (which
+# takes it only when this is NULL) and, when that took nothing, by
+# `_WHY_NOT`, to tell which refusal it was.
+#
+# - never a member who declined the offer;
+# - never a member already responding to a call (`responder_busy`);
+# - for an offer of dispatch's rounds, only a member available now by the
+#   rule of app/duty/availability.py, which chose the team and alerted its
+#   members: off duty, or with a position too old to have counted, is
+#   `not_on_duty`;
+# - for an offer a dispatcher assigned, any member of the team: the
+#   dispatcher chose the team knowing who is on duty, and may have reached
+#   its members by phone.
+#
+# Asked under the call's lock, so a decline of the same offer comes either
+# before, refused here, or after, finding it taken.
+_REFUSAL = f"""
+    CASE
+        WHEN EXISTS (SELECT 1 FROM offer_decline declined
+                     WHERE declined.offer_id = o.id AND declined.person_id = :person)
+            THEN '{OfferDeclined.code}'
+        WHEN {availability.busy(":person")} THEN '{ResponderBusy.code}'
+        WHEN o.assigned_by IS NULL
+             AND NOT EXISTS (SELECT 1 FROM duty d WHERE d.person_id = :person
+                             AND {availability.available_member("d")})
+            THEN '{NotOnDuty.code}'
+    END
+"""  # noqa: S608 - constant fragments, values are bound
+_WHY_NOT = text(f"SELECT {_REFUSAL} AS refused FROM offer o WHERE o.id = :offer")  # noqa: S608
 
 
-async def _check_may_take(
-    session: AsyncSession, settings: Settings, person: PersonPrincipal, offer: Any
-) -> None:
-    """Who may take an offer (asked under the call's lock, so a decline of
-    the same offer comes either before, refused here, or after, finding it
-    taken):
-
-    - never a member who declined it;
-    - never a member already responding to a call (`responder_busy`);
-    - for an offer of dispatch's rounds, only a member available now by the
-      rule of app/duty/availability.py, which chose the team and alerted its
-      members: off duty, or with a position too old to have counted, is
-      409 `not_on_duty`;
-    - for an offer a dispatcher assigned, any member of the team: the
-      dispatcher chose the team knowing who is on duty, and may have
-      reached its members by phone."""
-    state = await sql.one(
-        session,
-        _MAY_TAKE,
-        {"offer": offer.id, "person": person.person_id, **availability.params(settings)},
-    )
-    if state.declined:
-        raise OfferDeclined("You declined this offer; the rest of your team may still take it.")
-    if state.busy:
-        raise ResponderBusy("You are already responding to another call.")
-    if not state.available and offer.assigned_by is None:
-        raise NotOnDuty(
+def _refused(code: str | None) -> Conflict:
+    """The answer to an accept that took nothing, by `_REFUSAL`'s code."""
+    if code == OfferDeclined.code:
+        return OfferDeclined("You declined this offer; the rest of your team may still take it.")
+    if code == ResponderBusy.code:
+        return ResponderBusy("You are already responding to another call.")
+    if code == NotOnDuty.code:
+        return NotOnDuty(
             "Go on duty with a current position (PUT /me/duty, PUT /me/location) to take a call."
         )
+    return OfferClosed("This offer has been taken, has expired or was withdrawn.")
 
 
 async def list_offers(
@@ -137,19 +138,38 @@ async def list_offers(
 
 
 _OFFER = text("SELECT id, call_id, team_id, assigned_by, person_id FROM offer WHERE id = :id")
-_TAKE = text(
-    """
-    UPDATE offer SET status = 'accepted', accepted_by = :me, closed_at = now()
-    WHERE id = :id AND status = 'open' AND expires_at > now()
-    RETURNING id
-    """
+# The same, and the person's accept lock (`accept`), in one round trip.
+_OFFER_LOCKING = text(
+    f"""
+    SELECT o.id, o.call_id, o.team_id, o.assigned_by, o.person_id
+    FROM offer o, LATERAL (SELECT {locks.XACT_LOCK_SQL}) AS locked
+    WHERE o.id = :id
+    """  # noqa: S608 - a constant fragment, values are bound
+)
+# The offer taken, if `_REFUSAL` lets the person take it and it is still
+# open and live; its unsent pushes withdrawn and its view read for its
+# event, in the same statement (`lifecycle.closing`).
+_TAKE = lifecycle.closing(
+    f"""
+    UPDATE offer o SET status = 'accepted', accepted_by = :person, closed_at = now()
+    WHERE o.id = :offer AND o.status = 'open' AND o.expires_at > now()
+      AND ({_REFUSAL}) IS NULL
+    RETURNING o.*
+    """  # noqa: S608 - constant fragments, values are bound
 )
 
 
 async def _offer_of_mine(
-    session: AsyncSession, person: PersonPrincipal, offer_id: uuid.UUID
+    session: AsyncSession, person: PersonPrincipal, offer_id: uuid.UUID, *, accepting: bool
 ) -> Any:
-    row = await sql.fetchrow(session, _OFFER, {"id": offer_id})
+    """The offer; `accepting`: with the person's accept lock taken (see
+    `accept`). 404 when it is not theirs (a lock taken goes with the
+    rollback)."""
+    if accepting:
+        lock = locks.lock_values(Lock.accept, str(person.person_id))
+        row = await sql.fetchrow(session, _OFFER_LOCKING, {"id": offer_id, **lock})
+    else:
+        row = await sql.fetchrow(session, _OFFER, {"id": offer_id})
     # A paired offer is the paired member's alone: to the rest of the team
     # it is not an offer of theirs.
     if (
@@ -164,22 +184,22 @@ async def _offer_of_mine(
 async def accept(
     session: AsyncSession, settings: Settings, person: PersonPrincipal, offer_id: uuid.UUID
 ) -> CallPublic:
-    offer = await _offer_of_mine(session, person, offer_id)
-    # One accept per person at a time, taken before any call's lock. Without
-    # it, one member accepting two offers at once deadlocks: each transaction
-    # holds its own call, one waits on the other's responder index entry and
-    # the other wants the first's call to withdraw the offer only this member
-    # could take. With it, the second accept finds the member busy (or that
-    # offer withdrawn), as if it had come a moment later.
-    await locks.xact_lock(session, Lock.accept, str(person.person_id))
+    # One accept per person at a time, taken with the offer, before any
+    # call's lock. Without it, one member accepting two offers at once
+    # deadlocks: each transaction holds its own call, one waits on the
+    # other's responder index entry and the other wants the first's call to
+    # withdraw the offer only this member could take. With it, the second
+    # accept finds the member busy (or that offer withdrawn), as if it had
+    # come a moment later.
+    offer = await _offer_of_mine(session, person, offer_id, accepting=True)
     call = await state.lock_call(session, offer.call_id)
     if call is None:
         raise NotFound("No such offer.")
-    await _check_may_take(session, settings, person, offer)
-    taken = await sql.fetchrow(session, _TAKE, {"id": offer_id, "me": person.person_id})
+    values = {"offer": offer_id, "person": person.person_id, **availability.params(settings)}
+    taken = await sql.fetchrow(session, _TAKE, values)
     if taken is None:
-        raise OfferClosed("This offer has been taken, has expired or was withdrawn.")
-    await lifecycle.publish_offer(session, offer_id, EventType.offer_closed)
+        raise _refused((await sql.one(session, _WHY_NOT, values)).refused)
+    await lifecycle.announce_closed(session, taken)
     await lifecycle.withdraw_open_offers(session, offer.call_id)
     try:
         # The move and the snapshot it leaves (after the withdrawals, which
@@ -248,7 +268,7 @@ async def decline(
     offer_id: uuid.UUID,
     reason: str | None,
 ) -> OfferPublic:
-    offer = await _offer_of_mine(session, person, offer_id)
+    offer = await _offer_of_mine(session, person, offer_id, accepting=False)
     await state.lock_call(session, offer.call_id)
     offer_state = (
         await session.execute(

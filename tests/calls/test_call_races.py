@@ -268,6 +268,18 @@ async def test_an_accept_that_finds_the_member_busy_at_the_last_moment_changes_n
             await finish(engine, done)
 
 
+async def phones(http: httpx.AsyncClient, members: list[Member], prefix: str, each: int) -> None:
+    """`each` Android phones per member, their tokens `<prefix>-<person hex>-<k>`."""
+    for member in members:
+        for k in range(each):
+            registered = await http.put(
+                f"/api/v1/me/devices/{prefix}-{member.person_id.hex}-{k}",
+                json={"platform": "android"},
+                headers=member.headers,
+            )
+            assert registered.status_code == 204, registered.text
+
+
 async def test_a_closing_offer_and_the_push_worker_never_deadlock(
     engine: AsyncEngine, database_url: str, ledger: Ledger
 ) -> None:
@@ -285,14 +297,7 @@ async def test_a_closing_offer_and_the_push_worker_never_deadlock(
     resident = await committed_person(engine, settings, ledger)
     factory = make_sessionmaker(engine)
     async with live_app(settings) as (_, http):
-        for member in team.members:
-            for k in range(4):
-                registered = await http.put(
-                    f"/api/v1/me/devices/race-{member.person_id.hex}-{k}",
-                    json={"platform": "android"},
-                    headers=member.headers,
-                )
-                assert registered.status_code == 204, registered.text
+        await phones(http, team.members, "race", 4)
         for _ in range(10):
             call_id = await offered(http, resident, lat, lng)
             offer = await open_offer(engine, call_id)
@@ -335,6 +340,69 @@ async def test_a_closing_offer_and_the_push_worker_never_deadlock(
             assert {end.status for end in ends} <= {"sent", "withdrawn"}, ends
             assert all((end.status == "sent") == (end.sent_at is not None) for end in ends)
             await finish(engine, call_id)
+
+
+async def test_an_offer_claimed_while_it_closes_is_told_closed_on_every_phone(
+    engine: AsyncEngine, database_url: str, ledger: Ledger
+) -> None:
+    """The push worker claims an offer's pushes (leases them: `attempts`
+    goes up) while the accept closes the offer: the closing statement waits
+    for the claim's locks, then withdraws what is still pending. The claim
+    committed first, so the offer may be on its way to every phone: the
+    close message must go to each of them. Which phones the offer may have
+    reached is read by a statement that starts after the withdrawal's wait
+    (a statement sees the database as it was when it began): read in the
+    same statement as the withdrawal, it would find nothing claimed and
+    send no close message at all."""
+    settings = race_settings(database_url)
+    lat, lng = await spot(engine, ledger, 4)
+    team = await committed_team(engine, settings, ledger, *offset(lat, lng, 30, 20), members=3)
+    resident = await committed_person(engine, settings, ledger)
+    factory = make_sessionmaker(engine)
+    async with live_app(settings) as (_, http):
+        await phones(http, team.members, "claimed", 2)
+        call_id = await offered(http, resident, lat, lng)
+        offer = await open_offer(engine, call_id)
+        taker, *others = team.members
+        claimed = asyncio.Event()
+        accepted: asyncio.Future[httpx.Response] | None = None
+
+        async def claim_and_hold() -> None:
+            nonlocal accepted
+            async with session_scope(factory) as session:
+                batch = await claim(session, "race")
+                assert len([p for p in batch if p.data.get("offer_id") == str(offer.id)]) == 6
+                claimed.set()
+                await asyncio.sleep(0.3)
+                assert accepted is not None
+                assert not accepted.done(), "the accept waits for the claim"
+
+        async def accept() -> httpx.Response:
+            await claimed.wait()
+            return await http.post(f"/api/v1/offers/{offer.id}/accept", headers=taker.headers)
+
+        accepted = asyncio.ensure_future(accept())
+        await claim_and_hold()
+        answer = await accepted
+        assert answer.status_code == 200, answer.text
+        offered_pushes = await rows(
+            engine,
+            "SELECT pd.status FROM push_delivery pd JOIN notification n "
+            "ON n.id = pd.notification_id WHERE n.offer_id = :o AND n.kind = 'offer'",
+            o=offer.id,
+        )
+        assert sorted(p.status for p in offered_pushes) == ["withdrawn"] * 6
+        told = await rows(
+            engine,
+            "SELECT n.person_id, pd.device_token FROM notification n "
+            "JOIN push_delivery pd ON pd.notification_id = n.id "
+            "WHERE n.offer_id = :o AND n.kind = 'offer_closed'",
+            o=offer.id,
+        )
+        assert {(t.person_id, t.device_token) for t in told} == {
+            (m.person_id, f"claimed-{m.person_id.hex}-{k}") for m in others for k in range(2)
+        }
+        await finish(engine, call_id)
 
 
 async def test_accept_racing_the_deadline_wins_or_loses_never_both(

@@ -331,7 +331,7 @@ async def build_world(session: AsyncSession, settings: Settings) -> World:
             else:
                 offer_id = offers[label[:-1]]
                 kind = "offer.created" if label.endswith("+") else "offer.closed"
-                # What publish_offer writes: the offer's view.
+                # What an offer event carries: the offer's view.
                 view = (await lifecycle.offer_view(session, offer_id)).model_dump(mode="json")
                 event_id = await _event(session, call_id, kind, view, offer_id)
             labels[event_id] = f"{name}:{label}"
