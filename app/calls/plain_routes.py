@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Response
 from starlette.requests import Request
 
-from app.calls.deps import visible_call
+from app.calls.deps import locked_visible_call
 from app.http import plain_route
 from app.http.plain_route import NOT_PLAIN, Endpoint, PlainRoute
 from app.models.call import CallCreate, CallProgress
@@ -41,10 +41,10 @@ class PressRoute(PlainRoute):
 
 class ProgressRoute(PlainRoute):
     """A plain progress step: the call's id, a JSON body `CallProgress`
-    accepts, a bearer token; the call as `CurrentCall` gives it."""
+    accepts, a bearer token; the call as `CurrentLockedCall` gives it."""
 
     passes = frozenset({"call", "body", "session"})
-    resolves = frozenset({visible_call})
+    resolves = frozenset({locked_visible_call})
 
     async def plain(
         self, request: Request, token: str, endpoint: Endpoint, response: Response
@@ -56,5 +56,7 @@ class ProgressRoute(PlainRoute):
         if body is None:
             return NOT_PLAIN
         async with plain_route.person(request, token) as asking:
-            call = await visible_call(call_id=call_id, user=asking.user, session=asking.session)
+            call = await locked_visible_call(
+                call_id=call_id, user=asking.user, session=asking.session
+            )
             return await endpoint(call=call, body=body, session=asking.session)

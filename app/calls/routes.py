@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from app.calls import service as calls
-from app.calls.deps import CurrentCall
+from app.calls.deps import CurrentCall, CurrentLockedCall
 from app.calls.plain_routes import PressRoute, ProgressRoute
 from app.core.cursors import PAGE_LIMIT, Cursor, PageLimit
 from app.core.errors import Unprocessable
@@ -106,13 +106,15 @@ async def get_call(call: CurrentCall, session: SessionDep) -> CallPublic:
 
 @router.post("/{call_id}/cancel")
 async def cancel_call(
-    call: CurrentCall, session: SessionDep, body: CallCancel | None = None
+    call: CurrentLockedCall, session: SessionDep, body: CallCancel | None = None
 ) -> CallPublic:
     """Cancel (the resident who called, or a dispatcher); open offers are withdrawn."""
     return await calls.cancel(session, call, body or CallCancel())
 
 
-async def report_progress(call: CurrentCall, body: CallProgress, session: SessionDep) -> CallPublic:
+async def report_progress(
+    call: CurrentLockedCall, body: CallProgress, session: SessionDep
+) -> CallPublic:
     """en_route, on_site, resolved (the responder or a dispatcher); out of
     order → 409 `invalid_transition`. A `note` stays on the step's event."""
     return await calls.progress(session, call, body)
@@ -128,14 +130,16 @@ router.add_api_route(
     "/{call_id}/rating",
     status_code=status.HTTP_201_CREATED,
 )
-async def rate_call(call: CurrentCall, body: RatingCreate, session: SessionDep) -> RatingPublic:
+async def rate_call(
+    call: CurrentLockedCall, body: RatingCreate, session: SessionDep
+) -> RatingPublic:
     """Rate a resolved call, once (the resident who called); again → 409 `already_rated`."""
     return await calls.rate(session, call, body)
 
 
 @router.post("/{call_id}/dispute")
 async def dispute_call(
-    call: CurrentCall, body: DisputeCreate, session: SessionDep, settings: SettingsDep
+    call: CurrentLockedCall, body: DisputeCreate, session: SessionDep, settings: SettingsDep
 ) -> CallPublic:
     """Dispute a resolved call (the resident who called, once, within
     DISPUTE_WINDOW_HOURS of its resolution): it goes back to the community's

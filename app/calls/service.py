@@ -18,11 +18,11 @@ from app.areas import service as areas
 from app.calls import idempotency, state
 from app.calls import visibility as call_view
 from app.calls.idempotency import Opened
-from app.calls.state import InvalidTransition, LockedCall
+from app.calls.state import InvalidTransition, LockedVisibleCall
 from app.calls.visibility import Viewer, VisibleCall
 from app.core import cursors, locks, sql
 from app.core.config import Settings
-from app.core.errors import Conflict, Forbidden, NotFound, TooManyRequests
+from app.core.errors import Conflict, Forbidden, TooManyRequests
 from app.core.locks import Lock
 from app.dispatch import policy as dispatch
 from app.identity.auth import PersonPrincipal
@@ -342,13 +342,6 @@ async def list_events(
 # ---- after acceptance -------------------------------------------------------------------
 
 
-async def _locked(session: AsyncSession, call_id: uuid.UUID) -> LockedCall:
-    call = await state.lock_call(session, call_id)
-    if call is None:
-        raise NotFound("No such call.")
-    return call
-
-
 # A call's record of where its responder was, erased (`forget_track`): the
 # `responder.location` events, and the positions inside earlier snapshots.
 _FORGET_TRACK = """
@@ -367,10 +360,10 @@ def forget_track(call_id: uuid.UUID) -> sql.Write:
     return sql.Write(_FORGET_TRACK, (), {"id": call_id})
 
 
-async def cancel(session: AsyncSession, visible: VisibleCall, body: CallCancel) -> CallPublic:
+async def cancel(session: AsyncSession, visible: LockedVisibleCall, body: CallCancel) -> CallPublic:
     if not visible.plays(Viewer.caller, Viewer.staff):
         raise Forbidden("Only the caller or a dispatcher can cancel a call.", code="not_allowed")
-    call = await _locked(session, visible.id)
+    call = visible.call
     state.check_transition(call.status, S.cancelled)
     await lifecycle.withdraw_open_offers(session, call.id)
     await sql.execute_writes(session, [forget_track(call.id)])
@@ -382,13 +375,14 @@ async def cancel(session: AsyncSession, visible: VisibleCall, body: CallCancel) 
     return call_view.redacted(full, visible.viewer)
 
 
-async def progress(session: AsyncSession, visible: VisibleCall, body: CallProgress) -> CallPublic:
+async def progress(
+    session: AsyncSession, visible: LockedVisibleCall, body: CallProgress
+) -> CallPublic:
     if not visible.plays(Viewer.responder, Viewer.staff):
         raise Forbidden(
             "Only the responder or a dispatcher can report progress.", code="not_allowed"
         )
-    call_id = visible.id
-    call = await _locked(session, call_id)
+    call_id, call = visible.id, visible.call
     target = CallStatus(body.status)
     state.check_transition(call.status, target)
     if target is S.resolved:
@@ -402,11 +396,12 @@ async def progress(session: AsyncSession, visible: VisibleCall, body: CallProgre
     return call_view.redacted(full, visible.viewer)
 
 
-async def rate(session: AsyncSession, visible: VisibleCall, body: RatingCreate) -> RatingPublic:
+async def rate(
+    session: AsyncSession, visible: LockedVisibleCall, body: RatingCreate
+) -> RatingPublic:
     if not visible.plays(Viewer.caller):
         raise Forbidden("Only the resident who called can rate it.", code="not_the_caller")
-    call_id = visible.id
-    call = await _locked(session, call_id)
+    call_id, call = visible.id, visible.call
     if call.status is not S.resolved:
         raise InvalidTransition("A call can be rated once it is resolved.")
     try:
@@ -432,7 +427,7 @@ async def rate(session: AsyncSession, visible: VisibleCall, body: RatingCreate) 
 
 
 async def dispute(
-    session: AsyncSession, settings: Settings, visible: VisibleCall, body: DisputeCreate
+    session: AsyncSession, settings: Settings, visible: LockedVisibleCall, body: DisputeCreate
 ) -> CallPublic:
     """The resident who called says a resolved call was not: within
     DISPUTE_WINDOW_HOURS of the resolution, once, it goes back to the
@@ -440,7 +435,7 @@ async def dispute(
     responder's activity for it is marked disputed, in one transaction."""
     if not visible.plays(Viewer.caller):
         raise Forbidden("Only the resident who called can dispute it.", code="not_the_caller")
-    call = await _locked(session, visible.id)
+    call = visible.call
     await state.reopen_disputed(
         session, call, body.reason, timedelta(hours=settings.dispute_window_hours)
     )

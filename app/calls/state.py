@@ -18,8 +18,9 @@ one UPDATE, in the statement that reads the snapshot the move leaves for
 its `call.updated`. `tests/calls/test_call_state.py` fails when any other module writes
 the column.
 
-Every path that changes a call first takes its row lock (`lock_call`): the
-call row is the one lock every path takes first, so accept, decline, cancel
+Every path that changes a call first takes its row lock (`lock_call`, or
+`lock_visible` for a request that also asks whether its person may see
+the call): the call row is the one lock every path takes first, so accept, decline, cancel
 and the sweeper never deadlock and never both win. A path that holds one
 call's lock and then needs another call's takes it only if it is free
 (`try_lock_call`), never waiting for it.
@@ -41,6 +42,7 @@ from app.calls import visibility
 from app.core import locks, sql
 from app.core.errors import Conflict
 from app.events import log as events
+from app.identity.auth import PersonPrincipal
 from app.models.call import CallCategory, CallPublic, CallStatus, EscalationLevel, EventType
 from app.notifications import alerts
 
@@ -126,14 +128,26 @@ class LockedCall:
         )
 
 
-_LOCK_CALL = text(
-    """
-    SELECT id, status, category, rounds, escalation_level,
-           ST_Y(location::geometry) AS lat, ST_X(location::geometry) AS lng, now() AS tx_now
-    FROM call WHERE id = :id FOR UPDATE
-    """
-)
+# What `LockedCall.from_row` reads, of the call `c`.
+_LOCKED_COLUMNS = """
+    c.id, c.status, c.category, c.rounds, c.escalation_level,
+    ST_Y(c.location::geometry) AS lat, ST_X(c.location::geometry) AS lng, now() AS tx_now
+"""
+_LOCK_CALL = text(f"SELECT {_LOCKED_COLUMNS} FROM call c WHERE c.id = :id FOR UPDATE")  # noqa: S608
 _LOCK_CALL_IF_FREE = text(_LOCK_CALL.text.rstrip() + " SKIP LOCKED")
+# The call locked with the facts that say who may see it, in one round trip
+# (`lock_visible`). The facts are read as the lock finds the row; the
+# offers' part as the statement began (the call's lock orders every change
+# of its offers, and the asking path holds it from here on).
+_LOCK_VISIBLE = text(
+    f"""
+    SELECT {_LOCKED_COLUMNS}, {visibility.FACTS_COLUMNS}
+    FROM call c
+    {visibility.offer_teams("c")}
+    WHERE c.id = :id
+    FOR UPDATE OF c
+    """  # noqa: S608 - constant fragments, values are bound
+)
 
 
 async def lock_call(session: AsyncSession, call_id: uuid.UUID) -> LockedCall | None:
@@ -141,6 +155,26 @@ async def lock_call(session: AsyncSession, call_id: uuid.UUID) -> LockedCall | N
     None when there is no such call."""
     row = await sql.fetchrow(session, _LOCK_CALL, {"id": call_id})
     return LockedCall.from_row(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class LockedVisibleCall(visibility.VisibleCall):
+    """A call the person may see (`VisibleCall`), locked (`call`): for a
+    path that changes the call it asks about."""
+
+    call: LockedCall
+
+
+async def lock_visible(
+    session: AsyncSession, person: PersonPrincipal, call_id: uuid.UUID
+) -> LockedVisibleCall:
+    """Lock the call (as `lock_call`) and decide in the same statement
+    whether the person may see it: 404 as `visibility.require_visible`
+    when not (the lock goes with the rollback)."""
+    row = await sql.fetchrow(session, _LOCK_VISIBLE, {"id": call_id})
+    facts = visibility.facts_from_row(row) if row is not None else None
+    seen = visibility.seen_by(person, call_id, facts)  # 404 for no row too
+    return LockedVisibleCall(seen.id, seen.person, seen.roles, LockedCall.from_row(row))
 
 
 async def try_lock_call(session: AsyncSession, call_id: uuid.UUID) -> LockedCall | None:

@@ -459,11 +459,15 @@ def offer_teams(call: str) -> str:
     """  # noqa: S608 - an alias checked above and constant literals
 
 
+# The columns `facts_from_row` reads but the call's id, of the call `c`
+# joined with `offer_teams("c")` (`app.calls.state` locks the call with them).
+FACTS_COLUMNS = """
+    c.resident_id, c.responder_id, c.community_id, c.street_id, c.responder_released_at,
+    offer_teams.offered_team_ids, offer_teams.open_offer_team_ids
+"""
 _FACTS = text(
     f"""
-    SELECT c.id, c.resident_id, c.responder_id, c.community_id, c.street_id,
-           c.responder_released_at,
-           offer_teams.offered_team_ids, offer_teams.open_offer_team_ids
+    SELECT c.id, {FACTS_COLUMNS}
     FROM call c
     {offer_teams("c")}
     WHERE c.id = :id
@@ -500,7 +504,12 @@ async def require_visible(
 ) -> VisibleCall:
     """The call as this person may see it; 404, as if it did not exist, when
     they play no part in it."""
-    call = await facts(session, call_id)
+    return seen_by(person, call_id, await facts(session, call_id))
+
+
+def seen_by(person: PersonPrincipal, call_id: uuid.UUID, call: CallFacts | None) -> VisibleCall:
+    """The call (its facts, None when there is no such call) as this person
+    may see it; 404 when they play no part in it."""
     roles = roles_of(person, call) if call is not None else []
     if not roles:
         raise NotFound("No such call.")

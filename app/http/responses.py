@@ -18,7 +18,7 @@ from typing import Any
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from app.calls.deps import visible_call
+from app.calls.deps import locked_visible_call, visible_call
 from app.http import deps
 
 Codes = dict[int, tuple[str, ...]]
@@ -49,6 +49,7 @@ DEPENDENCY_PROBLEMS: dict[Callable[..., Any], Codes] = {
     deps.require_staff: {403: ("not_staff",)},
     deps.require_admin: {403: ("not_admin",)},
     visible_call: {404: ("not_found",)},
+    locked_visible_call: {404: ("not_found",)},
 }
 SCOPE_PROBLEMS: Codes = {403: ("insufficient_scope",)}
 

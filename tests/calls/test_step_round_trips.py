@@ -15,12 +15,12 @@ from tests.scene import clear_duty_near, make_resident, make_team, offset
 
 LAT, LNG = 22.78, 113.94
 
-# Each step: the principal (1: the tests keep none cached), the call as its
-# responder may see it (1), the call's lock with its row (1), the move with
+# Each step: the principal (1: the tests keep none cached), the call's lock
+# with its row and what says who may see it (1; it was two), the move with
 # the snapshot it leaves and its event id (1; it was two), its event with
 # the caller's alert (1). The last step also writes the responder's activity
 # and erases the track of where they were: one statement (1; it was three).
-STEP_BUDGET = 5
+STEP_BUDGET = 4
 RESOLVED_BUDGET = STEP_BUDGET + 1
 
 
