@@ -128,12 +128,13 @@ class LockedCall:
         )
 
 
-# What `LockedCall.from_row` reads, of the call `c`.
-_LOCKED_COLUMNS = """
+# What `LockedCall.from_row` reads, of the call `c` (a statement that locks
+# the call with other work selects these, `FOR UPDATE OF c`).
+LOCKED_COLUMNS = """
     c.id, c.status, c.category, c.rounds, c.escalation_level,
     ST_Y(c.location::geometry) AS lat, ST_X(c.location::geometry) AS lng, now() AS tx_now
 """
-_LOCK_CALL = text(f"SELECT {_LOCKED_COLUMNS} FROM call c WHERE c.id = :id FOR UPDATE")  # noqa: S608
+_LOCK_CALL = text(f"SELECT {LOCKED_COLUMNS} FROM call c WHERE c.id = :id FOR UPDATE")  # noqa: S608
 _LOCK_CALL_IF_FREE = text(_LOCK_CALL.text.rstrip() + " SKIP LOCKED")
 # The call locked with the facts that say who may see it, in one round trip
 # (`lock_visible`). The facts are read as the lock finds the row; the
@@ -141,7 +142,7 @@ _LOCK_CALL_IF_FREE = text(_LOCK_CALL.text.rstrip() + " SKIP LOCKED")
 # of its offers, and the asking path holds it from here on).
 _LOCK_VISIBLE = text(
     f"""
-    SELECT {_LOCKED_COLUMNS}, {visibility.FACTS_COLUMNS}
+    SELECT {LOCKED_COLUMNS}, {visibility.FACTS_COLUMNS}
     FROM call c
     {visibility.offer_teams("c")}
     WHERE c.id = :id

@@ -126,19 +126,21 @@ async def create_offer(
     return offer_id
 
 
-def closing(update: str) -> TextClause:
+def closing(update: str, also: str = "") -> TextClause:
     """A statement that closes one offer by `update` (an UPDATE of `offer`
     ending `RETURNING *`), withdraws its pushes not yet sent
     (`alerts.withdraw_unsent`), reserves the id of the event that announces
     it, and returns the closed offer's view with that id
-    (`reserved_event_id`): one round trip for what took three. No row when
+    (`reserved_event_id`) and the columns `also` adds (`, <expression> AS
+    <name>`, over the offer `o` as it is now and the database as the
+    statement began): one round trip for what took three. No row when
     `update` closed nothing."""
     return text(
         f"""
         WITH closed AS ({update}),
         {alerts.withdraw_unsent("closed")},
         reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
-        SELECT {_VIEW_COLUMNS}, reserved.id AS reserved_event_id
+        SELECT {_VIEW_COLUMNS}, reserved.id AS reserved_event_id {also}
         FROM closed o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id, reserved
         """  # noqa: S608 - constant fragments, values are bound
     )
@@ -170,12 +172,17 @@ async def announce_closed(session: AsyncSession, closed: Any) -> None:
 # from the partial index of every open offer of the district, read whole,
 # whenever its statistics said open offers were few, which is what they say
 # through a surge: ANALYZE waits for a tenth of the table to change.
-_OPEN_OF_CALL = text(
-    """
-    SELECT o.id FROM (SELECT id, status FROM offer WHERE call_id = :c OFFSET 0) o
-    WHERE o.status = 'open' ORDER BY o.id
-    """
-)
+def open_of_call(call: str) -> str:
+    """A query of the open offers' ids of the call `call` (a SQL
+    expression), in id order."""
+    return f"""
+    SELECT open_offer.id
+    FROM (SELECT id, status FROM offer WHERE call_id = {call} OFFSET 0) open_offer
+    WHERE open_offer.status = 'open' ORDER BY open_offer.id
+    """  # noqa: S608 - a SQL expression of the caller's
+
+
+_OPEN_OF_CALL = text(open_of_call(":c"))
 
 
 async def open_offers_of(session: AsyncSession, call_id: uuid.UUID) -> list[uuid.UUID]:
@@ -192,9 +199,12 @@ async def close_offer(session: AsyncSession, offer_id: uuid.UUID, status: OfferS
     return True
 
 
-async def withdraw_open_offers(
-    session: AsyncSession, call_id: uuid.UUID, *, except_offer: uuid.UUID | None = None
-) -> None:
-    for offer_id in await open_offers_of(session, call_id):
-        if offer_id != except_offer:
-            await close_offer(session, offer_id, OfferStatus.withdrawn)
+async def withdraw_open_offers(session: AsyncSession, call_id: uuid.UUID) -> None:
+    """Withdraw the call's open offers."""
+    await withdraw(session, await open_offers_of(session, call_id))
+
+
+async def withdraw(session: AsyncSession, offer_ids: list[uuid.UUID]) -> None:
+    """Withdraw these offers (of one call, in id order) where still open."""
+    for offer_id in offer_ids:
+        await close_offer(session, offer_id, OfferStatus.withdrawn)

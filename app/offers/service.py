@@ -107,13 +107,12 @@ async def list_offers(
     rows = (
         await session.execute(
             text(
-                """
+                f"""
                 SELECT o.id, o.call_id, o.status, o.distance_m, o.expires_at, o.team_id,
                        o.created_at, t.name AS team_name, c.category,
                        ST_Y(c.location::geometry) AS lat, ST_X(c.location::geometry) AS lng
                 FROM offer o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id
-                WHERE o.team_id = ANY(CAST(:teams AS uuid[]))
-                  AND (o.person_id IS NULL OR o.person_id = :me)
+                WHERE {_MINE}
                   AND (CAST(:status AS varchar) IS NULL OR o.status = :status)
                   AND (o.status <> 'open' OR o.expires_at > now())
                   AND (CAST(:after_at AS timestamptz) IS NULL
@@ -121,11 +120,10 @@ async def list_offers(
                           < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
                 ORDER BY o.created_at DESC, o.id DESC
                 LIMIT :limit
-                """
+                """  # noqa: S608 - a constant fragment, values are bound
             ),
             {
-                "teams": list(person.team_ids),
-                "me": person.person_id,
+                **_mine(person),
                 "status": status.value if status else None,
                 **cursors.bounds(cursor),
                 "limit": limit + 1,
@@ -137,14 +135,29 @@ async def list_offers(
     return [lifecycle.offer_from_row(row) for row in page], more
 
 
-_OFFER = text("SELECT id, call_id, team_id, assigned_by, person_id FROM offer WHERE id = :id")
-# The same, and the person's accept lock (`accept`), in one round trip.
-_OFFER_LOCKING = text(
+# Whether the offer `o` is one of the person's: made to one of their teams
+# (`:teams`), and a paired offer only to the member it was made to (to the
+# rest of the team it is not an offer of theirs); binds `:teams` and `:me`
+# (`_mine`).
+_MINE = "o.team_id = ANY(CAST(:teams AS uuid[])) AND (o.person_id IS NULL OR o.person_id = :me)"
+
+
+def _mine(person: PersonPrincipal) -> dict[str, Any]:
+    """The values `_MINE` binds."""
+    return {"teams": list(person.team_ids), "me": person.person_id}
+
+
+_OFFER = text(f"SELECT o.call_id FROM offer o WHERE o.id = :id AND {_MINE}")  # noqa: S608
+# The offer, the person's accept lock (`accept`) and the call's row lock,
+# in one round trip. The row lock is taken on the rows the join gives, so
+# after the accept lock; the offer's columns never change once it is made.
+_ACCEPTING = text(
     f"""
-    SELECT o.id, o.call_id, o.team_id, o.assigned_by, o.person_id
-    FROM offer o, LATERAL (SELECT {locks.XACT_LOCK_SQL}) AS locked
-    WHERE o.id = :id
-    """  # noqa: S608 - a constant fragment, values are bound
+    SELECT o.team_id AS offer_team_id, {state.LOCKED_COLUMNS}
+    FROM offer o, LATERAL (SELECT {locks.XACT_LOCK_SQL}) AS locked, call c
+    WHERE o.id = :id AND {_MINE} AND c.id = o.call_id
+    FOR UPDATE OF c
+    """  # noqa: S608 - constant fragments, values are bound
 )
 # The offer taken, if `_REFUSAL` lets the person take it and it is still
 # open and live; its unsent pushes withdrawn and its view read for its
@@ -155,30 +168,26 @@ _TAKE = lifecycle.closing(
     WHERE o.id = :offer AND o.status = 'open' AND o.expires_at > now()
       AND ({_REFUSAL}) IS NULL
     RETURNING o.*
-    """  # noqa: S608 - constant fragments, values are bound
+    """,  # noqa: S608 - constant fragments, values are bound
+    # The call's other open offers, to withdraw (read as the statement
+    # began, when the one taken was still open; the call's lock keeps them
+    # as they were found).
+    also=f"""
+    , ARRAY(SELECT other.id FROM ({lifecycle.open_of_call("o.call_id")}) other
+            WHERE other.id <> o.id ORDER BY other.id) AS other_open_offers
+    """,  # noqa: S608 - constant fragments
 )
 
 
-async def _offer_of_mine(
-    session: AsyncSession, person: PersonPrincipal, offer_id: uuid.UUID, *, accepting: bool
-) -> Any:
-    """The offer; `accepting`: with the person's accept lock taken (see
-    `accept`). 404 when it is not theirs (a lock taken goes with the
-    rollback)."""
-    if accepting:
-        lock = locks.lock_values(Lock.accept, str(person.person_id))
-        row = await sql.fetchrow(session, _OFFER_LOCKING, {"id": offer_id, **lock})
-    else:
-        row = await sql.fetchrow(session, _OFFER, {"id": offer_id})
-    # A paired offer is the paired member's alone: to the rest of the team
-    # it is not an offer of theirs.
-    if (
-        row is None
-        or row.team_id not in person.team_ids
-        or (row.person_id is not None and row.person_id != person.person_id)
-    ):
+async def _call_of_my_offer(
+    session: AsyncSession, person: PersonPrincipal, offer_id: uuid.UUID
+) -> uuid.UUID:
+    """The call of the offer; 404 when it is not one of the person's."""
+    row = await sql.fetchrow(session, _OFFER, {"id": offer_id, **_mine(person)})
+    if row is None:
         raise NotFound("No such offer.")
-    return row
+    call_id: uuid.UUID = row.call_id
+    return call_id
 
 
 async def accept(
@@ -191,21 +200,26 @@ async def accept(
     # withdraw the offer only this member could take. With it, the second
     # accept finds the member busy (or that offer withdrawn), as if it had
     # come a moment later.
-    offer = await _offer_of_mine(session, person, offer_id, accepting=True)
-    call = await state.lock_call(session, offer.call_id)
-    if call is None:
+    lock = locks.lock_values(Lock.accept, str(person.person_id))
+    offer = await sql.fetchrow(session, _ACCEPTING, {"id": offer_id, **_mine(person), **lock})
+    if offer is None:
         raise NotFound("No such offer.")
+    call = state.LockedCall.from_row(offer)
     values = {"offer": offer_id, "person": person.person_id, **availability.params(settings)}
     taken = await sql.fetchrow(session, _TAKE, values)
     if taken is None:
         raise _refused((await sql.one(session, _WHY_NOT, values)).refused)
     await lifecycle.announce_closed(session, taken)
-    await lifecycle.withdraw_open_offers(session, offer.call_id)
+    await lifecycle.withdraw(session, taken.other_open_offers)
     try:
         # The move and the snapshot it leaves (after the withdrawals, which
         # it shows) in one statement.
         full = await state.transition(
-            session, call, CallStatus.accepted, responder_id=person.person_id, team_id=offer.team_id
+            session,
+            call,
+            CallStatus.accepted,
+            responder_id=person.person_id,
+            team_id=offer.offer_team_id,
         )
     except IntegrityError as exc:
         # Made the responder of another call by a transaction that committed
@@ -268,8 +282,8 @@ async def decline(
     offer_id: uuid.UUID,
     reason: str | None,
 ) -> OfferPublic:
-    offer = await _offer_of_mine(session, person, offer_id, accepting=False)
-    await state.lock_call(session, offer.call_id)
+    call_id = await _call_of_my_offer(session, person, offer_id)
+    await state.lock_call(session, call_id)
     offer_state = (
         await session.execute(
             text("SELECT status, expires_at > now() AS live FROM offer WHERE id = :id"),
@@ -291,5 +305,5 @@ async def decline(
     # at once rather than waiting for the deadline.
     if not await dispatch.team_has_takers(session, settings, offer_id):
         await lifecycle.close_offer(session, offer_id, OfferStatus.declined)
-        await dispatch.move_on(session, settings, offer.call_id, offer_id)
+        await dispatch.move_on(session, settings, call_id, offer_id)
     return await lifecycle.offer_view(session, offer_id)
