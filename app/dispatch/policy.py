@@ -330,22 +330,17 @@ async def offers_without_takers(
     )
 
 
-# Whether a dispatcher chose the team of an offer (`move_on`'s lapsed one).
-_ASSIGNED = text("SELECT assigned_by IS NOT NULL AS assigned FROM offer WHERE id = :id")
-
-
 async def move_on(
-    session: AsyncSession, settings: Settings, call_id: uuid.UUID, lapsed_offer: uuid.UUID
+    session: AsyncSession, settings: Settings, call: LockedCall, lapsed: sql.Row
 ) -> None:
-    """After an offer closed without a taker (call row already locked): if
-    other offers of the call are still open, wait for them; else go on."""
-    call = await state.lock_call(session, call_id)
-    if call is None or call.status is not CallStatus.offered:
+    """After an offer of the call closed without a taker: if other offers of
+    the call are still open, wait for them; else go on. `call`: locked by
+    the caller, and not changed since; `lapsed`: the row
+    `lifecycle.close_offer` gave for the offer (whether a dispatcher chose
+    its team, the call's other open offers)."""
+    if call.status is not CallStatus.offered or lapsed.other_open_offers:
         return
-    if await lifecycle.open_offers_of(session, call_id):
-        return
-    assigned = (await sql.one(session, _ASSIGNED, {"id": lapsed_offer})).assigned
-    if assigned:
+    if lapsed.assigned:
         # A dispatcher chose this team; the call goes back to the dispatchers.
         level = call.escalation_level
         await escalate(

@@ -57,9 +57,13 @@ async def expire_offers(session: AsyncSession, settings: Settings) -> int:
     due = (await session.execute(_DUE_OFFERS, {"batch": BATCH})).all()
     done = 0
     for row in due:
-        if await lifecycle.close_offer(session, row.offer_id, OfferStatus.expired):
-            await dispatch.move_on(session, settings, row.call_id, row.offer_id)
-            done += 1
+        closed = await lifecycle.close_offer(session, row.offer_id, OfferStatus.expired)
+        if closed is None:
+            continue
+        done += 1
+        call = await state.lock_call(session, row.call_id)  # held already: FOR UPDATE above
+        if call is not None:
+            await dispatch.move_on(session, settings, call, closed)
     return done
 
 

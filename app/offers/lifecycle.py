@@ -126,21 +126,42 @@ async def create_offer(
     return offer_id
 
 
-def closing(update: str, also: str = "") -> TextClause:
+# A call's open offers: its offers read through the call's index, the status
+# filtered after (`OFFSET 0` keeps the planner from merging the two). With
+# `call_id = :c AND status = 'open'` written together the planner answered
+# from the partial index of every open offer of the district, read whole,
+# whenever its statistics said open offers were few, which is what they say
+# through a surge: ANALYZE waits for a tenth of the table to change.
+def open_of_call(call: str) -> str:
+    """A query of the open offers' ids of the call `call` (a SQL
+    expression), in id order."""
+    return f"""
+    SELECT open_offer.id
+    FROM (SELECT id, status FROM offer WHERE call_id = {call} OFFSET 0) open_offer
+    WHERE open_offer.status = 'open' ORDER BY open_offer.id
+    """  # noqa: S608 - a SQL expression of the caller's
+
+
+def closing(update: str) -> TextClause:
     """A statement that closes one offer by `update` (an UPDATE of `offer`
     ending `RETURNING *`), withdraws its pushes not yet sent
     (`alerts.withdraw_unsent`), reserves the id of the event that announces
     it, and returns the closed offer's view with that id
-    (`reserved_event_id`) and the columns `also` adds (`, <expression> AS
-    <name>`, over the offer `o` as it is now and the database as the
-    statement began): one round trip for what took three. No row when
-    `update` closed nothing."""
+    (`reserved_event_id`), whether a dispatcher chose its team (`assigned`)
+    and the ids of the call's other open offers (`other_open_offers`, in id
+    order; read as the statement began, when the one it closes was still
+    open): one round trip for what took up to five. No row when `update`
+    closed nothing. The caller holds the call's lock, which keeps the
+    call's offers as the statement found them."""
     return text(
         f"""
         WITH closed AS ({update}),
         {alerts.withdraw_unsent("closed")},
         reserved AS MATERIALIZED ({locks.NEXT_EVENT_ID.text})
-        SELECT {_VIEW_COLUMNS}, reserved.id AS reserved_event_id {also}
+        SELECT {_VIEW_COLUMNS}, reserved.id AS reserved_event_id,
+               o.assigned_by IS NOT NULL AS assigned,
+               ARRAY(SELECT other.id FROM ({open_of_call("o.call_id")}) other
+                     WHERE other.id <> o.id ORDER BY other.id) AS other_open_offers
         FROM closed o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id, reserved
         """  # noqa: S608 - constant fragments, values are bound
     )
@@ -166,22 +187,6 @@ async def announce_closed(session: AsyncSession, closed: Any) -> None:
     )
 
 
-# A call's open offers: its offers read through the call's index, the status
-# filtered after (`OFFSET 0` keeps the planner from merging the two). With
-# `call_id = :c AND status = 'open'` written together the planner answered
-# from the partial index of every open offer of the district, read whole,
-# whenever its statistics said open offers were few, which is what they say
-# through a surge: ANALYZE waits for a tenth of the table to change.
-def open_of_call(call: str) -> str:
-    """A query of the open offers' ids of the call `call` (a SQL
-    expression), in id order."""
-    return f"""
-    SELECT open_offer.id
-    FROM (SELECT id, status FROM offer WHERE call_id = {call} OFFSET 0) open_offer
-    WHERE open_offer.status = 'open' ORDER BY open_offer.id
-    """  # noqa: S608 - a SQL expression of the caller's
-
-
 _OPEN_OF_CALL = text(open_of_call(":c"))
 
 
@@ -190,13 +195,16 @@ async def open_offers_of(session: AsyncSession, call_id: uuid.UUID) -> list[uuid
     return [row.id for row in await sql.fetch(session, _OPEN_OF_CALL, {"c": call_id})]
 
 
-async def close_offer(session: AsyncSession, offer_id: uuid.UUID, status: OfferStatus) -> bool:
-    """Close an open offer; False when it was no longer open."""
+async def close_offer(
+    session: AsyncSession, offer_id: uuid.UUID, status: OfferStatus
+) -> sql.Row | None:
+    """Close an open offer and announce it; the row `closing` gave (what
+    `app.dispatch.policy.move_on` needs to know), or None when it was no
+    longer open."""
     closed = await sql.fetchrow(session, _CLOSE, {"id": offer_id, "status": status.value})
-    if closed is None:
-        return False
-    await announce_closed(session, closed)
-    return True
+    if closed is not None:
+        await announce_closed(session, closed)
+    return closed
 
 
 async def withdraw_open_offers(session: AsyncSession, call_id: uuid.UUID) -> None:

@@ -168,14 +168,7 @@ _TAKE = lifecycle.closing(
     WHERE o.id = :offer AND o.status = 'open' AND o.expires_at > now()
       AND ({_REFUSAL}) IS NULL
     RETURNING o.*
-    """,  # noqa: S608 - constant fragments, values are bound
-    # The call's other open offers, to withdraw (read as the statement
-    # began, when the one taken was still open; the call's lock keeps them
-    # as they were found).
-    also=f"""
-    , ARRAY(SELECT other.id FROM ({lifecycle.open_of_call("o.call_id")}) other
-            WHERE other.id <> o.id ORDER BY other.id) AS other_open_offers
-    """,  # noqa: S608 - constant fragments
+    """  # noqa: S608 - constant fragments, values are bound
 )
 
 
@@ -263,16 +256,18 @@ async def release_offers_nobody_can_take(
     others = await dispatch.offers_without_takers(session, settings, list(team_ids))
     for other in others:
         if holding_a_call:
-            if await state.try_lock_call(session, other.call_id) is None:
+            call = await state.try_lock_call(session, other.call_id)
+            if call is None:
                 continue
         else:
-            await state.lock_call(session, other.call_id)
+            call = await state.lock_call(session, other.call_id)
             holding_a_call = True
             # Whoever held the call may have changed who can take the offer.
-            if await dispatch.team_has_takers(session, settings, other.id):
+            if call is None or await dispatch.team_has_takers(session, settings, other.id):
                 continue
-        if await lifecycle.close_offer(session, other.id, OfferStatus.withdrawn):
-            await dispatch.move_on(session, settings, other.call_id, other.id)
+        closed = await lifecycle.close_offer(session, other.id, OfferStatus.withdrawn)
+        if closed is not None:
+            await dispatch.move_on(session, settings, call, closed)
 
 
 async def decline(
@@ -283,7 +278,9 @@ async def decline(
     reason: str | None,
 ) -> OfferPublic:
     call_id = await _call_of_my_offer(session, person, offer_id)
-    await state.lock_call(session, call_id)
+    call = await state.lock_call(session, call_id)
+    if call is None:
+        raise NotFound("No such offer.")
     offer_state = (
         await session.execute(
             text("SELECT status, expires_at > now() AS live FROM offer WHERE id = :id"),
@@ -304,6 +301,7 @@ async def decline(
     # When every on-duty member of the team has declined, the call moves on
     # at once rather than waiting for the deadline.
     if not await dispatch.team_has_takers(session, settings, offer_id):
-        await lifecycle.close_offer(session, offer_id, OfferStatus.declined)
-        await dispatch.move_on(session, settings, call_id, offer_id)
+        closed = await lifecycle.close_offer(session, offer_id, OfferStatus.declined)
+        if closed is not None:
+            await dispatch.move_on(session, settings, call, closed)
     return await lifecycle.offer_view(session, offer_id)

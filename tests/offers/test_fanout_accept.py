@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.dispatch.sweeper import expire_offers
 from tests.conftest import make_settings
 from tests.notifications.test_notifications import (
     POINT,
@@ -89,3 +90,40 @@ async def test_the_first_accept_withdraws_the_offers_to_the_other_teams(
         }
     told = await alerted(session, offer_id=uuid.UUID(offers[1]["id"]), kind="offer_closed")
     assert {n.person_id for n in told} == {teams[1].members[1].person_id}, "not the taker"
+
+
+async def test_a_declined_offer_waits_for_the_other_teams_then_the_call_moves_on(
+    anon_client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    """One team declines: the call waits for the two others' offers
+    (`move_on` reads them off the declined offer's closing). When those
+    lapse too, the call moves on: no team is left in range, so it goes to
+    the community's dispatchers."""
+    lat, lng = POINT["lat"], POINT["lng"]
+    await clear_duty_near(session, lat, lng, 5000)
+    teams = [
+        await make_team(session, settings, *offset(lat, lng, 40 * k, 30), members=1)
+        for k in (1, 2, 3)
+    ]
+    call = await press(anon_client, await make_resident(session, settings))
+    offers = [await offer_of(anon_client, team.members[0], call["id"]) for team in teams]
+    declined = await anon_client.post(
+        f"/api/v1/offers/{offers[0]['id']}/decline", json={}, headers=teams[0].members[0].headers
+    )
+    assert declined.status_code == 200, declined.text
+    assert declined.json()["status"] == "declined"
+    state = await session.execute(
+        text("SELECT status, rounds FROM call WHERE id = :c"), {"c": call["id"]}
+    )
+    assert tuple(state.one()) == ("offered", 1), "waiting for the two other offers"
+
+    await session.execute(
+        text("UPDATE offer SET expires_at = now() - interval '1 second' WHERE call_id = :c"),
+        {"c": call["id"]},
+    )
+    assert await expire_offers(session, settings) == 2
+    state = await session.execute(
+        text("SELECT status, escalation_level, rounds FROM call WHERE id = :c"),
+        {"c": call["id"]},
+    )
+    assert tuple(state.one()) == ("escalated", "community", 1)
