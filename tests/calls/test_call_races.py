@@ -6,6 +6,7 @@ PostgreSQL. Every scene is committed, and deleted at the end."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import uuid
 from collections import Counter
@@ -709,3 +710,92 @@ async def test_one_member_declining_and_accepting_at_once_gets_one_outcome(
                 outcomes["declined"] += 1
             await finish(engine, call_id)
     assert sum(outcomes.values()) == 30, outcomes
+
+
+async def _waiting_on_locks(engine: AsyncEngine) -> int:
+    """How many backends wait for a row's lock (a tuple or a transaction)."""
+    (row,) = await rows(
+        engine,
+        "SELECT count(*) AS n FROM pg_locks "
+        "WHERE NOT granted AND locktype IN ('tuple', 'transactionid')",
+    )
+    return int(row.n)
+
+
+async def test_a_position_sent_while_the_call_resolves_leaves_no_track(
+    engine: AsyncEngine, database_url: str, ledger: Ledger
+) -> None:
+    """The responder's phone sends a position while the call is being
+    resolved. The resolve erases the track of where the responder was; the
+    position, which becomes a `responder.location` event while the
+    responder is on the way or on site, waits for the call's lock and then
+    finds the call resolved: no event, and no position left in any of the
+    call's events. Both orders: the position queued behind the resolve, and
+    the resolve behind the position (whose event it then erases). The call's
+    lock is held by this test while both queue, so each order is the one
+    PostgreSQL grants, not a matter of timing."""
+    settings = race_settings(database_url)
+    lat, lng = await spot(engine, ledger, 1)
+    team = await committed_team(engine, settings, ledger, *offset(lat, lng, 30, 20), members=1)
+    (member,) = team.members
+    resident = await committed_person(engine, settings, ledger)
+    here = {"lat": lat, "lng": lng, "accuracy_m": 5}
+    async with live_app(settings) as (_, http):
+        for resolve_first in (True, False):
+            call_id = await offered(http, resident, lat, lng)
+            offer = await open_offer(engine, call_id)
+            accepted = await http.post(f"/api/v1/offers/{offer.id}/accept", headers=member.headers)
+            assert accepted.status_code == 200, accepted.text
+            for status in ("en_route", "on_site"):
+                moved = await http.post(
+                    f"/api/v1/calls/{call_id}/progress",
+                    json={"status": status},
+                    headers=member.headers,
+                )
+                assert moved.status_code == 200, moved.text
+            # Older than the interval between shared positions: the next one
+            # becomes an event.
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "UPDATE event SET at = at - interval '1 minute' "
+                        "WHERE call_id = :c AND type = 'responder.location'"
+                    ),
+                    {"c": call_id},
+                )
+            resolve = functools.partial(
+                http.post,
+                f"/api/v1/calls/{call_id}/progress",
+                json={"status": "resolved"},
+                headers=member.headers,
+            )
+            position = functools.partial(
+                http.put, "/api/v1/me/location", json=here, headers=member.headers
+            )
+            first, second = (resolve, position) if resolve_first else (position, resolve)
+            async with engine.connect() as holder:
+                await holder.execute(
+                    text("SELECT 1 FROM call WHERE id = :c FOR UPDATE"), {"c": call_id}
+                )
+                one = asyncio.ensure_future(first())
+                await eventually(lambda: _has_waiting(engine, 1), within_s=5)
+                other = asyncio.ensure_future(second())
+                await eventually(lambda: _has_waiting(engine, 2), within_s=5)
+                await holder.commit()
+            answers = {"first": await one, "second": await other}
+            resolved = answers["first" if resolve_first else "second"]
+            located = answers["second" if resolve_first else "first"]
+            assert resolved.status_code == 200, resolved.text
+            assert resolved.json()["status"] == "resolved"
+            assert located.status_code == 204, located.text
+            track = await rows(
+                engine,
+                "SELECT type FROM event WHERE call_id = :c AND (type = 'responder.location' "
+                "OR jsonb_typeof(data -> 'responder' -> 'location') = 'object')",
+                c=call_id,
+            )
+            assert track == [], f"resolve first: {resolve_first}"
+
+
+async def _has_waiting(engine: AsyncEngine, n: int) -> bool:
+    return await _waiting_on_locks(engine) >= n
