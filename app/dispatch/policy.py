@@ -147,18 +147,24 @@ async def nearest_teams(
         k *= 8
 
 
-# The teams a call was offered to in its earlier rounds (a paired offer was
-# made to one member, not to the team).
-_OFFERED_TEAMS = text("SELECT DISTINCT team_id FROM offer WHERE call_id = :c AND person_id IS NULL")
+# The teams a call was offered to in its earlier rounds.
+_OFFERED_TEAMS = text(lifecycle.offered_teams(":c"))
 
 
 async def run_round(
-    session: AsyncSession, settings: Settings, call: LockedCall, *, paired: bool | None = None
+    session: AsyncSession,
+    settings: Settings,
+    call: LockedCall,
+    *,
+    paired: bool | None = None,
+    offered: list[uuid.UUID] | None = None,
 ) -> CallPublic:
     """Offer the call (locked, in searching/offered state) to the next teams,
     or escalate it when the rounds are spent or nobody is in range. `paired`:
     whether the caller has paired members (`has_paired_members`), when the
-    caller already knows; False skips the paired round's query."""
+    caller already knows; False skips the paired round's query. `offered`:
+    the teams the call was offered to (`lifecycle.offered_teams`), when the
+    caller has read them."""
     if call.rounds == 0 and settings.paired_first and paired is not False:
         to_paired = await paired_round(session, settings, call)
         if to_paired is not None:
@@ -167,9 +173,11 @@ async def run_round(
         return await escalate(session, call, EscalationLevel.community, "rounds exhausted")
     # Every offer is made in a round (a dispatcher's assignment counts as
     # one too), so a call in round 0 was never offered: no need to ask.
-    offered: list[uuid.UUID] = []
-    if call.rounds > 0:
-        offered = [row.team_id for row in await sql.fetch(session, _OFFERED_TEAMS, {"c": call.id})]
+    if offered is None:
+        offered = []
+        if call.rounds > 0:
+            rows = await sql.fetch(session, _OFFERED_TEAMS, {"c": call.id})
+            offered = [row.team_id for row in rows]
     candidates = await nearest_teams(
         session, settings, call.lat, call.lng, skip=offered, want=settings.offer_fanout
     )
@@ -337,7 +345,7 @@ async def move_on(
     the call are still open, wait for them; else go on. `call`: locked by
     the caller, and not changed since; `lapsed`: the row
     `lifecycle.close_offer` gave for the offer (whether a dispatcher chose
-    its team, the call's other open offers)."""
+    its team, the call's other open offers, the teams it was offered to)."""
     if call.status is not CallStatus.offered or lapsed.other_open_offers:
         return
     if lapsed.assigned:
@@ -350,4 +358,4 @@ async def move_on(
             "assigned team did not take it",
         )
         return
-    await run_round(session, settings, call)
+    await run_round(session, settings, call, offered=list(lapsed.offered_teams))

@@ -142,15 +142,23 @@ def open_of_call(call: str) -> str:
     """  # noqa: S608 - a SQL expression of the caller's
 
 
+def offered_teams(call: str) -> str:
+    """A query of the teams the call `call` (a SQL expression) was offered
+    to so far, each once (a paired offer was made to one member, not to the
+    team): the teams a next round skips."""
+    return f"SELECT DISTINCT team_id FROM offer WHERE call_id = {call} AND person_id IS NULL"  # noqa: S608
+
+
 def closing(update: str) -> TextClause:
     """A statement that closes one offer by `update` (an UPDATE of `offer`
     ending `RETURNING *`), withdraws its pushes not yet sent
     (`alerts.withdraw_unsent`), reserves the id of the event that announces
     it, and returns the closed offer's view with that id
-    (`reserved_event_id`), whether a dispatcher chose its team (`assigned`)
-    and the ids of the call's other open offers (`other_open_offers`, in id
+    (`reserved_event_id`), whether a dispatcher chose its team (`assigned`),
+    the ids of the call's other open offers (`other_open_offers`, in id
     order; read as the statement began, when the one it closes was still
-    open): one round trip for what took up to five. No row when `update`
+    open) and the teams it was offered to (`offered_teams`): what moving the
+    call on asks (`app.dispatch.policy.move_on`), in one round trip. No row when `update`
     closed nothing. The caller holds the call's lock, which keeps the
     call's offers as the statement found them."""
     return text(
@@ -161,7 +169,8 @@ def closing(update: str) -> TextClause:
         SELECT {_VIEW_COLUMNS}, reserved.id AS reserved_event_id,
                o.assigned_by IS NOT NULL AS assigned,
                ARRAY(SELECT other.id FROM ({open_of_call("o.call_id")}) other
-                     WHERE other.id <> o.id ORDER BY other.id) AS other_open_offers
+                     WHERE other.id <> o.id ORDER BY other.id) AS other_open_offers,
+               ARRAY({offered_teams("o.call_id")}) AS offered_teams
         FROM closed o JOIN team t ON t.id = o.team_id JOIN call c ON c.id = o.call_id, reserved
         """  # noqa: S608 - constant fragments, values are bound
     )
