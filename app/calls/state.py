@@ -20,10 +20,11 @@ the column.
 
 Every path that changes a call first takes its row lock (`lock_call`, or
 `lock_visible` for a request that also asks whether its person may see
-the call): the call row is the one lock every path takes first, so accept, decline, cancel
-and the sweeper never deadlock and never both win. A path that holds one
-call's lock and then needs another call's takes it only if it is free
-(`try_lock_call`), never waiting for it.
+the call; the accept takes it with its offer): the call row is the one
+lock every path takes first, so accept, decline, cancel and the sweeper
+never deadlock and never both win. A path that holds one call's lock and
+then needs another call's takes it only if it is free (`try_lock_call`),
+never waiting for it.
 """
 
 from __future__ import annotations

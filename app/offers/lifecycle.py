@@ -158,9 +158,9 @@ def closing(update: str) -> TextClause:
     the ids of the call's other open offers (`other_open_offers`, in id
     order; read as the statement began, when the one it closes was still
     open) and the teams it was offered to (`offered_teams`): what moving the
-    call on asks (`app.dispatch.policy.move_on`), in one round trip. No row when `update`
-    closed nothing. The caller holds the call's lock, which keeps the
-    call's offers as the statement found them."""
+    call on asks (`app.dispatch.policy.move_on`), in one round trip. No row
+    when `update` closed nothing. The caller holds the call's lock, which
+    keeps the call's offers as the statement found them."""
     return text(
         f"""
         WITH closed AS ({update}),

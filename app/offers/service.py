@@ -160,8 +160,9 @@ _ACCEPTING = text(
     """  # noqa: S608 - constant fragments, values are bound
 )
 # The offer taken, if `_REFUSAL` lets the person take it and it is still
-# open and live; its unsent pushes withdrawn and its view read for its
-# event, in the same statement (`lifecycle.closing`).
+# open and live; its unsent pushes withdrawn, its view read for its event
+# and the call's other open offers for the accept to withdraw, in the same
+# statement (`lifecycle.closing`).
 _TAKE = lifecycle.closing(
     f"""
     UPDATE offer o SET status = 'accepted', accepted_by = :person, closed_at = now()
