@@ -374,9 +374,10 @@ async def test_an_offer_claimed_while_it_closes_is_told_closed_on_every_phone(
                 batch = await claim(session, "race")
                 assert len([p for p in batch if p.data.get("offer_id") == str(offer.id)]) == 6
                 claimed.set()
-                await asyncio.sleep(0.3)
+                # The accept's closing statement waits for the claim's locks.
+                await eventually(lambda: _has_waiting(engine, 1), within_s=10)
                 assert accepted is not None
-                assert not accepted.done(), "the accept waits for the claim"
+                assert not accepted.done()
 
         async def accept() -> httpx.Response:
             await claimed.wait()
