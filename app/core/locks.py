@@ -81,7 +81,7 @@ def lock_values(namespace: Lock, key: str) -> dict[str, Any]:
 async def try_xact_lock(db: AsyncSession | AsyncConnection, namespace: Lock, key: str) -> bool:
     """Take the lock on `key` in `namespace` if nobody holds it (held until the
     transaction ends); False at once if somebody does."""
-    row = await sql.one(db, _TRY_XACT_LOCK, {"ns": int(namespace), "key": key})
+    row = await sql.one(db, _TRY_XACT_LOCK, lock_values(namespace, key))
     return bool(row.acquired)
 
 

@@ -30,15 +30,19 @@ from app.offers import lifecycle
 log = logging.getLogger("hulian.sweeper")
 BATCH = 50
 
+# Lapsed offers, with their calls locked and read as `LockedCall` reads
+# them (two lapsed offers of one call share its row: the first one closed
+# finds the second still open and leaves the call as it was, so the row
+# still holds when the second is closed).
 _DUE_OFFERS = text(
-    """
-    SELECT o.id AS offer_id, o.call_id
+    f"""
+    SELECT o.id AS offer_id, {state.LOCKED_COLUMNS}
     FROM offer o JOIN call c ON c.id = o.call_id
     WHERE o.status = 'open' AND o.expires_at <= now()
     ORDER BY o.expires_at
     LIMIT :batch
     FOR UPDATE OF c SKIP LOCKED
-    """
+    """  # noqa: S608 - a constant fragment, values are bound
 )
 _DUE_ESCALATIONS = text(
     """
@@ -61,9 +65,7 @@ async def expire_offers(session: AsyncSession, settings: Settings) -> int:
         if closed is None:
             continue
         done += 1
-        call = await state.lock_call(session, row.call_id)  # held already: FOR UPDATE above
-        if call is not None:
-            await dispatch.move_on(session, settings, call, closed)
+        await dispatch.move_on(session, settings, state.LockedCall.from_row(row), closed)
     return done
 
 
