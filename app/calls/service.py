@@ -232,7 +232,8 @@ async def open_call(
         community=checked.community_id,
         street=checked.street_id,
     )
-    full = await dispatch.run_round(session, settings, call, paired=checked.paired)
+    # A call just made was offered to nobody yet.
+    full = await dispatch.run_round(session, settings, call, paired=checked.paired, offered=[])
     opened = Opened(call_view.redacted(full, Viewer.caller), created=True)
     if idempotency_key is not None:
         await idempotency.remember(session, settings, origin.key, idempotency_key, digest, opened)

@@ -147,37 +147,27 @@ async def nearest_teams(
         k *= 8
 
 
-# The teams a call was offered to in its earlier rounds.
-_OFFERED_TEAMS = text(lifecycle.offered_teams(":c"))
-
-
 async def run_round(
     session: AsyncSession,
     settings: Settings,
     call: LockedCall,
     *,
     paired: bool | None = None,
-    offered: list[uuid.UUID] | None = None,
+    offered: list[uuid.UUID],
 ) -> CallPublic:
     """Offer the call (locked, in searching/offered state) to the next teams,
     or escalate it when the rounds are spent or nobody is in range. `paired`:
     whether the caller has paired members (`has_paired_members`), when the
     caller already knows; False skips the paired round's query. `offered`:
-    the teams the call was offered to (`lifecycle.offered_teams`), when the
-    caller has read them."""
+    the teams the call was offered to, which the round skips (none for a
+    call just made; `lifecycle.offered_teams`, read by an offer's closing,
+    for a call moving on)."""
     if call.rounds == 0 and settings.paired_first and paired is not False:
         to_paired = await paired_round(session, settings, call)
         if to_paired is not None:
             return to_paired
     if call.rounds >= settings.max_offer_rounds:
         return await escalate(session, call, EscalationLevel.community, "rounds exhausted")
-    # Every offer is made in a round (a dispatcher's assignment counts as
-    # one too), so a call in round 0 was never offered: no need to ask.
-    if offered is None:
-        offered = []
-        if call.rounds > 0:
-            rows = await sql.fetch(session, _OFFERED_TEAMS, {"c": call.id})
-            offered = [row.team_id for row in rows]
     candidates = await nearest_teams(
         session, settings, call.lat, call.lng, skip=offered, want=settings.offer_fanout
     )
