@@ -137,6 +137,12 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--no-deflate", action="store_true", help="sockets without permessage-deflate")
     s.add_argument(
+        "--presses",
+        type=int,
+        default=300,
+        help="sockets: presses at each level, for the server's CPU per event (target 3)",
+    )
+    s.add_argument(
         "--db", default=None, help="nearest: measure this seeded hulian_bench_* database, kept"
     )
     s.add_argument("--keep-db", action="store_true", help="nearest: do not drop the database")

@@ -252,8 +252,14 @@ async def curve_sockets(args: Any, out: Path) -> list[dict[str, Any]]:
         db.migrate()
         db.seed(300, 0.0)
         top = max(args.sockets)
-        _log(f"minting {top} resident sessions")
-        _, residents = await make_actors(db.url, 0, top)
+        levels = sorted(args.sockets)
+        # A round of presses first, unmeasured: a new server's first
+        # statements on each connection are planned and typed anew.
+        pressing = args.presses * (len(levels) + 1)
+        _log(f"minting {top} resident sessions, and {pressing} for the presses")
+        _, residents = await make_actors(db.url, 0, top + pressing)
+        residents, pressers = residents[:top], residents[top:]
+        points = await _team_points(db.dsn, 50)
         server = Server(
             db.url,
             out / "sockets.log",
@@ -262,11 +268,12 @@ async def curve_sockets(args: Any, out: Path) -> list[dict[str, Any]]:
         )
         await server.wait_ready()
         sampler = Sampler(server)
+        await _press_cost(server, db.dsn, pressers[: args.presses], points, 0.0)
         await asyncio.sleep(2)
         base_rss = sampler.rss()
         sockets = Sockets(server.url, deflate=not args.no_deflate)
         opened = 0
-        for level in sorted(args.sockets):
+        for n, level in enumerate(levels):
             t = time.perf_counter()
             await sockets.open_many(residents[opened:level], concurrency=64)
             open_s = time.perf_counter() - t
@@ -293,6 +300,13 @@ async def curve_sockets(args: Any, out: Path) -> list[dict[str, Any]]:
                 "kib_per_socket": round((rss - base_rss) / level / 1024, 1),
                 "idle_server_cpu_percent": idle["server_cpu_percent"],
                 "idle_postgres_cpu_percent": idle["postgres_cpu_percent"],
+                **await _press_cost(
+                    server,
+                    db.dsn,
+                    pressers[(n + 1) * args.presses : (n + 2) * args.presses],
+                    points,
+                    idle["server_cpu_percent"],
+                ),
             }
             _log(f"sockets: {row}")
             rows.append(row)
@@ -304,7 +318,94 @@ async def curve_sockets(args: Any, out: Path) -> list[dict[str, Any]]:
             server.stop()
         with contextlib.suppress(Exception):
             await db.drop()
+    _plot_sockets(rows, out / ("sockets-no-deflate.png" if args.no_deflate else "sockets.png"))
     return rows
+
+
+_LAST_EVENT = "SELECT coalesce(max(id), 0) FROM event"
+
+
+async def _press_cost(
+    server: Server,
+    dsn: str,
+    pressers: list[Any],
+    points: list[tuple[float, float]],
+    idle_cpu_percent: float,
+) -> dict[str, Any]:
+    """What the server's CPU does per press and per event with the sockets
+    open and idle (issue 13, target 3): presses by residents without a
+    socket, four at a time, none of whose events any idle socket may see;
+    the server's CPU over them less its idle rate, divided by the presses
+    and by the events they wrote."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        first = await conn.fetchval(_LAST_EVENT)
+        statuses: dict[int, int] = {}
+        gate = asyncio.Semaphore(4)
+        sampler = Sampler(server)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+
+            async def press(i: int, resident: Any) -> None:
+                lat, lng = points[i % len(points)]
+                async with gate:
+                    answer = await http.post(
+                        "/api/v1/calls",
+                        json={"location": {"lat": lat, "lng": lng, "accuracy_m": 10}},
+                        headers=resident.headers,
+                    )
+                statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+
+            started = time.monotonic()
+            sampler.start()
+            await asyncio.gather(*(press(i, r) for i, r in enumerate(pressers)))
+            # The hub hands the last events on after their answers.
+            await asyncio.sleep(0.5)
+            used = await sampler.stop()
+            elapsed = time.monotonic() - started
+        events = await conn.fetchval("SELECT count(*) FROM event WHERE id > $1", first)
+    finally:
+        await conn.close()
+    busy_s = max(0.0, (used["server_cpu_percent"] - idle_cpu_percent) / 100 * elapsed)
+    created = statuses.get(201, 0)
+    return {
+        "presses": len(pressers),
+        "press_statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "press_events": events,
+        "press_phase_s": round(elapsed, 2),
+        "press_server_cpu_percent": used["server_cpu_percent"],
+        "server_cpu_ms_per_press": round(1000 * busy_s / max(created, 1), 3),
+        "server_cpu_us_per_event": round(1e6 * busy_s / max(events, 1), 1),
+    }
+
+
+def _plot_sockets(rows: list[dict[str, Any]], path: Path) -> None:
+    if not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sockets = [r["sockets"] for r in rows]
+    fig, (memory, cpu) = plt.subplots(1, 2, figsize=(10, 4))
+    memory.plot(sockets, [r["kib_per_socket"] for r in rows], "o-")
+    memory.axhline(30, color="grey", linestyle="--", label="target 5: 30 KiB")
+    memory.set_xlabel("idle sockets (one worker)")
+    memory.set_ylabel("KiB per idle socket (RSS)")
+    memory.set_ylim(bottom=0)
+    memory.set_title("target 5: memory per idle socket", fontsize=10)
+    memory.legend()
+    cpu.plot(sockets, [r["server_cpu_us_per_event"] for r in rows], "o-")
+    cpu.set_xlabel("idle sockets (one worker)")
+    cpu.set_ylabel("server CPU µs per event")
+    cpu.set_ylim(bottom=0)
+    cpu.set_title("target 3: its press included, the idle rate taken off", fontsize=10)
+    for ax in (memory, cpu):
+        ax.set_xscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 async def curve_knee(args: Any, out: Path) -> list[dict[str, Any]]:
