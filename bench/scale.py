@@ -23,7 +23,7 @@ from bench.infra import (
     make_actors,
     raise_nofile,
 )
-from bench.load import District, Sockets, analyse, nearest_args, nearest_sql
+from bench.load import District, Sockets, analyse, nearest_args, nearest_sql, point
 from bench.stats import summary
 
 
@@ -350,7 +350,7 @@ async def _press_cost(
                 async with gate:
                     answer = await http.post(
                         "/api/v1/calls",
-                        json={"location": {"lat": lat, "lng": lng, "accuracy_m": 10}},
+                        json={"location": point(lat, lng)},
                         headers=resident.headers,
                     )
                 statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1

@@ -58,9 +58,15 @@ def test_the_sockets_curve_measures_presses_beside_idle_sockets(tmp_path: Path) 
         # 10 ms, and eight presses may fall within one or two.)
         assert row["server_cpu_us_per_event"] >= 0
         assert row["server_cpu_ms_per_press"] >= 0
+        # Both figures divide the same CPU time, by the presses and by the
+        # events they wrote.
+        assert row["server_cpu_ms_per_press"] * 1000 * 8 == pytest.approx(
+            row["server_cpu_us_per_event"] * row["press_events"], abs=10
+        )
     assert (out / "sockets.png").stat().st_size > 0
 
 
+@pytest.mark.processes
 def test_the_fanout_curve_writes_its_figures_and_plot(tmp_path: Path) -> None:
     _run(
         "-m",
